@@ -1,0 +1,146 @@
+# Validate the config, derive the checkpoint steps and chunks, and define every input function.
+import os
+import re
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+
+# Scripts import the workflow_scripts package from this folder. We *set* PYTHONPATH (prepending the
+# workflow folder) so local, cluster and conda jobs inherit it; nothing is required from the user.
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
+)
+
+
+# The DAG has no wildcards: every checkpoint step is known at parse time (from the training config or
+# the external checkpoints folder), so each stage is expanded into one rule per chunk of steps. These
+# constraints guard the few patterns that users may request directly.
+wildcard_constraints:
+    step=r"\d+",
+
+
+sys.path.insert(0, workflow.basedir)
+from workflow_scripts.common import UserError
+from workflow_scripts.train import check_existing_checkpoints, training_fingerprint
+
+RUN = config["run"]
+RESULTS = f"results/{RUN}"
+EXTERNAL = config["checkpoints"]
+TRAIN = config["training"]
+
+
+def discover_steps(folder):
+    """The steps of every checkpoint-<step> folder in an external Trainer output folder."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise WorkflowError(
+            f"checkpoints folder '{folder}' does not exist; set checkpoints: to a Trainer output folder or null."
+        )
+    steps = sorted(
+        int(m.group(1))
+        for p in root.iterdir()
+        if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name))
+    )
+    if not steps:
+        raise WorkflowError(
+            f"checkpoints folder '{folder}' has no checkpoint-<step> sub-folders; point checkpoints: at the Trainer's output_dir."
+        )
+    return steps
+
+
+def training_steps(max_steps, save_steps):
+    return sorted({0, *range(save_steps, max_steps + 1, save_steps), max_steps})
+
+
+if EXTERNAL:
+    STEPS = discover_steps(EXTERNAL)
+    CHECKPOINT_ROOT = str(EXTERNAL)
+else:
+    if TRAIN["save_steps"] > TRAIN["max_steps"]:
+        raise WorkflowError(
+            f"training.save_steps ({TRAIN['save_steps']}) is larger than training.max_steps ({TRAIN['max_steps']}); lower save_steps."
+        )
+    STEPS = training_steps(TRAIN["max_steps"], TRAIN["save_steps"])
+    CHECKPOINT_ROOT = f"{RESULTS}/checkpoints"
+    try:
+        check_existing_checkpoints(
+            CHECKPOINT_ROOT,
+            training_fingerprint(
+                config["model"], TRAIN, config["tiny_vit"], config["dataset"]["image_size"], config["seed"]
+            ),
+        )
+    except UserError as err:
+        raise WorkflowError(str(err))
+
+CHUNKS = [STEPS[i : i + config["chunk_size"]] for i in range(0, len(STEPS), config["chunk_size"])]
+FIRST, LAST = STEPS[0], STEPS[-1]
+ALIGN = config["projection"]["align"]
+
+
+def reference_step():
+    ref = config["projection"]["reference_step"]
+    if ref == "last":
+        return LAST
+    if ref == "first":
+        return FIRST
+    if isinstance(ref, str) and not ref.isdigit() or int(ref) not in STEPS:
+        raise WorkflowError(
+            f"projection.reference_step ({ref}) is not a checkpoint step; use last, first or one of {STEPS[:5]}..."
+        )
+    return int(ref)
+
+
+def checkpoint_dir(step):
+    return f"{CHECKPOINT_ROOT}/checkpoint-{step}"
+
+
+def checkpoint_files(steps):
+    """The weight file of each checkpoint (what a change to a checkpoint touches)."""
+    if not EXTERNAL:
+        return [f"{checkpoint_dir(s)}/model.safetensors" for s in steps]
+    files = []
+    for s in steps:
+        folder = Path(checkpoint_dir(s))
+        weights = [folder / n for n in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")]
+        files.append(str(next((w for w in weights if w.exists()), weights[0])))
+    return files
+
+
+def per_step(stage, steps, ext="npy"):
+    return [f"{RESULTS}/{stage}/{s}.{ext}" for s in steps]
+
+
+def projection_inputs(chunk_index):
+    """What a chunk's projections depend on besides its own embeddings: the PCA basis (reference, global),
+    or the aligned frame its first projection is aligned onto (first: step 0's, previous: the previous
+    chunk's last; nothing for the chunk that starts the film)."""
+    if ALIGN in ("reference", "global"):
+        return {"basis": f"{RESULTS}/projection/basis.npz"}
+    if chunk_index == 0:
+        return {}
+    anchor = FIRST if ALIGN == "first" else CHUNKS[chunk_index - 1][-1]
+    return {"anchor": f"{RESULTS}/projection/{anchor}.npy"}
+
+
+def basis_embeddings():
+    if ALIGN == "reference":
+        return per_step("embeddings", [reference_step()])
+    return per_step("embeddings", STEPS[:: config["projection"]["global_every"]])
+
+
+def limits_projections():
+    """The projections the film's fixed axis limits come from (see workflow_scripts/project.py)."""
+    if ALIGN in ("first", "previous"):
+        return per_step("projection", [FIRST])
+    if ALIGN == "reference":
+        return per_step("projection", [reference_step()])
+    return per_step("projection", STEPS)
+
+
+def final_targets():
+    return [f"{RESULTS}/animation.gif", f"{RESULTS}/review.parquet"]

@@ -1,0 +1,155 @@
+"""End to end: the tiny config through the real Snakefile, then what reruns after each kind of change."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from conftest import make_workdir, planned_jobs, set_config, snakemake
+
+pytestmark = pytest.mark.workflow
+
+STEPS = [0, 5, 10, 15, 20]  # tiny.yaml: max_steps 20, save_steps 5, step 0 included
+N_EVAL = 100
+
+
+def results(workdir: Path) -> Path:
+    return workdir / "results" / "tiny"
+
+
+def test_every_output_is_there_and_sane(tiny_run: Path) -> None:
+    res = results(tiny_run)
+    for step in STEPS:
+        assert (res / "checkpoints" / f"checkpoint-{step}" / "model.safetensors").is_file()
+        emb = np.load(res / "embeddings" / f"{step}.npy")
+        assert emb.dtype == np.float32 and emb.shape == (N_EVAL, 32)
+        scores = np.load(res / "ood" / f"{step}.npy")
+        assert scores.shape == (N_EVAL,) and np.all((scores >= 0) & (scores <= 1))
+        proj = np.load(res / "projection" / f"{step}.npy")
+        assert proj.shape == (N_EVAL, 2) and np.isfinite(proj).all()
+        with Image.open(res / "frames" / f"{step}.png") as frame:
+            assert frame.size == (640, 360)
+    with Image.open(res / "animation.gif") as gif:
+        assert gif.n_frames == len(STEPS)
+    review = pd.read_parquet(res / "review.parquet")
+    assert len(review) == N_EVAL
+    assert {"image", "label", "class_name", "embedding_first", "embedding_last", "ood_first", "ood_last"} <= set(review.columns)
+    assert len(review["embedding_last"].iloc[0]) == 32
+    log = pd.read_csv(res / "train_log.csv")
+    assert list(log.columns[:3]) == ["step", "epoch", "loss"] and log["step"].max() == 20
+
+
+def test_checkpoints_are_protected(tiny_run: Path) -> None:
+    weights = results(tiny_run) / "checkpoints" / "checkpoint-5" / "model.safetensors"
+    assert not os.access(weights, os.W_OK) or os.geteuid() == 0 and not weights.stat().st_mode & 0o222
+
+
+def test_second_run_plans_nothing(tiny_copy: Path) -> None:
+    assert planned_jobs(tiny_copy) == {}
+
+
+def test_eval_data_is_loadable_by_datasets(tiny_run: Path) -> None:
+    from datasets import load_dataset
+
+    ds = load_dataset("parquet", data_files=str(results(tiny_run) / "data" / "eval.parquet"), split="train")
+    assert len(ds) == N_EVAL
+    assert ds.features["label"].names[:3] == ["0", "1", "2"]
+    assert ds[0]["image"].mode == "RGB"
+
+
+def _touch(path: Path) -> None:
+    later = time.time() + 5
+    os.utime(path, (later, later))
+
+
+def _change(path: Path) -> None:
+    """Rewrite an embedding with different values (as a changed checkpoint would), newer than its outputs."""
+    np.save(path, np.load(path) * 1.01)
+    _touch(path)
+
+
+def test_touching_without_change_plans_nothing(tiny_copy: Path) -> None:
+    # Snakemake compares checksums of small inputs whose mtime moved: same content, nothing to do.
+    _touch(results(tiny_copy) / "embeddings" / "15.npy")
+    assert planned_jobs(tiny_copy) == {}
+
+
+def test_changing_one_embedding_reruns_only_its_downstream(tiny_copy: Path) -> None:
+    # align: first, chunk_size 2 -> chunks [0, 5], [10, 15], [20]; step 15 lives in chunk 1.
+    _change(results(tiny_copy) / "embeddings" / "15.npy")
+    assert planned_jobs(tiny_copy) == {"ood_chunk1": 1, "project_chunk1": 1, "frames_chunk1": 1, "animate": 1}
+
+
+def test_deleted_embedding_is_rebuilt_identically_and_nothing_else_moves(tiny_copy: Path) -> None:
+    target = results(tiny_copy) / "embeddings" / "20.npy"
+    before = target.read_bytes()
+    target.unlink()
+    # Downstream files are still valid, so the film itself is up to date (Snakemake's rule for missing
+    # intermediates); asking for the file plans exactly its chunk's embedding job.
+    assert planned_jobs(tiny_copy) == {}
+    assert planned_jobs(tiny_copy, str(target.relative_to(tiny_copy))) == {"embed_chunk2": 1}
+    snakemake(tiny_copy, str(target.relative_to(tiny_copy)), "--configfile", "test.yaml")
+    assert target.read_bytes() == before  # deterministic on CPU
+    assert planned_jobs(tiny_copy) == {}  # same content: nothing downstream is stale
+
+
+def test_previous_alignment_chains_later_checkpoints(tiny_copy: Path) -> None:
+    set_config(tiny_copy, {"projection": {"align": "previous"}})
+    snakemake(tiny_copy, "--configfile", "test.yaml")  # projections/frames/animation for the new mode
+    _change(results(tiny_copy) / "embeddings" / "5.npy")
+    assert planned_jobs(tiny_copy) == {
+        "ood_chunk0": 1,
+        "project_chunk0": 1,
+        "project_chunk1": 1,
+        "project_chunk2": 1,
+        "frames_chunk0": 1,
+        "frames_chunk1": 1,
+        "frames_chunk2": 1,
+        "frame_limits": 1,  # the limits come from step 0's projection, which chunk 0 rewrites
+        "review": 1,  # the last checkpoint's projection moves with the chain
+        "animate": 1,
+    }
+
+
+def test_frame_setting_reruns_frames_and_animation_only(tiny_copy: Path) -> None:
+    set_config(tiny_copy, {"frames": {"width": 800}})
+    jobs = planned_jobs(tiny_copy)
+    assert jobs == {"frames_chunk0": 1, "frames_chunk1": 1, "frames_chunk2": 1, "animate": 1}
+
+
+def test_ood_setting_reruns_ood_frames_and_animation_only(tiny_copy: Path) -> None:
+    set_config(tiny_copy, {"ood": {"k": 4}})
+    jobs = planned_jobs(tiny_copy)
+    assert jobs == {
+        "ood_chunk0": 1, "ood_chunk1": 1, "ood_chunk2": 1,
+        "frames_chunk0": 1, "frames_chunk1": 1, "frames_chunk2": 1,
+        "animate": 1, "review": 1,
+    }
+
+
+def test_changed_training_config_never_overwrites_checkpoints(tiny_copy: Path) -> None:
+    set_config(tiny_copy, {"training": {"learning_rate": 0.01}})
+    proc = snakemake(tiny_copy, "--configfile", "test.yaml", check=False)
+    assert proc.returncode != 0
+    assert "already holds 5 checkpoints trained with other settings (training changed)" in proc.stdout + proc.stderr
+    assert (results(tiny_copy) / "checkpoints" / "checkpoint-20" / "model.safetensors").is_file()
+
+
+def test_unknown_config_key_is_rejected_in_one_sentence(tmp_path: Path) -> None:
+    workdir = make_workdir(tmp_path, {"frames": {"widht": 800}})
+    proc = snakemake(workdir, "-n", "--configfile", "test.yaml", check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "widht" in out and "Additional properties are not allowed" in out
+
+
+def test_lint_is_clean(tmp_path: Path) -> None:
+    workdir = make_workdir(tmp_path)
+    proc = snakemake(workdir, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

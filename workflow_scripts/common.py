@@ -1,0 +1,99 @@
+"""Small helpers every stage uses: atomic writes, logging to the rule's log, user-facing errors.
+
+Nothing here imports a heavy library, so every job can use it without paying start-up time.
+"""
+
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+log = logging.getLogger("embedding_film")
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+class UserError(Exception):
+    """An error the user can fix; its message is one sentence naming the thing and the fix."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path in the same folder as `path`; rename it into place only on success.
+
+    An interrupted or failing writer never leaves a file that looks complete.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix, dir=target.parent
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def save_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
+    """Write `array` to a .npy file atomically."""
+    with atomic_path(path) as tmp:
+        np.save(tmp, array, allow_pickle=False)
+
+
+def load_npy(path: str | os.PathLike[str], mmap: bool = False) -> np.ndarray:
+    """Read a .npy file without ever unpickling."""
+    return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+
+
+def save_json(path: str | os.PathLike[str], data: Any) -> None:
+    """Write JSON atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+def load_json(path: str | os.PathLike[str]) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def setup_logging(log_file: str | os.PathLike[str] | None) -> None:
+    """Send this job's log records (and warnings) to the rule's log file and to stderr."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, mode="w"))
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers, force=True
+    )
+    logging.captureWarnings(True)
+
+
+def run_job(snakemake: Any, main: Callable[[Any], None]) -> None:
+    """Entry point of every script: log to the rule's log, turn a UserError into one clear line."""
+    setup_logging(snakemake.log[0] if snakemake.log else None)
+    try:
+        main(snakemake)
+    except UserError as err:
+        log.error("%s", err)
+        sys.exit(1)
+    except Exception:
+        log.exception("rule %s failed", snakemake.rule)
+        raise
+
+
+def progress(iterable: Any, desc: str, total: int | None = None) -> Any:
+    """A tqdm progress bar on stderr (lands in the rule's log), quiet when not useful."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, mininterval=5.0, disable=False)

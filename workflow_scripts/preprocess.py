@@ -1,0 +1,71 @@
+"""Stage 1b: pixel preprocessing, once per run (not once per checkpoint, as the article did).
+
+In:  data/eval.parquet and the model's image processor (a hub id, a folder, or builtin:tiny-vit).
+Out: data/pixels.npy (uint8 [N, 3, H, W]: resized and cropped, not yet normalised, 4x smaller than float32)
+     data/pixels.json (rescale factor, mean and std: the embedding stage normalises on the device).
+"""
+
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workflow_scripts.common import UserError, atomic_path, progress, run_job, save_json
+from workflow_scripts.models import is_builtin, load_processor, tiny_vit_processor
+
+log = logging.getLogger(__name__)
+
+
+def processor_for(model: str, image_size: int, checkpoint_dir: str | None = None) -> Any:
+    """The image processor: the checkpoint's own when it saved one, else the model's."""
+    if checkpoint_dir and (Path(checkpoint_dir) / "preprocessor_config.json").is_file():
+        return load_processor(checkpoint_dir)
+    if is_builtin(model):
+        return tiny_vit_processor(image_size)
+    return load_processor(model)
+
+
+def normalisation(processor: Any) -> dict[str, Any]:
+    """What the processor does after resizing, applied later on the device: x * rescale, then (x - mean) / std."""
+    rescale = float(getattr(processor, "rescale_factor", 1 / 255)) if getattr(processor, "do_rescale", True) else 1.0
+    if getattr(processor, "do_normalize", True):
+        mean = [float(v) for v in np.broadcast_to(processor.image_mean, 3)]
+        std = [float(v) for v in np.broadcast_to(processor.image_std, 3)]
+    else:
+        mean, std = [0.0] * 3, [1.0] * 3
+    return {"rescale": rescale, "mean": mean, "std": std}
+
+
+def preprocess(eval_parquet: str, processor: Any, out_pixels: str, out_spec: str, batch_size: int = 256) -> None:
+    """Resize/crop every eval image once with the model's processor and store the result as uint8."""
+    from datasets import load_dataset
+
+    ds = load_dataset("parquet", data_files={"eval": eval_parquet}, split="eval")
+    pixels: np.lib.format.open_memmap | None = None
+    with atomic_path(out_pixels) as tmp:
+        for start in progress(range(0, len(ds), batch_size), "preprocess", total=-(-len(ds) // batch_size)):
+            images = [im.convert("RGB") for im in ds[start : start + batch_size]["image"]]
+            batch = processor(images, do_rescale=False, do_normalize=False, return_tensors="np")["pixel_values"]
+            batch = np.clip(np.round(np.asarray(batch, dtype=np.float32)), 0, 255).astype(np.uint8)
+            if pixels is None:
+                pixels = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(ds), *batch.shape[1:]))
+            pixels[start : start + len(batch)] = batch
+        if pixels is None:
+            raise UserError("the eval set is empty; check dataset.eval_split and dataset.eval_size.")
+        pixels.flush()
+        del pixels
+    spec = normalisation(processor)
+    log.info("preprocessed %d images; normalisation %s", len(ds), spec)
+    save_json(out_spec, spec)
+
+
+def _main(snakemake: Any) -> None:
+    p = snakemake.params
+    processor = processor_for(p.model, p.image_size, p.checkpoint_dir)
+    preprocess(snakemake.input.eval, processor, snakemake.output.pixels, snakemake.output.spec)
+
+
+if __name__ == "__main__":
+    run_job(snakemake, _main)  # noqa: F821 - injected by Snakemake's script: directive

@@ -1,0 +1,171 @@
+"""Stage 5: 2-D projections of every checkpoint's embeddings, aligned so the film does not flip or spin.
+
+Modes (`projection.align`) and what goes stale when one checkpoint's embeddings change:
+  first      PCA per checkpoint, Procrustes-aligned onto step 0's PCA: only that checkpoint (all of them
+             when it is step 0). Appending a checkpoint invalidates nothing.
+  previous   PCA per checkpoint, aligned onto the previous aligned frame (the article's chain): that
+             checkpoint and every later one.
+  reference  one PCA basis fitted on `reference_step` and applied to all: only that checkpoint (all of them
+             when it is the reference). With reference_step: last, appending a checkpoint moves the reference.
+  global     one PCA basis fitted on all checkpoints (every `global_every`-th): all of them.
+  gpa        PCA per checkpoint, generalised Procrustes analysis (Gower 1975) of all frames: all of them.
+
+Procrustes here is orthogonal with translation and an explicit uniform scale (no per-frame rescaling to
+the extreme point). Reflections are allowed in the alignment because a PCA axis may change sign between
+checkpoints: undoing that is what keeps the film from flipping.
+
+Out: projection/{step}.npy (float32 [N, 2]); projection/basis.npz for the shared-basis modes;
+     projection/limits.json (fixed axis limits for every frame).
+"""
+
+
+import logging
+from typing import Any, Sequence
+
+import numpy as np
+
+from workflow_scripts.common import UserError, atomic_path, load_npy, progress, run_job, save_json, save_npy
+
+log = logging.getLogger(__name__)
+
+MODES = ("first", "previous", "reference", "global", "gpa")
+
+
+def pca_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean [D] and the two principal axes [2, D] of `x` (deterministic signs, as scikit-learn's svd_flip)."""
+    from sklearn.decomposition import PCA
+
+    if len(x) < 3:
+        raise UserError(f"PCA needs at least 3 eval images, got {len(x)}; raise dataset.eval_size.")
+    pca = PCA(n_components=2, svd_solver="full").fit(np.asarray(x, dtype=np.float64))
+    return pca.mean_, pca.components_
+
+
+def pca_project(x: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
+    return (np.asarray(x, dtype=np.float64) - mean) @ components.T
+
+
+def pca_2d(x: np.ndarray) -> np.ndarray:
+    return pca_project(x, *pca_fit(x))
+
+
+def procrustes_align(y: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, float]:
+    """Rotate (or reflect), scale uniformly and translate `y` onto `ref`.
+
+    Returns the aligned points and the Procrustes disparity (residual sum of squares divided by the
+    reference's centred sum of squares: 0 = identical shapes).
+    """
+    from scipy.linalg import orthogonal_procrustes
+
+    y = np.asarray(y, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    y_mean, ref_mean = y.mean(axis=0), ref.mean(axis=0)
+    yc, refc = y - y_mean, ref - ref_mean
+    norm = float((yc**2).sum())
+    if norm == 0.0:
+        return np.broadcast_to(ref_mean, y.shape).copy(), 1.0
+    rotation, singular_sum = orthogonal_procrustes(yc, refc)
+    aligned = (singular_sum / norm) * (yc @ rotation) + ref_mean
+    disparity = float(((aligned - ref) ** 2).sum() / max((refc**2).sum(), np.finfo(float).tiny))
+    return aligned, disparity
+
+
+def generalised_procrustes(frames: Sequence[np.ndarray], tol: float = 1e-10, max_iter: int = 100) -> list[np.ndarray]:
+    """Align all frames to their iteratively re-estimated mean shape (GPA), in the scale of the first frame."""
+    current = [np.asarray(f, dtype=np.float64) for f in frames]
+    mean = current[0]
+    scale = np.sqrt(((mean - mean.mean(0)) ** 2).sum())
+    for _ in range(max_iter):
+        current = [procrustes_align(f, mean)[0] for f in current]
+        new_mean = np.mean(current, axis=0)
+        new_mean = (new_mean - new_mean.mean(0)) * (scale / np.sqrt(((new_mean - new_mean.mean(0)) ** 2).sum()))
+        if ((new_mean - mean) ** 2).sum() <= tol * scale**2:
+            mean = new_mean
+            break
+        mean = new_mean
+    return [procrustes_align(f, mean)[0] for f in current]
+
+
+def fit_basis(embeddings: Sequence[np.ndarray], max_rows: int = 200_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """One PCA basis for several checkpoints' embeddings stacked (randomly subsampled beyond max_rows)."""
+    stacked = np.concatenate([np.asarray(e, dtype=np.float32) for e in embeddings])
+    if len(stacked) > max_rows:
+        stacked = stacked[np.sort(np.random.default_rng(seed).choice(len(stacked), max_rows, replace=False))]
+    return pca_fit(stacked)
+
+
+def project_chunk(
+    align: str,
+    embeddings: Sequence[str],
+    outputs: Sequence[str],
+    anchor: str | None = None,
+    basis: str | None = None,
+) -> None:
+    """Project one chunk of checkpoints, in step order.
+
+    `anchor` is the aligned projection the chunk's first frame is aligned onto (step 0's for `first`, the
+    previous chunk's last for `previous`); None when the chunk starts the film.
+    """
+    if align in ("reference", "global"):
+        with np.load(basis, allow_pickle=False) as b:
+            mean, components = b["mean"], b["components"]
+        for emb_path, out in progress(zip(embeddings, outputs), "project", len(outputs)):
+            save_npy(out, pca_project(load_npy(emb_path), mean, components).astype(np.float32))
+        return
+    if align not in ("first", "previous"):
+        raise UserError(f"projection.align '{align}' is not a per-chunk mode; use one of {MODES}.")
+    ref = load_npy(anchor).astype(np.float64) if anchor else None
+    for emb_path, out in progress(zip(embeddings, outputs), "project", len(outputs)):
+        frame = pca_2d(load_npy(emb_path))
+        if ref is None:
+            aligned = frame  # the film's first frame defines the orientation
+        else:
+            aligned, disparity = procrustes_align(frame, ref)
+            log.info("%s: Procrustes disparity %.4f", out, disparity)
+        save_npy(out, aligned.astype(np.float32))
+        if align == "previous" or ref is None:
+            ref = aligned.astype(np.float32).astype(np.float64)  # as a later chunk reads it back
+
+
+def write_basis(embeddings: Sequence[str], out: str, seed: int) -> None:
+    mean, components = fit_basis([load_npy(p) for p in embeddings], seed=seed)
+    with atomic_path(out, suffix=".npz") as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, mean=mean, components=components)
+
+
+def project_gpa(embeddings: Sequence[str], outputs: Sequence[str]) -> None:
+    frames = [pca_2d(load_npy(p)) for p in progress(embeddings, "pca", len(embeddings))]
+    for out, aligned in zip(outputs, generalised_procrustes(frames)):
+        save_npy(out, aligned.astype(np.float32))
+
+
+def axis_limits(projections: Sequence[np.ndarray], margin: float) -> dict[str, list[float]]:
+    """Square, fixed axis limits around the anchor projection(s): the largest extent times `margin`."""
+    points = np.concatenate([np.asarray(p, dtype=np.float64) for p in projections])
+    low, high = np.percentile(points, 0.5, axis=0), np.percentile(points, 99.5, axis=0)
+    centre = (low + high) / 2
+    half = float(max(high - low) / 2 * margin) or 1.0
+    return {"x": [centre[0] - half, centre[0] + half], "y": [centre[1] - half, centre[1] + half]}
+
+
+def _main(snakemake: Any) -> None:
+    p = snakemake.params
+    if snakemake.rule.startswith("pca_basis"):
+        write_basis(snakemake.input.embeddings, snakemake.output.basis, p.seed)
+    elif snakemake.rule.startswith("frame_limits"):
+        limits = axis_limits([load_npy(x) for x in snakemake.input.projections], p.margin)
+        save_json(snakemake.output.limits, limits)
+    elif p.align == "gpa":
+        project_gpa(snakemake.input.embeddings, snakemake.output.projections)
+    else:
+        project_chunk(
+            p.align,
+            snakemake.input.embeddings,
+            snakemake.output.projections,
+            anchor=snakemake.input.get("anchor"),
+            basis=snakemake.input.get("basis"),
+        )
+
+
+if __name__ == "__main__":
+    run_job(snakemake, _main)  # noqa: F821 - injected by Snakemake's script: directive

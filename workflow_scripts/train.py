@@ -1,0 +1,165 @@
+"""Stage 2: fine-tune with the Hugging Face Trainer and keep a checkpoint every `save_steps` steps.
+
+In:  data/train.parquet, the model (hub id, local folder or builtin:tiny-vit), the `training:` config.
+Out: checkpoints/checkpoint-{step}/ (safetensors, config, image processor) for step 0 (before fine-tuning)
+     and every save_steps up to max_steps; train_log.csv (step, epoch, loss, learning_rate, grad_norm),
+     read from the Trainer's log history by key name.
+"""
+
+
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from workflow_scripts.common import UserError, atomic_path, run_job, save_json
+from workflow_scripts.models import is_builtin, load_for_training, tiny_vit_config
+from workflow_scripts.preprocess import processor_for
+
+log = logging.getLogger(__name__)
+
+RESERVED_ARGS = {"output_dir", "save_strategy", "save_steps", "max_steps", "save_only_model", "seed"}
+LOG_COLUMNS = ("step", "epoch", "loss", "learning_rate", "grad_norm")
+
+
+def checkpoint_steps(max_steps: int, save_steps: int) -> list[int]:
+    """The steps the Trainer saves at, plus 0 (the model before fine-tuning) and the final step."""
+    return sorted({0, *range(save_steps, max_steps + 1, save_steps), max_steps})
+
+
+def write_train_log(log_history: list[dict[str, Any]], path: str | Path) -> int:
+    """Write the training-loss rows of the Trainer's log history as CSV, by key name. Returns the row count."""
+    rows = [entry for entry in log_history if "loss" in entry and "step" in entry]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for entry in rows:
+            writer.writerow({key: entry.get(key, "") for key in LOG_COLUMNS})
+    return len(rows)
+
+
+def training_fingerprint(model: str, training: dict[str, Any], tiny_vit: dict[str, Any], image_size: int, seed: int) -> dict[str, Any]:
+    """The settings that decide what the checkpoints contain."""
+    return {
+        "model": model,
+        "training": dict(training),
+        "tiny_vit": dict(tiny_vit) if is_builtin(model) else None,
+        "image_size": image_size,
+        "seed": seed,
+    }
+
+
+def check_existing_checkpoints(checkpoint_root: str | Path, fingerprint: dict[str, Any]) -> None:
+    """Refuse to train over checkpoints made with other settings.
+
+    Called when the workflow is parsed (before Snakemake would delete outputs it plans to remake; as root,
+    protected() file modes do not stop that) and again by the training job. The settings are recorded in
+    `training.json` next to the checkpoints; the same settings (e.g. after an interruption) may proceed.
+    """
+    root = Path(checkpoint_root)
+    existing = sorted(p.parent.name for p in root.glob("checkpoint-*/model.safetensors"))
+    if not existing:
+        return
+    record = root / "training.json"
+    before = json.loads(record.read_text()) if record.is_file() else {}
+    if before != json.loads(json.dumps(fingerprint)):
+        changed = sorted(k for k in fingerprint if before.get(k) != fingerprint[k]) or ["unknown"]
+        raise UserError(
+            f"'{root}' already holds {len(existing)} checkpoints trained with other settings ({', '.join(changed)} changed); "
+            "revert those settings, choose a new run: name, or move that folder away to retrain."
+        )
+
+
+def build_model(model: str, class_names: list[str], image_size: int, tiny_vit: dict[str, Any], seed: int, allow_pickle: bool) -> Any:
+    import torch
+    from transformers import ViTForImageClassification
+
+    id2label = dict(enumerate(class_names))
+    torch.manual_seed(seed)
+    if is_builtin(model):
+        return ViTForImageClassification(tiny_vit_config(len(class_names), id2label, image_size=image_size, **tiny_vit))
+    return load_for_training(model, len(class_names), id2label, allow_pickle)
+
+
+def train(
+    train_parquet: str,
+    model: str,
+    training: dict[str, Any],
+    tiny_vit: dict[str, Any],
+    image_size: int,
+    seed: int,
+    allow_pickle: bool,
+    checkpoint_root: str,
+    train_log: str,
+    threads: int,
+) -> None:
+    import torch
+    from datasets import load_dataset
+    from transformers import Trainer, TrainingArguments
+
+    torch.set_num_threads(max(1, threads))
+    reserved = RESERVED_ARGS & set(training["extra_args"])
+    if reserved:
+        raise UserError(f"training.extra_args sets {sorted(reserved)}, which the workflow controls; use the training: keys instead.")
+    fingerprint = training_fingerprint(model, training, tiny_vit, image_size, seed)
+    check_existing_checkpoints(checkpoint_root, fingerprint)
+    save_json(Path(checkpoint_root) / "training.json", fingerprint)
+    ds = load_dataset("parquet", data_files={"train": train_parquet}, split="train")
+    class_names = ds.features["label"].names
+    processor = processor_for(model, image_size)
+
+    def transform(batch: dict[str, Any]) -> dict[str, Any]:
+        images = [im.convert("RGB") for im in batch["image"]]
+        return {"pixel_values": processor(images, return_tensors="pt")["pixel_values"], "labels": batch["label"]}
+
+    ds.set_transform(transform)
+    net = build_model(model, class_names, image_size, tiny_vit, seed, allow_pickle)
+    log.info("model: %s, %.2fM parameters", type(net).__name__, sum(p.numel() for p in net.parameters()) / 1e6)
+    args = TrainingArguments(
+        output_dir=checkpoint_root,
+        max_steps=training["max_steps"],
+        save_strategy="steps",
+        save_steps=training["save_steps"],
+        save_only_model=True,
+        logging_steps=training["logging_steps"],
+        learning_rate=training["learning_rate"],
+        per_device_train_batch_size=training["batch_size"],
+        weight_decay=training["weight_decay"],
+        warmup_steps=training["warmup_steps"],
+        seed=seed,
+        data_seed=seed,
+        report_to="none",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+        **training["extra_args"],
+    )
+    trainer = Trainer(model=net, args=args, train_dataset=ds, processing_class=processor)
+    trainer.save_model(str(Path(checkpoint_root) / "checkpoint-0"))  # the film starts before fine-tuning
+    trainer.train()
+    final = Path(checkpoint_root) / f"checkpoint-{trainer.state.global_step}"
+    if not (final / "model.safetensors").is_file():
+        trainer.save_model(str(final))
+    rows = write_train_log(trainer.state.log_history, train_log)
+    log.info("trained %d steps; %d loss rows in %s", trainer.state.global_step, rows, train_log)
+
+
+def _main(snakemake: Any) -> None:
+    p = snakemake.params
+    train(
+        snakemake.input.train,
+        p.model,
+        dict(p.training),
+        dict(p.tiny_vit),
+        p.image_size,
+        p.seed,
+        p.allow_pickle,
+        p.checkpoint_root,
+        snakemake.output.train_log,
+        snakemake.threads,
+    )
+
+
+if __name__ == "__main__":
+    run_job(snakemake, _main)  # noqa: F821 - injected by Snakemake's script: directive
