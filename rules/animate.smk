@@ -3,13 +3,12 @@
 
 rule animate:
     input:
-        frames=per_step("frames", STEPS, "png"),
+        frames=film_frames(),
     output:
-        gif=report(
-            f"{RESULTS}/animation.gif",
-            caption="../report/animation.rst",
-            category="Film",
-        ),
+        **{
+            fmt: report(path, caption="../report/animation.rst", category="Film")
+            for fmt, path in animation_outputs().items()
+        },
     log:
         f"{RESULTS}/logs/animate.log",
     benchmark:
@@ -18,8 +17,8 @@ rule animate:
     resources:
         mem_mb=2000,
     params:
-        frame_duration_ms=config["animation"]["frame_duration_ms"],
-        hold_last_ms=config["animation"]["hold_last_ms"],
+        fps=config["animation"]["fps"],
+        hold_last=config["animation"]["hold_last"],
         loop=config["animation"]["loop"],
     conda:
         "../envs/render.yaml"

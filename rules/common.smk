@@ -35,7 +35,8 @@ TRAIN = config["training"]
 
 
 def discover_steps(folder):
-    """The steps of every checkpoint-<step> folder in an external Trainer output folder."""
+    """The steps of every checkpoint-<step> folder in an external Trainer output folder; every checkpoint is
+    checked (config, safetensors header, pickle policy, one architecture) before any job runs."""
     root = Path(folder)
     if not root.is_dir():
         raise WorkflowError(
@@ -50,6 +51,14 @@ def discover_steps(folder):
         raise WorkflowError(
             f"checkpoints folder '{folder}' has no checkpoint-<step> sub-folders; point checkpoints: at the Trainer's output_dir."
         )
+    from workflow_scripts.models import check_checkpoint_folders
+
+    try:
+        check_checkpoint_folders(
+            [root / f"checkpoint-{s}" for s in steps], config["allow_pickle_checkpoints"], config["embedding"]["pooling"]
+        )
+    except UserError as err:
+        raise WorkflowError(str(err))
     return steps
 
 
@@ -127,6 +136,33 @@ def projection_inputs(chunk_index):
     return {"anchor": f"{RESULTS}/projection/{anchor}.npy"}
 
 
+def previous_step_inputs(chunk_index, name, stage, ext="npy"):
+    """{name: the file of `stage` for the step just before this chunk} (nothing for the first chunk)."""
+    if chunk_index == 0:
+        return {}
+    return {name: f"{RESULTS}/{stage}/{CHUNKS[chunk_index - 1][-1]}.{ext}"}
+
+
+def next_step(chunk_index):
+    """The first step of the next chunk (None for the last chunk)."""
+    return CHUNKS[chunk_index + 1][0] if chunk_index + 1 < len(CHUNKS) else None
+
+
+def tween_frames(steps):
+    """The interpolated frames after each of `steps` (none after the film's last checkpoint)."""
+    k = config["animation"]["tween"]
+    return [f"{RESULTS}/frames/tween/{s}-{j}.png" for s in steps if s != LAST for j in range(1, k + 1)]
+
+
+def film_frames():
+    """Every frame of the film in order: each checkpoint followed by its interpolated frames."""
+    return [f for s in STEPS for f in [f"{RESULTS}/frames/{s}.png", *tween_frames([s])]]
+
+
+def animation_outputs():
+    return {fmt: f"{RESULTS}/animation.{fmt}" for fmt in config["animation"]["formats"]}
+
+
 def basis_embeddings():
     if ALIGN == "reference":
         return per_step("embeddings", [reference_step()])
@@ -143,4 +179,9 @@ def limits_projections():
 
 
 def final_targets():
-    return [f"{RESULTS}/animation.gif", f"{RESULTS}/review.parquet"]
+    return [
+        *animation_outputs().values(),
+        f"{RESULTS}/review.parquet",
+        f"{RESULTS}/metrics.csv",
+        f"{RESULTS}/outliers.csv",
+    ]

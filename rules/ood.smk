@@ -1,4 +1,4 @@
-# Stage 4: cleanlab outlier scores, one job per chunk of checkpoints.
+# Stage 4: cleanlab outlier scores and label issues, one job per chunk of checkpoints.
 
 for i, chunk in enumerate(CHUNKS):
 
@@ -7,8 +7,11 @@ for i, chunk in enumerate(CHUNKS):
             f"ood_chunk{i}"
         input:
             embeddings=per_step("embeddings", chunk),
+            probs=per_step("probs", chunk),
+            labels=rules.prepare_data.output.labels,
         output:
             scores=per_step("ood", chunk),
+            label_issues=per_step("label_issues", chunk),
         log:
             f"{RESULTS}/logs/ood/chunk{i}.log",
         benchmark:

@@ -83,7 +83,12 @@ def test_touching_without_change_plans_nothing(tiny_copy: Path) -> None:
 def test_changing_one_embedding_reruns_only_its_downstream(tiny_copy: Path) -> None:
     # align: first, chunk_size 2 -> chunks [0, 5], [10, 15], [20]; step 15 lives in chunk 1.
     _change(results(tiny_copy) / "embeddings" / "15.npy")
-    assert planned_jobs(tiny_copy) == {"ood_chunk1": 1, "project_chunk1": 1, "frames_chunk1": 1, "animate": 1}
+    # chunk 2 reads step 15 as "previous" (rank changes, displacement): its frames and metrics follow.
+    assert planned_jobs(tiny_copy) == {
+        "ood_chunk1": 1, "project_chunk1": 1, "metrics_chunk1": 1, "frames_chunk1": 1,
+        "metrics_chunk2": 1, "frames_chunk2": 1,
+        "metrics_table": 1, "outliers_table": 1, "animate": 1,
+    }
 
 
 def test_deleted_embedding_is_rebuilt_identically_and_nothing_else_moves(tiny_copy: Path) -> None:
@@ -103,18 +108,15 @@ def test_previous_alignment_chains_later_checkpoints(tiny_copy: Path) -> None:
     set_config(tiny_copy, {"projection": {"align": "previous"}})
     snakemake(tiny_copy, "--configfile", "test.yaml")  # projections/frames/animation for the new mode
     _change(results(tiny_copy) / "embeddings" / "5.npy")
-    assert planned_jobs(tiny_copy) == {
-        "ood_chunk0": 1,
-        "project_chunk0": 1,
-        "project_chunk1": 1,
-        "project_chunk2": 1,
-        "frames_chunk0": 1,
-        "frames_chunk1": 1,
-        "frames_chunk2": 1,
-        "frame_limits": 1,  # the limits come from step 0's projection, which chunk 0 rewrites
-        "review": 1,  # the last checkpoint's projection moves with the chain
-        "animate": 1,
-    }
+    chunks = ("chunk0", "chunk1", "chunk2")
+    expected = {f"{stage}_{c}": 1 for stage in ("project", "metrics", "frames") for c in chunks}
+    expected.update(
+        ood_chunk0=1,
+        frame_limits=1,  # the limits come from step 0's projection, which chunk 0 rewrites
+        review=1,  # the last checkpoint's projection moves with the chain
+        metrics_table=1, outliers_table=1, animate=1,
+    )
+    assert planned_jobs(tiny_copy) == expected
 
 
 def test_frame_setting_reruns_frames_and_animation_only(tiny_copy: Path) -> None:
@@ -129,7 +131,7 @@ def test_ood_setting_reruns_ood_frames_and_animation_only(tiny_copy: Path) -> No
     assert jobs == {
         "ood_chunk0": 1, "ood_chunk1": 1, "ood_chunk2": 1,
         "frames_chunk0": 1, "frames_chunk1": 1, "frames_chunk2": 1,
-        "animate": 1, "review": 1,
+        "animate": 1, "review": 1, "outliers_table": 1,
     }
 
 

@@ -1,11 +1,12 @@
-"""Stage 7: the film. All frames in step order become one animated GIF.
+"""Stage 7: the film. All frames in order (checkpoints, with interpolated frames between them) become an
+animated GIF and/or an MP4.
 
-In:  frames/{step}.png (in step order).
-Out: animation.gif with `frame_duration_ms` per frame, `hold_last_ms` more on the last one, `loop`.
+In:  frames/{step}.png and frames/tween/{step}-{j}.png, in film order.
+Out: animation.gif (optimised adaptive palette, `loop`), animation.mp4 (H.264 through imageio's ffmpeg
+     plugin; the binary ships in the imageio-ffmpeg wheel), each at `fps`, the last frame held `hold_last` s.
 
-Frames are streamed into Pillow's GIF writer one at a time, so memory stays flat with thousands of frames.
+Frames are streamed one at a time, so memory stays flat with thousands of frames.
 """
-
 
 import logging
 from typing import Any, Iterator, Sequence
@@ -15,33 +16,59 @@ from workflow_scripts.common import UserError, atomic_path, run_job
 log = logging.getLogger(__name__)
 
 
-def frame_durations(n: int, frame_duration_ms: int, hold_last_ms: int) -> list[int]:
+def frame_durations(n: int, fps: float, hold_last: float) -> list[int]:
+    """Per-frame display time in ms (GIF delays are whole milliseconds; Pillow rounds to 10 ms)."""
     if n == 0:
         raise UserError("there are no frames to animate; check that the workflow produced frames/*.png.")
-    return [frame_duration_ms] * (n - 1) + [frame_duration_ms + hold_last_ms]
+    each = round(1000 / fps)
+    return [each] * (n - 1) + [each + round(1000 * hold_last)]
 
 
-def write_gif(frames: Sequence[str], out: str, frame_duration_ms: int, hold_last_ms: int = 0, loop: int = 0) -> None:
-    """Assemble `frames` (PNG paths, in order) into an animated GIF, atomically."""
+def _frames(paths: Sequence[str]) -> Iterator[Any]:
     from PIL import Image
 
-    durations = frame_durations(len(frames), frame_duration_ms, hold_last_ms)
+    for path in paths:
+        with Image.open(path) as im:
+            yield im.convert("RGB")
 
-    def rest() -> Iterator[Any]:
-        for path in frames[1:]:
-            with Image.open(path) as im:
-                yield im.convert("RGB")
 
-    with Image.open(frames[0]) as first, atomic_path(out) as tmp:
-        first.convert("RGB").save(
-            tmp, format="GIF", save_all=True, append_images=rest(), duration=durations, loop=loop, optimize=False
-        )
-    log.info("wrote %s with %d frames", out, len(frames))
+def write_gif(frames: Sequence[str], out: str, fps: float, hold_last: float = 0.0, loop: int = 0) -> None:
+    """Assemble `frames` (PNG paths, in order) into an animated GIF, atomically."""
+    durations = frame_durations(len(frames), fps, hold_last)
+    stream = _frames(frames)
+    first = next(stream)
+    with atomic_path(out) as tmp:
+        first.save(tmp, format="GIF", save_all=True, append_images=stream, duration=durations, loop=loop, optimize=True)
+    log.info("wrote %s: %d frames", out, len(frames))
+
+
+def write_mp4(frames: Sequence[str], out: str, fps: float, hold_last: float = 0.0) -> None:
+    """Assemble `frames` into an H.264 MP4 (yuv420p, plays everywhere), atomically."""
+    import imageio.v2 as imageio
+    import numpy as np
+
+    frame_durations(len(frames), fps, hold_last)
+    hold = round(hold_last * fps)
+    with atomic_path(out) as tmp:
+        writer = imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=8,
+                                    pixelformat="yuv420p", macro_block_size=2, ffmpeg_log_level="error")
+        try:
+            frame = None
+            for frame in _frames(frames):
+                writer.append_data(np.asarray(frame))
+            for _ in range(hold):
+                writer.append_data(np.asarray(frame))
+        finally:
+            writer.close()
+    log.info("wrote %s: %d frames + %d held", out, len(frames), hold)
 
 
 def _main(snakemake: Any) -> None:
-    p = snakemake.params
-    write_gif(list(snakemake.input.frames), snakemake.output.gif, p.frame_duration_ms, p.hold_last_ms, p.loop)
+    p, frames = snakemake.params, list(snakemake.input.frames)
+    if "gif" in snakemake.output.keys():
+        write_gif(frames, snakemake.output.gif, p.fps, p.hold_last, p.loop)
+    if "mp4" in snakemake.output.keys():
+        write_mp4(frames, snakemake.output.mp4, p.fps, p.hold_last)
 
 
 if __name__ == "__main__":
