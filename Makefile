@@ -33,3 +33,6 @@ lint: $(BIN)/.installed
 
 clean:
 	rm -rf results .snakemake
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/run.py --scale $(or $(SCALE),full) --update-results benchmarks/RESULTS.md
