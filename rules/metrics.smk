@@ -72,3 +72,22 @@ rule outliers_table:
         "../envs/analysis.yaml"
     script:
         "../workflow_scripts/outliers.py"
+
+
+rule compare_alignment:
+    input:
+        embeddings=per_step("embeddings", STEPS),
+    output:
+        csv=f"{RESULTS}/alignment_comparison.csv",
+    log:
+        f"{RESULTS}/logs/metrics/compare_alignment.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        k=config["metrics"]["k"],
+        max_points=config["metrics"]["max_points"],
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/compare_alignment.py"

@@ -139,6 +139,31 @@ def project_gpa(embeddings: Sequence[str], outputs: Sequence[str]) -> None:
         save_npy(out, aligned.astype(np.float32))
 
 
+def project_all(align: str, embeddings: Sequence[np.ndarray], reference: int = -1, every: int = 1) -> list[np.ndarray]:
+    """Every checkpoint's projection in memory, as the workflow's jobs compute them (used to compare modes).
+
+    `align="article"` is the article's method for comparison: per-checkpoint PCA chained with
+    scipy.spatial.procrustes, which rescales every frame to unit size and discards the disparity.
+    """
+    if align == "article":
+        from scipy.spatial import procrustes
+
+        frames = [pca_2d(embeddings[0])]
+        for emb in embeddings[1:]:
+            frames.append(procrustes(frames[-1], pca_2d(emb))[1])
+        return frames
+    if align == "gpa":
+        return generalised_procrustes([pca_2d(e) for e in embeddings])
+    if align in ("reference", "global"):
+        basis = fit_basis([embeddings[reference]] if align == "reference" else list(embeddings[::every]))
+        return [pca_project(e, *basis) for e in embeddings]
+    frames = [pca_2d(embeddings[0])]
+    for emb in embeddings[1:]:
+        ref = frames[0] if align == "first" else frames[-1]
+        frames.append(procrustes_align(pca_2d(emb), ref)[0])
+    return frames
+
+
 def axis_limits(projections: Sequence[np.ndarray], margin: float) -> dict[str, list[float]]:
     """Square, fixed axis limits around the anchor projection(s): the largest extent times `margin`."""
     points = np.concatenate([np.asarray(p, dtype=np.float64) for p in projections])

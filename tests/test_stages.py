@@ -1,0 +1,152 @@
+"""OOD scores, frames, the film and the review table on tiny inputs."""
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from workflow_scripts.animate import frame_durations, write_gif, write_mp4
+from workflow_scripts.common import UserError, atomic_path, save_json, save_npy
+from workflow_scripts.ood import label_issues, ood_scores, top_outliers
+from workflow_scripts.outliers import write_outliers
+from workflow_scripts.render import FilmContext, Frame, leaderboard, render_chunk, render_frame
+from workflow_scripts.train import write_train_log
+
+
+def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "out.npy"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_path_gives_normal_permissions(tmp_path: Path) -> None:
+    save_npy(tmp_path / "x.npy", np.zeros(3))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "x.npy").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_ood_scores_rank_the_far_point_first() -> None:
+    # cleanlab compares directions (cosine distance) above 3 dimensions: one image points elsewhere
+    x = np.random.default_rng(0).normal(scale=0.3, size=(60, 5)) + [10.0, 0, 0, 0, 0]
+    x[17] = [0, 10.0, 0, 0, 0]
+    scores = ood_scores(x, k=5)
+    assert scores.shape == (60,) and ((scores >= 0) & (scores <= 1)).all()
+    assert top_outliers(scores, 1)[0] == 17
+
+
+def test_ood_k_larger_than_eval_set_is_one_clear_sentence() -> None:
+    with pytest.raises(UserError, match=r"ood.k \(10\) must be smaller than the number of eval images \(5\)"):
+        ood_scores(np.zeros((5, 3)), k=10)
+
+
+def test_label_issues_find_a_flipped_label() -> None:
+    labels = np.repeat([0, 1], 30)
+    probs = np.where(labels[:, None] == np.arange(2), 0.95, 0.05)
+    labels = labels.copy()
+    labels[3] = 1  # annotated 1, confidently predicted 0
+    assert label_issues(labels, probs)[0] == 3
+    assert label_issues(labels, np.zeros((60, 0))).size == 0
+
+
+def test_train_log_is_read_by_key_name(tmp_path: Path) -> None:
+    history = [
+        {"loss": 2.0, "grad_norm": 1.0, "learning_rate": 1e-3, "epoch": 0.1, "step": 5},
+        {"eval_loss": 1.5, "step": 5},  # other keys and other dict shapes do not shift columns
+        {"step": 10, "loss": 1.0, "learning_rate": 5e-4, "epoch": 0.2, "new_key_from_a_future_version": 1},
+        {"train_runtime": 3.0, "step": 10},
+    ]
+    assert write_train_log(history, tmp_path / "log.csv") == 2
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert [(r["step"], r["loss"], r["learning_rate"]) for r in rows] == [("5", "2.0", "0.001"), ("10", "1.0", "0.0005")]
+
+
+@pytest.fixture
+def film(tmp_path: Path) -> dict:
+    rng = np.random.default_rng(0)
+    n, steps = 30, [0, 10, 20]
+    labels = np.repeat(np.arange(3), 10)
+    ctx = FilmContext(
+        labels=labels,
+        class_names=["cat", "dog", "ship"],
+        thumbnails=rng.integers(0, 255, size=(n, 16, 16, 3), dtype=np.uint8),
+        loss_steps=np.array([2.0, 4, 8, 16]),
+        loss_values=np.array([2.0, 1.5, 1.0, 0.5]),
+        limits={"x": [-3.0, 3.0], "y": [-3.0, 3.0]},
+        max_step=20,
+        title="test",
+    )
+    files: dict[str, list[str]] = {k: [] for k in ("proj", "ood", "issues", "metrics", "frames")}
+    for s in steps:
+        for key, value in (
+            ("proj", rng.normal(size=(n, 2))),
+            ("ood", rng.uniform(size=n)),
+            ("issues", rng.permutation(n)[:5]),
+        ):
+            files[key].append(str(tmp_path / f"{key}{s}.npy"))
+            save_npy(files[key][-1], value)
+        files["metrics"].append(str(tmp_path / f"m{s}.json"))
+        save_json(files["metrics"][-1], {"head_accuracy": 0.5, "knn_accuracy": 0.6, "silhouette": 0.1, "trustworthiness": 0.9})
+        files["frames"].append(str(tmp_path / f"frame{s}.png"))
+    return {"ctx": ctx, "steps": steps, "files": files, "dir": tmp_path}
+
+
+@pytest.mark.parametrize("kind", ["ood", "label_issues"])
+def test_frames_render_at_the_requested_size_with_tweens(film: dict, kind: str) -> None:
+    f = film["files"]
+    tweens = [str(film["dir"] / f"t{i}.png") for i in range(4)]
+    render_chunk(film["steps"], f["proj"], f["ood"], f["issues"], f["metrics"], f["frames"], film["ctx"], kind=kind,
+                 top_k=4, tween=2, tween_frames=tweens, width=640, height=360)
+    for path in f["frames"] + tweens:
+        with Image.open(path) as im:
+            assert im.size == (640, 360)
+    # an interpolated frame lies between its two checkpoints' frames
+    a, t, b = (np.asarray(Image.open(p), dtype=float) for p in (f["frames"][0], tweens[0], f["frames"][1]))
+    assert 0 < np.abs(t - a).mean() and 0 < np.abs(t - b).mean()
+
+
+def test_leaderboard_reports_rank_changes() -> None:
+    before = np.array([0.9, 0.1, 0.5, 0.8])  # ranking: 1, 2, 3, 0
+    now = np.array([0.05, 0.1, 0.5, 0.8])  # ranking: 0, 1, 2, 3
+    board = leaderboard("ood", now, np.array([]), 2, (before, np.array([])))
+    assert list(board.indices) == [0, 1]
+    assert board.change(0, 1) == " \u25b23" and board.change(1, 2) == " \u25bc1"
+    assert leaderboard("ood", now, np.array([]), 2, None).change(0, 1) == ""
+
+
+def test_outliers_table_lists_top_k_per_step(film: dict, tmp_path: Path) -> None:
+    ids = [f"img{i}" for i in range(30)]
+    write_outliers(film["steps"], film["files"]["ood"], ids, 3, str(tmp_path / "outliers.csv"))
+    table = pd.read_csv(tmp_path / "outliers.csv")
+    assert len(table) == 9 and list(table.columns) == ["step", "rank", "id", "index", "score"]
+    first = table[table.step == 0].sort_values("rank")
+    assert first["score"].is_monotonic_increasing
+
+
+def test_film_has_every_frame_and_holds_the_last(tmp_path: Path) -> None:
+    frames = []
+    for i in range(4):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(np.full((36, 64, 3), i * 60, np.uint8)).save(path)
+        frames.append(str(path))
+    write_gif(frames, str(tmp_path / "film.gif"), fps=5, hold_last=1.0)
+    with Image.open(tmp_path / "film.gif") as gif:
+        assert gif.n_frames == 4
+        gif.seek(3)
+        assert gif.info["duration"] == 1200
+    write_mp4(frames, str(tmp_path / "film.mp4"), fps=5, hold_last=1.0)
+    import imageio.v3 as iio
+
+    assert (tmp_path / "film.mp4").stat().st_size > 0
+    reader = iio.imiter(tmp_path / "film.mp4", plugin="FFMPEG")
+    assert sum(1 for _ in reader) == 4 + 5  # 4 frames + 1 s held at 5 fps
+    assert frame_durations(3, 4, 0.5) == [250, 250, 750]
+    with pytest.raises(UserError, match="no frames"):
+        frame_durations(0, 4, 0)
