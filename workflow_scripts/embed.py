@@ -4,52 +4,161 @@ In:  checkpoint folders (safetensors), data/pixels.npy + data/pixels.json (prepr
 Out: embeddings/{step}.npy (float32 [N, D], eval order) and probs/{step}.npy (float32 [N, classes], or
      [N, 0] when the checkpoint has no classification head), one pair per checkpoint.
 
-One job handles a chunk of checkpoints so torch/transformers are imported once per chunk; the pixels are
-memory-mapped, moved to the device in batches and normalised there.
+One job handles a chunk of checkpoints, so torch/transformers are imported once per chunk. On a GPU the
+uint8 pixels are uploaded once per job (4x smaller than float32) and normalised on the device in batches;
+while one checkpoint is embedded the next one is read from disk in a background thread, and the outputs
+stay on the device until the checkpoint is done, so the GPU does not wait for the host. Inference runs
+under `torch.inference_mode` with optional bf16/fp16 autocast; embeddings are stored as float32.
 """
 
 
 import logging
-from typing import TYPE_CHECKING, Any, Sequence
+import queue
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
 from workflow_scripts.common import UserError, load_json, load_npy, progress, run_job, save_npy
-from workflow_scripts.models import classifier_module, load_for_embedding, pool
+from workflow_scripts.models import classifier_module, load_for_embedding, pool, resolve_pooling
 
 if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
 
+# Convolutional backbones: channels_last memory layout is faster for them on a GPU.
+CNN_TYPES = frozenset({"convnext", "convnextv2", "resnet", "regnet", "efficientnet", "mobilenet_v2", "bit"})
+# Share of the free GPU memory the uint8 pixels may take to stay resident on the device for the whole job.
+RESIDENT_SHARE = 0.25
+
 
 def select_device(name: str) -> "torch.device":
-    """auto = cuda, then mps, then cpu."""
+    """auto = cuda, then mps, then cpu; a named device must exist."""
     import torch
 
-    if name != "auto":
-        if name.startswith("cuda") and not torch.cuda.is_available():
-            raise UserError(f"embedding.device '{name}' is not available on this machine; use auto or cpu.")
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise UserError(f"embedding.device '{name}' is not a device name; use auto, cpu, cuda, cuda:N or mps.") from err
+    if device.type == "cuda" and (
+        not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()
+    ):
+        raise UserError(f"embedding.device '{name}' is not available on this machine; use auto or cpu.")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UserError(f"embedding.device '{name}' is not available on this machine; use auto or cpu.")
+    return device
 
 
 def autocast_dtype(precision: str, device: "torch.device") -> "torch.dtype | None":
+    """The autocast dtype for `precision` (None = plain float32). Reduced precision is used on GPUs only."""
     import torch
 
-    if precision == "fp32" or device.type == "cpu":
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise UserError(f"embedding.precision '{precision}' is unknown; use fp32, bf16 or fp16.")
+    if precision == "fp32":
+        return None
+    if device.type == "cpu":
         return None
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
+class PixelFeeder:
+    """Normalised float32 batches of the uint8 pixels [N, 3, H, W], on the device.
+
+    On a GPU the pixels are uploaded once (when they take under RESIDENT_SHARE of the free memory) and
+    every checkpoint of the job reuses them; otherwise batches are staged in pinned memory by a background
+    thread and copied asynchronously. On the CPU batches are read from the memory map as they are needed.
+    """
+
+    def __init__(self, pixels: np.ndarray, spec: dict[str, Any], device: "torch.device", batch_size: int) -> None:
+        import torch
+
+        if pixels.ndim != 4 or pixels.dtype != np.uint8:
+            raise UserError(f"the preprocessed pixels have shape {pixels.shape} and dtype {pixels.dtype}, not uint8 [N, 3, H, W]; delete data/pixels.npy to rebuild it.")
+        self.pixels = pixels
+        self.device = device
+        self.batch_size = batch_size
+        std = torch.tensor(spec["std"], dtype=torch.float32).view(1, -1, 1, 1)
+        mean = torch.tensor(spec["mean"], dtype=torch.float32).view(1, -1, 1, 1)
+        # x * rescale, then (x - mean) / std  ==  x * scale + shift, one fused op on the device
+        self.scale = (spec["rescale"] / std).to(device)
+        self.shift = (-mean / std).to(device)
+        self.resident: "torch.Tensor | None" = None
+        if device.type == "cuda":
+            free, _total = torch.cuda.mem_get_info(device)
+            if pixels.nbytes < RESIDENT_SHARE * free:
+                self.resident = torch.from_numpy(np.array(pixels)).to(device)
+        elif device.type == "mps":
+            self.resident = torch.from_numpy(np.array(pixels)).to(device)
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def _normalise(self, batch: "torch.Tensor") -> "torch.Tensor":
+        import torch
+
+        return torch.addcmul(self.shift, batch.float(), self.scale)
+
+    def _staged(self) -> Iterator["torch.Tensor"]:
+        """Pinned host batches, read ahead by one thread (keeps the GPU fed when pixels cannot stay resident)."""
+        import torch
+
+        slots: "queue.Queue[torch.Tensor | BaseException | None]" = queue.Queue(maxsize=3)
+        stop = threading.Event()
+
+        def reader() -> None:
+            try:
+                for start in range(0, len(self.pixels), self.batch_size):
+                    if stop.is_set():
+                        return
+                    chunk = np.array(self.pixels[start : start + self.batch_size])
+                    slots.put(torch.from_numpy(chunk).pin_memory())
+                slots.put(None)
+            except BaseException as err:  # surfaced in the consumer
+                slots.put(err)
+
+        thread = threading.Thread(target=reader, daemon=True, name="pixel-reader")
+        thread.start()
+        try:
+            while (item := slots.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item.to(self.device, non_blocking=True)
+        finally:
+            stop.set()
+            while thread.is_alive():  # unblock a reader waiting on a full queue
+                try:
+                    slots.get_nowait()
+                except queue.Empty:
+                    thread.join(timeout=0.05)
+
+    def batches(self) -> Iterator["torch.Tensor"]:
+        import torch
+
+        if self.resident is not None:
+            for start in range(0, len(self.resident), self.batch_size):
+                yield self._normalise(self.resident[start : start + self.batch_size])
+        elif self.device.type == "cuda":
+            for batch in self._staged():
+                yield self._normalise(batch)
+        else:
+            for start in range(0, len(self.pixels), self.batch_size):
+                yield self._normalise(torch.from_numpy(np.array(self.pixels[start : start + self.batch_size])))
+
+
 def embed_model(
     model: "torch.nn.Module",
-    pixels: np.ndarray,
-    spec: dict[str, Any],
+    pixels: "np.ndarray | PixelFeeder",
+    spec: dict[str, Any] | None = None,
     pooling: str = "auto",
     batch_size: int = 256,
     device: "torch.device | None" = None,
@@ -58,10 +167,12 @@ def embed_model(
     """Embed uint8 pixels [N, 3, H, W] with `model`. Returns (embeddings [N, D], probs [N, C] or [N, 0])."""
     import torch
 
-    device = device or torch.device("cpu")
+    device = device or (pixels.device if isinstance(pixels, PixelFeeder) else torch.device("cpu"))
+    feeder = pixels if isinstance(pixels, PixelFeeder) else PixelFeeder(pixels, spec or {}, device, batch_size)
+    mode = resolve_pooling(pooling, model)  # a pooling the model cannot do fails before any batch
     model = model.to(device)
-    mean = torch.tensor(spec["mean"], device=device).view(1, -1, 1, 1)
-    std = torch.tensor(spec["std"], device=device).view(1, -1, 1, 1)
+    if device.type == "cuda" and getattr(model.config, "model_type", "") in CNN_TYPES:
+        model = model.to(memory_format=torch.channels_last)
     head = classifier_module(model)
     base = getattr(model, "base_model", model)
     captured: dict[str, Any] = {}
@@ -71,30 +182,30 @@ def embed_model(
     if base is not model:
         hooks.append(base.register_forward_hook(lambda _m, _a, out: captured.__setitem__("base", out)))
     dtype = autocast_dtype(precision, device)
-    embeddings: list[np.ndarray] = []
-    probs: list[np.ndarray] = []
+    embeddings: list["torch.Tensor"] = []
+    probs: list["torch.Tensor"] = []
     try:
         with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            for start in range(0, len(pixels), batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(pixels[start : start + batch_size]))
-                batch = batch.to(device, non_blocking=True).float().mul_(spec["rescale"]).sub_(mean).div_(std)
+            for batch in feeder.batches():
+                if device.type == "cuda" and batch.dim() == 4 and getattr(model.config, "model_type", "") in CNN_TYPES:
+                    batch = batch.contiguous(memory_format=torch.channels_last)
                 captured.clear()
                 out = model(pixel_values=batch)
                 base_out = captured.get("base", out)
                 vectors = pool(
-                    pooling,
+                    mode,
                     base_out.last_hidden_state,
                     getattr(base_out, "pooler_output", None),
                     captured.get("head_input"),
                 )
-                embeddings.append(vectors.float().cpu().numpy())
+                embeddings.append(vectors.float())  # stays on the device: one transfer per checkpoint
                 if head is not None:
-                    probs.append(torch.softmax(out.logits.float(), dim=-1).cpu().numpy())
+                    probs.append(torch.softmax(out.logits.float(), dim=-1))
     finally:
         for hook in hooks:
             hook.remove()
-    emb = np.concatenate(embeddings).astype(np.float32, copy=False)
-    prob = np.concatenate(probs).astype(np.float32) if probs else np.zeros((len(emb), 0), np.float32)
+    emb = torch.cat(embeddings).cpu().numpy().astype(np.float32, copy=False)
+    prob = torch.cat(probs).cpu().numpy().astype(np.float32, copy=False) if probs else np.zeros((len(emb), 0), np.float32)
     return emb, prob
 
 
@@ -102,7 +213,7 @@ def check_finite(embeddings: np.ndarray, checkpoint: str) -> None:
     if not np.isfinite(embeddings).all():
         bad = int((~np.isfinite(embeddings)).any(axis=1).sum())
         raise UserError(
-            f"checkpoint '{checkpoint}' gives NaN/inf embeddings for {bad} images (training diverged?); "
+            f"checkpoint '{checkpoint}' gives NaN/inf embeddings for {bad} of {len(embeddings)} images (training diverged?); "
             "lower training.learning_rate or drop that checkpoint."
         )
 
@@ -124,17 +235,38 @@ def embed_checkpoints(
 
     torch.set_num_threads(max(1, threads))
     torch.manual_seed(0)
-    pixels = load_npy(pixels_path, mmap=True)
-    spec = load_json(spec_path)
     dev = select_device(device)
-    log.info("embedding %d images with %d checkpoint(s) on %s", len(pixels), len(checkpoints), dev)
-    for folder, emb_path, prob_path in progress(zip(checkpoints, out_embeddings, out_probs), "embed", len(checkpoints)):
-        model = load_for_embedding(folder, allow_pickle)
-        emb, prob = embed_model(model, pixels, spec, pooling, batch_size, dev, precision)
-        check_finite(emb, folder)
-        save_npy(emb_path, emb)
-        save_npy(prob_path, prob)
-        log.info("%s -> %s %s", folder, emb_path, emb.shape)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    if autocast_dtype(precision, dev) is None and precision != "fp32":  # validates before anything is loaded
+        log.info("embedding.precision %s is ignored on the CPU; computing in float32", precision)
+    pixels = load_npy(pixels_path, mmap=True)
+    feeder = PixelFeeder(pixels, load_json(spec_path), dev, batch_size)
+    log.info(
+        "embedding %d images with %d checkpoint(s) on %s (%s, pixels %s)",
+        len(pixels), len(checkpoints), dev, precision, "on the device" if feeder.resident is not None else "streamed",
+    )
+    # On an accelerator the next checkpoint is read while this one runs; on the CPU that would only compete.
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckpt-loader") if dev.type != "cpu" else None
+    try:
+        pending: Future[Any] | None = executor.submit(load_for_embedding, checkpoints[0], allow_pickle) if executor else None
+        for i, (folder, emb_path, prob_path) in enumerate(
+            progress(list(zip(checkpoints, out_embeddings, out_probs)), "embed", len(checkpoints))
+        ):
+            model = pending.result() if pending is not None else load_for_embedding(folder, allow_pickle)
+            if executor is not None and i + 1 < len(checkpoints):
+                pending = executor.submit(load_for_embedding, checkpoints[i + 1], allow_pickle)
+            start = time.perf_counter()
+            emb, prob = embed_model(model, feeder, pooling=pooling, batch_size=batch_size, device=dev, precision=precision)
+            seconds = time.perf_counter() - start
+            check_finite(emb, folder)
+            save_npy(emb_path, emb)
+            save_npy(prob_path, prob)
+            log.info("%s -> %s %s (%.0f images/s)", folder, emb_path, emb.shape, len(emb) / max(seconds, 1e-9))
+            del model
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _main(snakemake: Any) -> None:

@@ -13,18 +13,31 @@ from typing import Any
 import numpy as np
 
 from workflow_scripts.common import UserError, atomic_path, progress, run_job, save_json
-from workflow_scripts.models import is_builtin, load_processor, tiny_vit_processor
+from workflow_scripts.models import is_builtin, load_processor, read_config, tiny_vit_processor
 
 log = logging.getLogger(__name__)
 
 
 def processor_for(model: str, image_size: int, checkpoint_dir: str | None = None) -> Any:
-    """The image processor: the checkpoint's own when it saved one, else the model's."""
+    """The image processor: the checkpoint's own when it saved one, else the model's.
+
+    `checkpoint_dir` is the first checkpoint of an external training run (None when the workflow trains).
+    """
     if checkpoint_dir and (Path(checkpoint_dir) / "preprocessor_config.json").is_file():
         return load_processor(checkpoint_dir)
     if is_builtin(model):
+        if checkpoint_dir and not _is_tiny_vit(checkpoint_dir, image_size):
+            raise UserError(
+                f"checkpoint '{checkpoint_dir}' has no preprocessor_config.json and model: is {model}; set model: to the "
+                "hub id or folder the checkpoints were fine-tuned from, so that its image processor is used."
+            )
         return tiny_vit_processor(image_size)
     return load_processor(model)
+
+
+def _is_tiny_vit(checkpoint_dir: str, image_size: int) -> bool:
+    config = read_config(checkpoint_dir, "checkpoint")
+    return config.get("model_type") == "vit" and config.get("image_size") == image_size
 
 
 def normalisation(processor: Any) -> dict[str, Any]:
@@ -47,8 +60,20 @@ def preprocess(eval_parquet: str, processor: Any, out_pixels: str, out_spec: str
     with atomic_path(out_pixels) as tmp:
         for start in progress(range(0, len(ds), batch_size), "preprocess", total=-(-len(ds) // batch_size)):
             images = [im.convert("RGB") for im in ds[start : start + batch_size]["image"]]
-            batch = processor(images, do_rescale=False, do_normalize=False, return_tensors="np")["pixel_values"]
-            batch = np.clip(np.round(np.asarray(batch, dtype=np.float32)), 0, 255).astype(np.uint8)
+            try:
+                batch = processor(images, do_rescale=False, do_normalize=False, return_tensors="np")["pixel_values"]
+                batch = np.asarray(batch, dtype=np.float32)
+            except ValueError as err:
+                if "inhomogeneous" not in str(err):
+                    raise
+                batch = np.zeros((0,))  # images of several sizes
+            if batch.ndim != 4 or batch.shape[1] != 3 or (pixels is not None and batch.shape[1:] != pixels.shape[1:]):
+                shape = f"of shape {tuple(batch.shape)}" if batch.size else "of several sizes"
+                raise UserError(
+                    f"the image processor {type(processor).__name__} gives pixel arrays {shape}, not one "
+                    "[batch, 3, H, W] array; use a model whose processor resizes every image to one size."
+                )
+            batch = np.clip(np.round(batch), 0, 255).astype(np.uint8)
             if pixels is None:
                 pixels = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(ds), *batch.shape[1:]))
             pixels[start : start + len(batch)] = batch

@@ -1,0 +1,184 @@
+"""Your own checkpoints: a separate Hugging Face Trainer run writes checkpoint-* folders; the workflow films
+them without training, never writes into that folder, and when one more checkpoint appears it plans only
+that checkpoint's jobs (and what the film assembles from them). Bad folders fail at parse time."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import hashlib
+import json
+import shutil
+import stat
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conftest import make_workdir, planned_jobs, set_config, snakemake
+
+pytestmark = pytest.mark.workflow
+
+IMAGE = 16
+
+
+def trainer_run(output_dir: Path, max_steps: int = 6, save_steps: int = 2) -> Path:
+    """A tiny ViT fine-tuned on 64 digits by the plain Trainer (not the workflow), saving checkpoint-2/4/6."""
+    import torch
+    from PIL import Image
+    from sklearn.datasets import load_digits
+    from transformers import Trainer, TrainingArguments, ViTConfig, ViTForImageClassification, ViTImageProcessorPil
+
+    digits = load_digits()
+    processor = ViTImageProcessorPil(size={"height": IMAGE, "width": IMAGE}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    images = [Image.fromarray(np.uint8(im * 15)).convert("RGB") for im in digits.images[:64]]
+    pixels = processor(images, return_tensors="pt")["pixel_values"]
+
+    class Digits(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return len(pixels)
+
+        def __getitem__(self, i: int) -> dict[str, Any]:
+            return {"pixel_values": pixels[i], "labels": int(digits.target[i])}
+
+    torch.manual_seed(0)
+    config = ViTConfig(image_size=IMAGE, patch_size=4, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=32, num_labels=10)
+    args = TrainingArguments(
+        output_dir=str(output_dir), max_steps=max_steps, save_steps=save_steps, save_only_model=True, logging_steps=1,
+        per_device_train_batch_size=16, learning_rate=1e-3, report_to="none", use_cpu=True, disable_tqdm=True, seed=0,
+    )
+    Trainer(model=ViTForImageClassification(config), args=args, train_dataset=Digits(), processing_class=processor).train()
+    return output_dir
+
+
+def tree_state(root: Path) -> dict[str, tuple[str, int]]:
+    """Every path under `root` with its content hash and mtime: proof that nothing was written there."""
+    return {
+        str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir", p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def set_read_only(root: Path, read_only: bool) -> None:
+    for p in [root, *root.rglob("*")]:
+        mode = p.stat().st_mode
+        p.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) if read_only else mode | stat.S_IWUSR)
+
+
+@pytest.fixture(scope="module")
+def trainer_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return trainer_run(tmp_path_factory.mktemp("external") / "trainer_output")
+
+
+def external_config(folder: Path) -> dict[str, Any]:
+    return {
+        "run": "external",
+        "checkpoints": str(folder),
+        "dataset": {"name": "builtin:digits", "eval_size": 40, "image_size": IMAGE},
+        "projection": {"align": "first"},  # old frames stay valid when a checkpoint is added
+        "ood": {"k": 5},
+        "chunk_size": 2,  # [2, 4] is chunk 0; checkpoint-6, added later, starts chunk 1
+    }
+
+
+def chunk_jobs(jobs: dict[str, int], stage: str) -> set[int]:
+    return {int(name.rsplit("chunk", 1)[1]) for name in jobs if name.startswith(f"{stage}_chunk")}
+
+
+def test_external_checkpoints_are_filmed_read_only_and_a_new_one_plans_only_its_jobs(trainer_output: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "trainer_output"
+    shutil.copytree(trainer_output, folder)
+    later = tmp_path / "later"
+    shutil.move(str(folder / "checkpoint-6"), later)  # appears after the first run
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("checkpoint-")) == ["checkpoint-2", "checkpoint-4"]
+    assert (folder / "checkpoint-2" / "training_args.bin").is_file()  # a pickle, never loaded
+
+    workdir = make_workdir(tmp_path / "work", external_config(folder))
+    jobs = planned_jobs(workdir)  # the steps are discovered at DAG-build time: a dry run lists them
+    assert "train" not in jobs and jobs["import_train_log"] == 1
+    assert chunk_jobs(jobs, "embed") == {0}
+
+    before = tree_state(folder)
+    set_read_only(folder, True)
+    try:
+        snakemake(workdir, "--configfile", "test.yaml")
+        res = workdir / "results" / "external"
+        for step in (2, 4):
+            emb = np.load(res / "embeddings" / f"{step}.npy")
+            assert emb.shape == (40, 16) and np.isfinite(emb).all()
+            assert np.load(res / "probs" / f"{step}.npy").shape == (40, 10)
+        log = (res / "train_log.csv").read_text().splitlines()
+        assert log[0].startswith("step,epoch,loss") and len(log) == 1 + 4  # logging_steps 1, newest = checkpoint-4
+        assert tree_state(folder) == before
+
+        # one more checkpoint: only its own per-checkpoint jobs, and the film around them
+        set_read_only(folder, False)
+        shutil.move(str(later), folder / "checkpoint-6")
+        before = tree_state(folder)
+        set_read_only(folder, True)
+        jobs = planned_jobs(workdir)
+        for stage in ("embed", "ood", "project"):
+            assert chunk_jobs(jobs, stage) == {1}, (stage, jobs)
+        assert not {"prepare_data", "preprocess", "pca_basis", "frame_limits"} & set(jobs)  # align: first: anchor unchanged
+        assert jobs.get("animate") == 1 and jobs.get("import_train_log") == 1  # the loss curve now ends at step 6
+        assert 1 in chunk_jobs(jobs, "frames")
+        # Every frame draws the whole loss curve and 'step s / last', so older frames are redrawn too (cheap):
+        assert chunk_jobs(jobs, "frames") <= {0, 1}
+        snakemake(workdir, "--configfile", "test.yaml")
+        assert np.load(res / "embeddings" / "6.npy").shape == (40, 16)
+        assert len((res / "train_log.csv").read_text().splitlines()) == 1 + 6
+        assert tree_state(folder) == before
+        assert planned_jobs(workdir) == {}
+    finally:
+        set_read_only(folder, False)
+
+
+# --- bad folders fail when the workflow is parsed, in one sentence ----------------------------------------
+
+
+def _dry_run_error(workdir: Path) -> str:
+    proc = snakemake(workdir, "-n", "--configfile", "test.yaml", check=False)
+    assert proc.returncode != 0
+    return proc.stdout + proc.stderr
+
+
+def test_folder_without_checkpoints_is_named(tmp_path: Path) -> None:
+    (tmp_path / "out" / "runs").mkdir(parents=True)
+    workdir = make_workdir(tmp_path / "work", external_config(tmp_path / "out"))
+    assert "has no checkpoint-<step> sub-folders; point checkpoints: at the Trainer's output_dir" in _dry_run_error(workdir)
+
+
+def test_pickle_only_checkpoint_fails_at_parse_time_unless_opted_in(trainer_output: Path, tmp_path: Path) -> None:
+    # truncated safetensors and mixed architectures go through the same parse-time check (test_models.py)
+    from test_models import _pickle_only
+
+    folder = tmp_path / "out"
+    shutil.copytree(trainer_output / "checkpoint-2", folder / "checkpoint-2")
+    _pickle_only(shutil.copytree(trainer_output / "checkpoint-4", folder / "checkpoint-4"))
+    workdir = make_workdir(tmp_path / "work", external_config(folder))
+    out = _dry_run_error(workdir)
+    assert "checkpoint-4' only has pickled weights (pytorch_model.bin), which can run code when loaded; convert it to safetensors or set allow_pickle_checkpoints: true if you trust it." in out
+    set_config(workdir, {"allow_pickle_checkpoints": True})
+    assert "embed_chunk0" in planned_jobs(workdir)  # opted in
+
+
+def test_trainer_state_log_history_is_read_by_key(tmp_path: Path) -> None:
+    from workflow_scripts.common import UserError
+    from workflow_scripts.trainer_state import import_log
+
+    state = tmp_path / "trainer_state.json"
+    state.write_text(json.dumps({"log_history": [
+        {"loss": 2.0, "step": 1, "epoch": 0.1, "learning_rate": 0.001, "grad_norm": 1.5},
+        {"eval_loss": 1.0, "step": 1},
+        {"step": 2, "loss": 1.5, "epoch": 0.2},
+    ]}))
+    assert import_log([str(state)], str(tmp_path / "log.csv")) == 2
+    assert (tmp_path / "log.csv").read_text().splitlines()[2] == "2,0.2,1.5,,"
+    assert import_log([], str(tmp_path / "none.csv")) == 0  # no trainer_state.json anywhere: no curve
+    state.write_text("{not json")
+    with pytest.raises(UserError, match=r"trainer_state.json' is not readable JSON \(JSONDecodeError\); fix or delete"):
+        import_log([str(state)], str(tmp_path / "log.csv"))
