@@ -385,3 +385,13 @@ def test_distilled_deit_keeps_both_heads_and_embeds_the_cls_token(tmp_path: Path
         base = model.deit(**inputs)
     np.testing.assert_allclose(emb, base.last_hidden_state[:, 0].numpy(), atol=1e-4)
     np.testing.assert_allclose(probs, out.logits.softmax(-1).numpy(), atol=1e-5)
+
+
+@pytest.mark.workflow
+def test_unknown_builtin_model_fails_the_dry_run(tmp_path: Path) -> None:
+    from conftest import make_workdir, snakemake
+
+    workdir = make_workdir(tmp_path, {"model": "builtin:tiny-resnet"})
+    proc = snakemake(workdir, "-n", "--configfile", "test.yaml", check=False)
+    assert proc.returncode != 0
+    assert "model 'builtin:tiny-resnet' is not a built-in model; use builtin:tiny-vit, a hub id or a save_pretrained folder." in proc.stdout + proc.stderr
