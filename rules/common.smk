@@ -1,4 +1,5 @@
 # Validate the config, derive the checkpoint steps and chunks, and define every input function.
+import json
 import os
 import re
 import sys
@@ -85,6 +86,27 @@ else:
         )
     except UserError as err:
         raise WorkflowError(str(err))
+
+def check_settings_against_data():
+    """Cheap checks that need no download: the model source, and settings that must fit the eval set once
+    its size is known (from an earlier data preparation; the jobs check again)."""
+    from workflow_scripts.models import check_model_source
+
+    try:
+        check_model_source(config["model"], config["allow_pickle_checkpoints"])
+    except UserError as err:
+        raise WorkflowError(str(err))
+    classes = Path(RESULTS) / "data" / "classes.json"
+    if classes.is_file():
+        n = len(json.loads(classes.read_text())["ids"])
+        for key, value in (("ood.k", config["ood"]["k"]), ("frames.top_k", config["frames"]["top_k"])):
+            if value >= n:
+                raise WorkflowError(
+                    f"{key} ({value}) must be smaller than the number of eval images ({n}); lower it or raise dataset.eval_size."
+                )
+
+
+check_settings_against_data()
 
 CHUNKS = [STEPS[i : i + config["chunk_size"]] for i in range(0, len(STEPS), config["chunk_size"])]
 FIRST, LAST = STEPS[0], STEPS[-1]

@@ -15,6 +15,7 @@ if not EXTERNAL:
         threads: workflow.cores
         resources:
             mem_mb=4000,
+            gpu=0 if config["embedding"]["device"] == "cpu" else 1,
         params:
             model=config["model"],
             training=TRAIN,
@@ -23,6 +24,8 @@ if not EXTERNAL:
             seed=config["seed"],
             allow_pickle=config["allow_pickle_checkpoints"],
             checkpoint_root=lambda wildcards, output: str(Path(output.checkpoints[0]).parent.parent),
+            # the Trainer's own folder (resume state), next to checkpoints/, removed when training ends
+            staging=lambda wildcards, output: str(Path(output.checkpoints[0]).parent.parent.parent / "training"),
         conda:
             "../envs/train.yaml"
         script:
@@ -32,7 +35,10 @@ else:
 
     rule import_train_log:
         input:
-            state=f"{checkpoint_dir(LAST)}/trainer_state.json",
+            # the newest checkpoint's log history (none: an empty loss curve); the folder is only read
+            state=[
+                f for f in (f"{checkpoint_dir(s)}/trainer_state.json" for s in reversed(STEPS)) if os.path.isfile(f)
+            ][:1],
         output:
             train_log=f"{RESULTS}/train_log.csv",
         log:

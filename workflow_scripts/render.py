@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from workflow_scripts.common import atomic_path, load_json, load_npy, progress, run_job
+from workflow_scripts.common import UserError, atomic_path, load_json, load_npy, progress, run_job
 from workflow_scripts.ood import top_outliers
 
 log = logging.getLogger(__name__)
@@ -231,6 +231,11 @@ def render_chunk(
     **style: Any,
 ) -> None:
     """Render a chunk of consecutive checkpoints (and the tween frames after each, when tween > 0)."""
+    if top_k >= len(ctx.labels):
+        raise UserError(
+            f"frames.top_k ({top_k}) must be smaller than the number of eval images ({len(ctx.labels)}); "
+            "lower it or raise dataset.eval_size."
+        )
     prev = (load_npy(previous[0]), load_npy(previous[1])) if previous else None
     tweens = iter(tween_frames)
     n = len(steps)
