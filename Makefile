@@ -36,3 +36,23 @@ clean:
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/run.py --scale $(or $(SCALE),full) --update-results benchmarks/RESULTS.md
+
+# `make review RUN=demo [REVIEW_PORT=8765]`: results/$(RUN)/review.parquet in Renumics Spotlight, served on
+# 127.0.0.1 until Ctrl-C (the address is printed; open it in a browser). Spotlight is an optional extra in its
+# own environment, .venv-review, installed from requirements-review.txt on first use (about 1.4 GB): it
+# needs pandas 2, the workflow pins pandas 3. See docs/review.md.
+REVIEW_VENV := .venv-review
+RUN ?= demo
+REVIEW_PORT ?= 0
+
+$(REVIEW_VENV)/bin/.installed: requirements-review.txt
+	@echo "Installing Renumics Spotlight into $(REVIEW_VENV) from requirements-review.txt (first use: about a minute, 1.4 GB)"
+	$(PYTHON) -m venv $(REVIEW_VENV)
+	$(REVIEW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(REVIEW_VENV)/bin/python -m pip install --quiet -r requirements-review.txt
+	touch $@
+
+review:
+	@test -f results/$(RUN)/review.parquet || { echo "results/$(RUN)/review.parquet not found: make it first (\`make run\` makes results/demo)." >&2; exit 1; }
+	@$(MAKE) --no-print-directory -s $(REVIEW_VENV)/bin/.installed
+	$(REVIEW_VENV)/bin/python workflow_scripts/spotlight_launch.py results/$(RUN)/review.parquet --port $(REVIEW_PORT)
