@@ -218,8 +218,10 @@ def main() -> None:
     film(cfg, args.threads or torch.get_num_threads())
     total = time.perf_counter() - _START
     if args.timings:
+        status = Path("/proc/self/status")
+        hwm = [int(line.split()[1]) / 1024 for line in status.read_text().splitlines() if line.startswith("VmHWM:")] if status.exists() else []
         Path(args.timings).write_text(json.dumps(
-            {"imports_s": IMPORTS_S, "total_s": total, "stages": dict(TIMES)}, indent=1))
+            {"imports_s": IMPORTS_S, "total_s": total, "peak_rss_mb": hwm[0] if hwm else None, "stages": dict(TIMES)}, indent=1))
     print(f"baseline: {total:.1f} s ({IMPORTS_S:.1f} s imports)", file=sys.stderr)
 
 

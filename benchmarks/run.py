@@ -188,7 +188,9 @@ def write_workdir(path: Path, cfg: dict[str, Any]) -> None:
 
 
 def compare_outputs(a: Path, b: Path) -> str:
-    """'identical', or what differs between two results/{run}/ folders (logs and benchmarks ignored)."""
+    """How two results/{run}/ folders compare (logs and benchmarks ignored): 'identical'; or 'same files'
+    with the largest difference between arrays and the names of other files whose bytes differ; or
+    'DIFFERENT' when a file is missing on one side or an array has another shape or type."""
     import numpy as np
 
     skip = {"logs", "benchmarks"}
@@ -199,7 +201,7 @@ def compare_outputs(a: Path, b: Path) -> str:
     fa, fb = files(a), files(b)
     problems = [f"only in workflow: {sorted(map(str, fa - fb))[:5]}"] if fa - fb else []
     problems += [f"only in baseline: {sorted(map(str, fb - fa))[:5]}"] if fb - fa else []
-    worst = 0.0
+    worst, arrays, others = 0.0, 0, []
     for rel in sorted(fa & fb):
         x, y = a / rel, b / rel
         if x.read_bytes() == y.read_bytes():
@@ -209,12 +211,18 @@ def compare_outputs(a: Path, b: Path) -> str:
             if u.shape != v.shape or u.dtype != v.dtype:
                 problems.append(f"{rel}: {u.dtype}{u.shape} vs {v.dtype}{v.shape}")
             else:
+                arrays += 1
                 worst = max(worst, float(np.abs(u.astype(float) - v.astype(float)).max()))
         else:
-            problems.append(f"{rel} differs")
+            others.append(str(rel))
     if problems:
         return "DIFFERENT: " + "; ".join(problems[:6]) + (f" (+{len(problems) - 6})" if len(problems) > 6 else "")
-    return "identical" if worst == 0 else f"same files, arrays within {worst:.1e}"
+    if not arrays and not others:
+        return f"identical ({len(fa)} files)"
+    text = f"same {len(fa)} files; {arrays} arrays differ by <= {worst:.1e}"
+    if others:
+        text += f"; bytes differ: {', '.join(others[:4])}" + (f" (+{len(others) - 4})" if len(others) > 4 else "")
+    return text
 
 
 def stage_benchmarks(results: Path) -> dict[str, list[dict[str, float]]]:
@@ -324,7 +332,7 @@ def run_workload(w: Workload, scale: str, args: argparse.Namespace) -> WorkloadR
     result.stages = stage_benchmarks(wf / "results" / run)
     base_n = baseline(f"n{w.n}")
     result.baseline_times = json.loads((mono / f"timings_n{w.n}.json").read_text())
-    result.baseline_rss_mb = base_n.peak_rss_mb
+    result.baseline_rss_mb = result.baseline_times.get("peak_rss_mb") or base_n.peak_rss_mb
     same = compare_outputs(wf / "results" / run, mono / "results" / run)
     result.rows.append(ratio_row(f"1 full run ({w.n} ckpts)", wf1, base_n.seconds, TARGETS["full"], same))
 

@@ -78,7 +78,11 @@ def test_baseline_writes_the_same_files_as_the_workflow(bench_run: Path, pool: P
     subprocess.run([sys.executable, str(BENCH / "monolithic.py"), "bench.yaml"], cwd=tmp_path, check=True,
                    capture_output=True, timeout=600)
     verdict = harness.compare_outputs(bench_run / "results" / "tiny", tmp_path / "results" / "tiny")
-    assert verdict == "identical" or verdict.startswith("same files, arrays within"), verdict
+    # identical here; on other machines float32 kernels may differ in the last bits (the baseline's BLAS
+    # uses every core, jobs one thread each), so the same files with tiny differences also pass
+    assert verdict.startswith(("identical", "same ")), verdict
+    if verdict.startswith("same "):
+        assert float(verdict.split("<= ")[1].split(";")[0]) < 1e-3, verdict
     assert len(list((tmp_path / "results" / "tiny" / "frames").glob("*.png"))) == N
 
 

@@ -1,0 +1,202 @@
+#!/usr/bin/env python
+"""Peak memory of each stage at CIFAR-10 scale (10,000 eval images, ViT-B/16: 768-d embeddings, 224 px),
+on synthetic inputs (nothing is downloaded): each stage's own function runs in a fresh process, as a job
+would, and the table gives that process's peak RSS (VmHWM; like Snakemake's max_rss it counts the file
+pages a job maps and touches, e.g. memory-mapped pixels or embeddings, which the kernel can reclaim).
+
+    python benchmarks/memory_probe.py [--images 10000] [--dim 768] [--checkpoints 80] [--embed-images 256]
+
+The embedding stage runs one forward pass of a randomly initialised ViT-B/16 (no download) over
+--embed-images images (the default, 256, is one batch: peak activations do not grow with more batches;
+0 skips it); its pixels file holds only those images, so reading all 10,000 would add up to their size
+(1.5 GB of reclaimable page cache) to the RSS figure, as the row says.
+Work files go to benchmarks/work/memory_probe/ (a few GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+
+def paths(d: Path, stage: str, n: int, ext: str = "npy") -> list[str]:
+    return [str(d / stage / f"{s}.{ext}") for s in range(n)]
+
+
+def make_inputs(d: Path, images: int, dim: int, checkpoints: int, classes: int = 10) -> None:
+    """Synthetic embeddings (a drifting Gaussian mixture), probs, labels, thumbnails, classes, train log."""
+    import numpy as np
+
+    from workflow_scripts.common import save_json, save_npy
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, classes, images)
+    centres = rng.normal(size=(classes, dim)).astype(np.float32)
+    base = centres[labels] + rng.normal(size=(images, dim)).astype(np.float32)
+    save_npy(d / "labels.npy", labels.astype(np.int64))
+    save_npy(d / "thumbnails.npy", rng.integers(0, 255, (images, 64, 64, 3), dtype=np.uint8))
+    save_json(d / "classes.json", {"names": [f"c{i}" for i in range(classes)], "ids": [f"img/{i}" for i in range(images)]})
+    (d / "train_log.csv").write_text("step,epoch,loss,learning_rate,grad_norm\n" + "".join(f"{s},0,{2 / (1 + s)},0.001,1\n" for s in range(checkpoints)))
+    from datasets import ClassLabel, Dataset, Features, Image, Value
+    from PIL import Image as PILImage
+
+    pics = [PILImage.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)) for _ in range(images)]
+    features = Features({"id": Value("string"), "image": Image(), "label": ClassLabel(names=[str(i) for i in range(classes)])})
+    Dataset.from_dict({"id": [str(i) for i in range(images)], "image": pics, "label": labels.tolist()},
+                      features=features).to_parquet(str(d / "eval.parquet"))
+    for s in range(checkpoints):
+        emb = base * (1 + s / checkpoints) + rng.normal(scale=0.1, size=base.shape).astype(np.float32)
+        save_npy(d / "embeddings" / f"{s}.npy", emb.astype(np.float32))
+        logits = rng.normal(size=(images, classes)).astype(np.float32)
+        logits[np.arange(images), labels] += 3
+        probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+        save_npy(d / "probs" / f"{s}.npy", probs.astype(np.float32))
+
+
+def stage(name: str, d: Path, args: argparse.Namespace) -> str:
+    """Run one stage's functions as its job would; returns what was run."""
+    n = 2  # two checkpoints in one job: shows whether memory accumulates along a chunk
+    if name == "ood":
+        from workflow_scripts import ood
+
+        ood.score_checkpoints(paths(d, "embeddings", n), paths(d, "probs", n), str(d / "labels.npy"),
+                              paths(d, "ood", n), paths(d, "label_issues", n), 10)
+        return f"cleanlab OOD (k=10) + find_label_issues, {n} checkpoints"
+    if name == "project_previous":
+        from workflow_scripts import project
+
+        project.project_chunk("previous", paths(d, "embeddings", n), paths(d, "projection", n))
+        return f"PCA + Procrustes per checkpoint, {n} checkpoints"
+    if name == "pca_basis_global":
+        from workflow_scripts import project
+
+        k = min(args.checkpoints, 20)
+        project.write_basis(paths(d, "embeddings", k), str(d / "basis.npz"), 0)
+        return f"align: global basis over {k} checkpoints ({k * args.images} rows, cap 200,000)"
+    if name == "metrics":
+        from workflow_scripts import metrics
+
+        metrics.metrics_chunk(steps=list(range(n)), embeddings=paths(d, "embeddings", n), projections=paths(d, "projection", n),
+                              probs=paths(d, "probs", n), labels_path=str(d / "labels.npy"),
+                              outputs=paths(d, "metrics", n, "json"), previous_projection=None, k=10, max_points=2000)
+        return f"per-checkpoint metrics (subsample 2,000), {n} checkpoints"
+    if name == "metrics_table":
+        from workflow_scripts import metrics
+
+        c = args.checkpoints
+        step_files = paths(d, "metrics", n, "json") * (c // n)
+        metrics.write_metrics_table(step_files, paths(d, "embeddings", c), [paths(d, "projection", n)[0]] * c,
+                                    str(d / "metrics.csv"), str(d / "film_metrics.json"), "previous")
+        return f"whole-film stability over {c} checkpoints (embeddings memory-mapped)"
+    if name == "frames":
+        from workflow_scripts import project, render
+        from workflow_scripts.common import save_json, load_npy
+
+        save_json(d / "limits.json", project.axis_limits([load_npy(paths(d, "projection", n)[0])], 1.15))
+        ctx = render.load_context(SimpleNamespace(train_log=str(d / "train_log.csv"), labels=str(d / "labels.npy"),
+                                                  classes=str(d / "classes.json"), thumbnails=str(d / "thumbnails.npy"),
+                                                  limits=str(d / "limits.json")), args.checkpoints - 1, "probe")
+        render.render_chunk(steps=list(range(n)), projections=paths(d, "projection", n), scores=paths(d, "ood", n),
+                            issues=paths(d, "label_issues", n), metrics=paths(d, "metrics", n, "json"),
+                            frames=paths(d, "frames", n, "png"), ctx=ctx, kind="ood", top_k=8)
+        return f"1280x720 frames of {args.images} points, {n} checkpoints"
+    if name == "animate":
+        from workflow_scripts import animate
+
+        frames = paths(d, "frames", n, "png") * (args.checkpoints // n)
+        animate.write_gif(frames, str(d / "animation.gif"), 2.5, 2.0, 0)
+        return f"GIF of {len(frames)} 1280x720 frames"
+    if name == "preprocess":
+        from transformers import ViTImageProcessor
+
+        from workflow_scripts import preprocess
+
+        start = time.perf_counter()
+        preprocess.preprocess(str(d / "eval.parquet"), ViTImageProcessor(), str(d / "pixels.npy"), str(d / "pixels.json"))
+        return f"{args.images} 32x32 images -> uint8 224x224 ({args.images * 3 * 224 * 224 / 1e9:.1f} GB memory-mapped output), {time.perf_counter() - start:.0f} s"
+    if name == "embed":
+        import numpy as np
+        from transformers import ViTConfig, ViTForImageClassification
+
+        from workflow_scripts import embed
+        from workflow_scripts.common import save_json, save_npy
+
+        folder = d / "vit-b16" / "checkpoint-0"
+        ViTForImageClassification(ViTConfig(num_labels=10)).save_pretrained(folder)
+        m = args.embed_images
+        save_npy(d / "pixels_embed.npy", np.random.default_rng(0).integers(0, 255, (m, 3, 224, 224), dtype=np.uint8))
+        save_json(d / "pixels_embed.json", {"rescale": 1 / 255, "mean": [0.5] * 3, "std": [0.5] * 3})
+        start = time.perf_counter()
+        embed.embed_checkpoints([str(folder)], str(d / "pixels_embed.npy"), str(d / "pixels_embed.json"),
+                                [str(d / "emb_vitb.npy")], [str(d / "probs_vitb.npy")], "auto", 256, "cpu", "fp32", False, 2)
+        return (f"ViT-B/16 (86M parameters), {m} images in batches of 256, {time.perf_counter() - start:.0f} s; "
+                f"+ up to {args.images * 3 * 224 * 224 / 1e9:.1f} GB of reclaimable pixel pages when all {args.images} are read")
+    raise SystemExit(f"unknown stage {name}")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM: anonymous and file pages; unlike getrusage of a child, not
+    inflated by the parent's size at fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+STAGES = ["preprocess", "embed", "ood", "project_previous", "pca_basis_global", "metrics", "frames", "metrics_table", "animate"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--dim", type=int, default=768)
+    parser.add_argument("--checkpoints", type=int, default=80)
+    parser.add_argument("--embed-images", type=int, default=256)
+    parser.add_argument("--stages", nargs="*", default=STAGES)
+    parser.add_argument("--work", type=Path, default=HERE / "work" / "memory_probe")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child == "inputs":
+        make_inputs(args.work, args.images, args.dim, args.checkpoints)
+        return
+    if args.child:
+        what = stage(args.child, args.work, args)
+        print(json.dumps({"what": what, "peak_mb": peak_rss_mb()}))
+        return
+    if args.work.exists():
+        shutil.rmtree(args.work)
+    args.work.mkdir(parents=True)
+    print(f"synthetic inputs: {args.images} x {args.dim}, {args.checkpoints} checkpoints ...", flush=True)
+    subprocess.run([sys.executable, __file__, "--child", "inputs", "--images", str(args.images), "--dim", str(args.dim),
+                    "--checkpoints", str(args.checkpoints), "--work", str(args.work)], check=True)
+    rows = ["| stage | peak RSS MB | seconds | what |", "|---|---:|---:|---|"]
+    stages = [s for s in STAGES if s in args.stages and not (s == "embed" and args.embed_images == 0)]
+    for name in stages:
+        cmd = [sys.executable, __file__, "--child", name, "--images", str(args.images), "--dim", str(args.dim),
+               "--checkpoints", str(args.checkpoints), "--embed-images", str(args.embed_images), "--work", str(args.work)]
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                env=dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1"))
+        out = proc.stdout.read()
+        status = proc.wait()
+        seconds = time.perf_counter() - start
+        report = json.loads(out.strip().splitlines()[-1]) if status == 0 else {"what": f"FAILED ({status})", "peak_mb": float("nan")}
+        rows.append(f"| {name} | {report['peak_mb']:.0f} | {seconds:.0f} | {report['what']} |")
+        print(rows[-1], flush=True)
+    print(f"\nCIFAR-10 scale probe: {args.images} images x {args.dim} dims, {args.checkpoints} checkpoints, one thread per job\n")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
