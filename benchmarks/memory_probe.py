@@ -139,8 +139,8 @@ def stage(name: str, d: Path, args: argparse.Namespace) -> str:
         save_json(d / "pixels_embed.json", {"rescale": 1 / 255, "mean": [0.5] * 3, "std": [0.5] * 3})
         start = time.perf_counter()
         embed.embed_checkpoints([str(folder)], str(d / "pixels_embed.npy"), str(d / "pixels_embed.json"),
-                                [str(d / "emb_vitb.npy")], [str(d / "probs_vitb.npy")], "auto", 256, "cpu", "fp32", False, 2)
-        return (f"ViT-B/16 (86M parameters), {m} images in batches of 256, {time.perf_counter() - start:.0f} s; "
+                                [str(d / "emb_vitb.npy")], [str(d / "probs_vitb.npy")], "auto", args.batch_size, "cpu", "fp32", False, 2)
+        return (f"ViT-B/16 (86M parameters), {m} images in batches of {args.batch_size}, {time.perf_counter() - start:.0f} s; "
                 f"+ up to {args.images * 3 * 224 * 224 / 1e9:.1f} GB of reclaimable pixel pages when all {args.images} are read")
     raise SystemExit(f"unknown stage {name}")
 
@@ -163,6 +163,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=768)
     parser.add_argument("--checkpoints", type=int, default=80)
     parser.add_argument("--embed-images", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=256, help="embedding.batch_size of the embedding stage")
     parser.add_argument("--stages", nargs="*", default=STAGES)
     parser.add_argument("--work", type=Path, default=HERE / "work" / "memory_probe")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -177,14 +178,16 @@ def main() -> None:
     if args.work.exists():
         shutil.rmtree(args.work)
     args.work.mkdir(parents=True)
-    print(f"synthetic inputs: {args.images} x {args.dim}, {args.checkpoints} checkpoints ...", flush=True)
-    subprocess.run([sys.executable, __file__, "--child", "inputs", "--images", str(args.images), "--dim", str(args.dim),
-                    "--checkpoints", str(args.checkpoints), "--work", str(args.work)], check=True)
+    if set(args.stages) - {"embed"}:  # the embedding stage makes its own inputs
+        print(f"synthetic inputs: {args.images} x {args.dim}, {args.checkpoints} checkpoints ...", flush=True)
+        subprocess.run([sys.executable, __file__, "--child", "inputs", "--images", str(args.images), "--dim", str(args.dim),
+                        "--checkpoints", str(args.checkpoints), "--work", str(args.work)], check=True)
     rows = ["| stage | peak RSS MB | seconds | what |", "|---|---:|---:|---|"]
     stages = [s for s in STAGES if s in args.stages and not (s == "embed" and args.embed_images == 0)]
     for name in stages:
         cmd = [sys.executable, __file__, "--child", name, "--images", str(args.images), "--dim", str(args.dim),
-               "--checkpoints", str(args.checkpoints), "--embed-images", str(args.embed_images), "--work", str(args.work)]
+               "--checkpoints", str(args.checkpoints), "--embed-images", str(args.embed_images),
+               "--batch-size", str(args.batch_size), "--work", str(args.work)]
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                 env=dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1"))
