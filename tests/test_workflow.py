@@ -155,3 +155,26 @@ def test_lint_is_clean(tmp_path: Path) -> None:
     workdir = make_workdir(tmp_path)
     proc = snakemake(workdir, "--lint", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"training": {"save_steps": 50}}, "training.save_steps (50) is larger than training.max_steps (20); lower save_steps."),
+        ({"training": {"save_steps": -1}}, "-1 is less than the minimum of 1"),
+        ({"projection": {"align": "sideways"}}, "'sideways' is not one of"),
+        ({"model": "builtin:huge-vit"}, "builtin:huge-vit"),
+    ],
+)
+def test_bad_settings_stop_the_dry_run_with_the_key(tmp_path: Path, overrides: dict, message: str) -> None:
+    workdir = make_workdir(tmp_path, overrides)
+    proc = snakemake(workdir, "-n", "--configfile", "test.yaml", check=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+
+
+def test_settings_larger_than_the_eval_set_are_refused_before_any_job(tiny_copy: Path) -> None:
+    set_config(tiny_copy, {"ood": {"k": 100}})
+    proc = snakemake(tiny_copy, "-n", "--configfile", "test.yaml", check=False)
+    assert proc.returncode != 0
+    assert "ood.k (100) must be smaller than the number of eval images (100)" in proc.stdout + proc.stderr
