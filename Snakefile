@@ -31,6 +31,7 @@ include: "rules/metrics.smk"
 include: "rules/frames.smk"
 include: "rules/animate.smk"
 include: "rules/review.smk"
+include: "rules/report.smk"
 
 
 rule all:

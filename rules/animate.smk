@@ -6,7 +6,13 @@ rule animate:
         frames=film_frames(),
     output:
         **{
-            fmt: report(path, caption="../report/animation.rst", category="Film")
+            fmt: report(
+                path,
+                caption="../report/animation.rst",
+                category="Film",
+                subcategory="Animation",
+                labels={"format": fmt},
+            )
             for fmt, path in animation_outputs().items()
         },
     log:

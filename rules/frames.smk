@@ -24,7 +24,13 @@ for i, chunk in enumerate(CHUNKS):
             train_log=f"{RESULTS}/train_log.csv",
         output:
             frames=[
-                report(f, caption="../report/frame.rst", category="Frames", labels={"checkpoint": str(s)})
+                # browsable by checkpoint in the report; zero-padded because the report sorts labels as text
+                report(
+                    f,
+                    caption="../report/frame.rst",
+                    category="Frames",
+                    labels={"checkpoint": str(s).zfill(len(str(LAST)))},
+                )
                 for f, s in zip(per_step("frames", chunk, "png"), chunk)
             ],
             tweens=tween_frames(chunk),
