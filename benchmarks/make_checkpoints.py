@@ -2,8 +2,8 @@
 """Checkpoints for the benchmark, made locally (training is out of the comparison; its time is reported apart).
 
   python benchmarks/make_checkpoints.py train OUT [--steps 80] [--tiny]
-      Fine-tune builtin:tiny-vit on builtin:digits with the Hugging Face Trainer (the workflow's own
-      train.train), saving every step with save_only_model=True: OUT/checkpoint-0 ... OUT/checkpoint-<steps>,
+      Fine-tune builtin:tiny-vit on builtin:digits with the Hugging Face Trainer (the workflow's data, model
+      and processor builders), saving every step with save_only_model=True: OUT/checkpoint-0 ... OUT/checkpoint-<steps>,
       each with config.json, model.safetensors, preprocessor_config.json and (from step 1) trainer_state.json.
       --tiny uses the test suite's 2-layer ViT on 16x16 images (seconds instead of a minute).
       Writes OUT/../<name>.timing.json with the training wall time.
@@ -53,12 +53,19 @@ def pool_steps(folder: str | Path) -> list[int]:
 
 
 def train(out: Path, steps: int, tiny: bool, seed: int = 0, threads: int = 2) -> float:
-    """Train and save every step into `out`; returns the wall time in seconds (data preparation excluded)."""
+    """Fine-tune with the HF Trainer, saving every step into `out`; returns the training wall time in seconds
+    (data preparation excluded). Uses the workflow's data, model and processor builders, not its training
+    stage (which stages and publishes checkpoints for resumption): the benchmark only needs the checkpoints."""
     sys.path.insert(0, str(REPO))
+    import torch
+    from datasets import load_dataset
+    from transformers import Trainer, TrainingArguments, ViTForImageClassification
+
     from workflow_scripts import data
-    from workflow_scripts.train import train as hf_train
+    from workflow_scripts.models import tiny_vit_config, tiny_vit_processor
 
     preset = TINY if tiny else DEMO
+    torch.set_num_threads(threads)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         shutil.rmtree(out)
@@ -66,10 +73,28 @@ def train(out: Path, steps: int, tiny: bool, seed: int = 0, threads: int = 2) ->
         splits = data.builtin_digits(preset["image_size"], seed)
         train_parquet = str(Path(tmp) / "train.parquet")
         data.write_parquet(splits["train"], train_parquet)
-        training = {**preset["training"], "max_steps": steps, "save_steps": 1, "extra_args": {}}
+        ds = load_dataset("parquet", data_files={"train": train_parquet}, split="train", cache_dir=tmp)
+        names = ds.features["label"].names
+        processor = tiny_vit_processor(preset["image_size"])
+
+        def transform(batch: dict) -> dict:
+            images = [im.convert("RGB") for im in batch["image"]]
+            return {"pixel_values": processor(images, return_tensors="pt")["pixel_values"], "labels": batch["label"]}
+
+        ds.set_transform(transform)
         start = time.perf_counter()
-        hf_train(train_parquet, "builtin:tiny-vit", training, preset["tiny_vit"], preset["image_size"], seed,
-                 False, str(out), str(Path(tmp) / "train_log.csv"), threads)
+        torch.manual_seed(seed)
+        model = ViTForImageClassification(tiny_vit_config(len(names), dict(enumerate(names)), image_size=preset["image_size"], **preset["tiny_vit"]))
+        t = preset["training"]
+        args = TrainingArguments(
+            output_dir=str(out), max_steps=steps, save_strategy="steps", save_steps=1, save_only_model=True,
+            logging_steps=t["logging_steps"], learning_rate=t["learning_rate"], per_device_train_batch_size=t["batch_size"],
+            weight_decay=t["weight_decay"], warmup_steps=t["warmup_steps"], seed=seed, data_seed=seed, report_to="none",
+            remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=True,
+        )
+        trainer = Trainer(model=model, args=args, train_dataset=ds, processing_class=processor)
+        trainer.save_model(str(out / "checkpoint-0"))  # the film starts before fine-tuning
+        trainer.train()
         seconds = time.perf_counter() - start
     (out.parent / f"{out.name}.timing.json").write_text(
         json.dumps({"train_s": round(seconds, 2), "steps": steps, "checkpoints": len(pool_steps(out)), "tiny": tiny}, indent=2)

@@ -173,13 +173,16 @@ def film(cfg: dict[str, Any], threads: int) -> None:
         # A shared basis or GPA needs every embedding before the first projection: two loops.
         for step, ckpt in zip(steps, dirs):
             embed_and_score(step, ckpt)
-        with timed("project"):
-            if align == "gpa":
+        if align == "gpa":
+            with timed("project_gpa"):
                 project.project_gpa([f("embeddings", s) for s in steps], [f("projection", s) for s in steps])
-            else:
+        else:
+            with timed("pca_basis"):
                 basis_steps = [ref_step] if align == "reference" else steps[:: proj_cfg["global_every"]]
                 project.write_basis([f("embeddings", s) for s in basis_steps], basis, cfg["seed"])
-                project.project_chunk(align, [f("embeddings", s) for s in steps], [f("projection", s) for s in steps], basis=basis)
+            for step in steps:
+                with timed("project"):
+                    project.project_chunk(align, [f("embeddings", step)], [f("projection", step)], basis=basis)
         ctx = write_limits()
         for j in range(len(steps)):
             measure(j)

@@ -53,7 +53,9 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def bench_run(pool: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The workflow run on the first N checkpoints of the pool; tests must not modify it (use `bench_copy`)."""
-    workdir = make_workdir(tmp_path_factory.mktemp("bench_run"), {"checkpoints": FOLDER})
+    workdir = make_workdir(
+        tmp_path_factory.mktemp("bench_run"), {"checkpoints": FOLDER, "chunk_size": 2, "projection": {"align": "first"}}
+    )
     checkpoints.film(pool, workdir / FOLDER, N)
     snakemake(workdir, "--configfile", "test.yaml")
     return workdir
@@ -131,7 +133,8 @@ def test_appending_a_checkpoint_computes_only_the_new_chunk(bench_copy: Path, po
 
 
 def test_frame_setting_reruns_frames_and_film_only(bench_copy: Path) -> None:
-    set_config(bench_copy, {"frames": {"top_k": 3}})
+    top_k = yaml.safe_load((bench_copy / "test.yaml").read_text())["frames"]["top_k"]
+    set_config(bench_copy, {"frames": {"top_k": top_k + 1}})
     assert planned_jobs(bench_copy) == {
         "frames_chunk0": 1, "frames_chunk1": 1, "frames_chunk2": 1, "outliers_table": 1, "animate": 1,
     }
