@@ -110,6 +110,28 @@ check_settings_against_data()
 
 CHUNKS = [STEPS[i : i + config["chunk_size"]] for i in range(0, len(STEPS), config["chunk_size"])]
 FIRST, LAST = STEPS[0], STEPS[-1]
+
+
+def planned_last_step():
+    """The step the frames' loss axis and titles run to: training.max_steps, or for external checkpoints the
+    max_steps their Trainer planned (so appending a checkpoint of a running training redraws no old frame)."""
+    if not EXTERNAL:
+        return TRAIN["max_steps"]
+    state = Path(checkpoint_dir(LAST)) / "trainer_state.json"
+    try:
+        planned = int(json.loads(state.read_text()).get("max_steps") or 0)
+    except (OSError, ValueError, AttributeError):
+        planned = 0
+    return max(planned, LAST)
+
+
+def loss_inputs(chunk):
+    """The loss curve a chunk's frames draw: the training's log, or (external checkpoints) each
+    checkpoint's own trainer_state.json, so a frame never depends on checkpoints after it."""
+    if not EXTERNAL:
+        return {"train_log": f"{RESULTS}/train_log.csv"}
+    states = [f"{checkpoint_dir(s)}/trainer_state.json" for s in chunk]
+    return {"loss_states": [f for f in states if os.path.isfile(f)]}
 ALIGN = config["projection"]["align"]
 
 
@@ -206,4 +228,14 @@ def final_targets():
         f"{RESULTS}/review.parquet",
         f"{RESULTS}/metrics.csv",
         f"{RESULTS}/outliers.csv",
+        f"{RESULTS}/train_log.csv",
     ]
+
+
+def stage_resources(stage, **resources):
+    """Resources of every chunk of a stage, updated with what set-resources gives for the stage name
+    (profile `set-resources: {embed: {gpu_model: a100}}` or `--set-resources embed:gpu_model=a100`).
+    Snakemake matches set-resources by exact name and the chunks are named {stage}_chunk{i}; an entry
+    for one chunk (embed_chunk3) is still applied on top by Snakemake."""
+    overrides = workflow.resource_settings.overwrite_resources.get(stage, {})
+    return {**resources, **{name: getattr(res, "raw", res) for name, res in overrides.items()}}

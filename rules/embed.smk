@@ -18,9 +18,9 @@ for i, chunk in enumerate(CHUNKS):
             f"{RESULTS}/benchmarks/embed/chunk{i}.tsv"
         threads: 1
         resources:
-            mem_mb=4000,
-            # one GPU unless embedding.device is cpu (slurm: --gpus; locally --resources gpu=N serialises)
-            gpu=0 if config["embedding"]["device"] == "cpu" else 1,
+            # one GPU unless embedding.device is cpu (slurm: --gpus; locally --resources gpu=N serialises);
+            # `set-resources: {embed: ...}` in a profile applies to every chunk (see stage_resources)
+            **stage_resources("embed", mem_mb=4000, gpu=0 if config["embedding"]["device"] == "cpu" else 1),
         params:
             checkpoint_dirs=[checkpoint_dir(s) for s in chunk],
             pooling=config["embedding"]["pooling"],

@@ -21,7 +21,7 @@ for i, chunk in enumerate(CHUNKS):
             labels=rules.prepare_data.output.labels,
             thumbnails=rules.prepare_data.output.thumbnails,
             classes=rules.prepare_data.output.classes,
-            train_log=f"{RESULTS}/train_log.csv",
+            **loss_inputs(chunk),
         output:
             frames=[
                 # browsable by checkpoint in the report; zero-padded because the report sorts labels as text
@@ -43,7 +43,8 @@ for i, chunk in enumerate(CHUNKS):
             mem_mb=2000,
         params:
             steps=chunk,
-            max_step=LAST,
+            checkpoint_dirs=[checkpoint_dir(s) for s in chunk],
+            max_step=planned_last_step(),
             next_step=next_step(i) if config["animation"]["tween"] else None,
             tween=config["animation"]["tween"],
             title=Path(config["model"]).name if not EXTERNAL else Path(EXTERNAL).name,

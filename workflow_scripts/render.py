@@ -1,7 +1,8 @@
 """Stage 6: one frame per checkpoint (plus optional interpolated frames between checkpoints).
 
 In:  projection/{step}.npy, ood/{step}.npy, label_issues/{step}.npy, metrics/{step}.json,
-     projection/limits.json, data/labels.npy, data/thumbnails.npy, data/classes.json, train_log.csv;
+     projection/limits.json, data/labels.npy, data/thumbnails.npy, data/classes.json, and the loss curve:
+     train_log.csv, or for external checkpoints each checkpoint's own trainer_state.json;
      the previous checkpoint's scores (rank changes) and the next checkpoint's projection (tweening).
 Out: frames/{step}.png: the 2-D embedding coloured by class (fixed axes for the whole film) with the top-k
      marked, a leaderboard (top-k outliers by cleanlab OOD score, or top-k label issues) with each entry's
@@ -17,7 +18,8 @@ rasterised so a 10,000-point frame renders as fast as a 100-point one.
 import csv
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -199,8 +201,23 @@ def render_frame(
         fig.savefig(tmp, format="png", dpi=dpi)
 
 
-def load_context(inputs: Any, max_step: int, title: str) -> FilmContext:
-    loss_steps, loss_values = read_loss_curve(inputs.train_log)
+def read_state_loss_curve(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, losses) from a checkpoint's trainer_state.json log history, read by key name."""
+    rows = [e for e in load_json(path).get("log_history", []) if isinstance(e, dict) and "loss" in e and "step" in e]
+    return np.array([float(e["step"]) for e in rows]), np.array([float(e["loss"]) for e in rows])
+
+
+def loss_curves(inputs: Any, steps: Sequence[int], checkpoint_dirs: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The loss curve of each frame: the training log for all, or each checkpoint's own trainer_state.json."""
+    if "train_log" in inputs.keys():
+        return [read_loss_curve(inputs.train_log)] * len(steps)
+    states = {str(Path(p).parent): p for p in inputs.get("loss_states", [])}
+    empty = (np.zeros(0), np.zeros(0))
+    return [read_state_loss_curve(states[d]) if d in states else empty for d in checkpoint_dirs]
+
+
+def load_context(inputs: Any, max_step: int, title: str, loss: tuple[np.ndarray, np.ndarray] | None = None) -> FilmContext:
+    loss_steps, loss_values = loss if loss is not None else read_loss_curve(inputs.train_log)
     return FilmContext(
         labels=load_npy(inputs.labels),
         class_names=list(load_json(inputs.classes)["names"]),
@@ -228,6 +245,7 @@ def render_chunk(
     tween_frames: Sequence[str] = (),
     next_step: int | None = None,
     next_projection: str | None = None,
+    loss_curves: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
     **style: Any,
 ) -> None:
     """Render a chunk of consecutive checkpoints (and the tween frames after each, when tween > 0)."""
@@ -239,9 +257,12 @@ def render_chunk(
     prev = (load_npy(previous[0]), load_npy(previous[1])) if previous else None
     tweens = iter(tween_frames)
     n = len(steps)
+    curves = list(loss_curves) if loss_curves is not None else [None] * n
     for j, (step, proj, score, issue, metric, out) in enumerate(
         progress(zip(steps, projections, scores, issues, metrics, frames), "frames", n)
     ):
+        if curves[j] is not None:
+            ctx = replace(ctx, loss_steps=curves[j][0], loss_values=curves[j][1])
         current = (load_npy(score), load_npy(issue))
         board = leaderboard(kind, *current, top_k, prev)
         coords = load_npy(proj)
@@ -261,7 +282,8 @@ def render_chunk(
 
 def _main(snakemake: Any) -> None:
     i, p = snakemake.input, snakemake.params
-    ctx = load_context(i, p.max_step, p.title)
+    curves = loss_curves(i, p.steps, p.checkpoint_dirs)
+    ctx = load_context(i, p.max_step, p.title, curves[0])
     render_chunk(
         p.steps,
         i.projections,
@@ -277,6 +299,7 @@ def _main(snakemake: Any) -> None:
         tween_frames=snakemake.output.tweens,
         next_step=p.next_step,
         next_projection=i.get("next_projection"),
+        loss_curves=curves,
         **p.style,
     )
 
