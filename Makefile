@@ -7,13 +7,15 @@ BIN := $(VENV)/bin
 CORES ?= all
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint dag bench review clean help
+.PHONY: run test lint dag bench review report clean help
 
 help:
 	@echo "make run     set up .venv and make the film (results/demo/animation.gif)"
 	@echo "make test    set up .venv and run the test suite"
 	@echo "make lint    snakemake --lint"
 	@echo "make dag     rule graph and a 3-checkpoint DAG as SVG (needs Graphviz)"
+	@echo "make report  the HTML report of results/demo (report.html)"
+	@echo "make review  open results/\$$(RUN)/review.parquet in Renumics Spotlight (RUN=demo; first use installs .venv-review)"
 	@echo "make bench   benchmarks (writes benchmarks/RESULTS.md tables)"
 
 $(BIN)/.installed: requirements.txt

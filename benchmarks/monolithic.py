@@ -113,9 +113,11 @@ def film(cfg: dict[str, Any], threads: int) -> None:
     def write_limits() -> Any:
         with timed("frame_limits"):
             save_json(limits, project.axis_limits([load_npy(f("projection", s)) for s in limit_steps], frames_cfg["margin"]))
+            state = Path(dirs[-1]) / "trainer_state.json"
+            planned = max(int(json.loads(state.read_text()).get("max_steps") or 0) if state.is_file() else 0, last)
             return render.load_context(
                 SimpleNamespace(train_log=train_log, labels=d["labels"], classes=d["classes"], thumbnails=d["thumbnails"], limits=limits),
-                last, Path(folder).name,
+                planned, Path(folder).name,
             )
 
     def embed_and_score(step: int, ckpt: str) -> None:
@@ -152,7 +154,10 @@ def film(cfg: dict[str, Any], threads: int) -> None:
                 ctx=ctx, kind=frames_cfg["leaderboard"], top_k=frames_cfg["top_k"],
                 previous=(f("ood", steps[j - 1]), f("label_issues", steps[j - 1])) if j else None,
                 tween=tween, tween_frames=tweens(step), next_step=nxt,
-                next_projection=f("projection", nxt) if nxt is not None else None, **style,
+                next_projection=f("projection", nxt) if nxt is not None else None,
+                loss_curves=render.loss_curves(None, [str(Path(dirs[j]) / "trainer_state.json")]
+                                               if (Path(dirs[j]) / "trainer_state.json").is_file() else [], [dirs[j]]),
+                **style,
             )
 
     if align in ("first", "previous"):

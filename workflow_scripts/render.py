@@ -207,13 +207,16 @@ def read_state_loss_curve(path: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array([float(e["step"]) for e in rows]), np.array([float(e["loss"]) for e in rows])
 
 
-def loss_curves(inputs: Any, steps: Sequence[int], checkpoint_dirs: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The loss curve of each frame: the training log for all, or each checkpoint's own trainer_state.json."""
-    if "train_log" in inputs.keys():
-        return [read_loss_curve(inputs.train_log)] * len(steps)
-    states = {str(Path(p).parent): p for p in inputs.get("loss_states", [])}
+def loss_curves(
+    train_log: str | None, states: Sequence[str], checkpoint_dirs: Sequence[str]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The loss curve of each frame: the training log for all (when given), else each checkpoint's own
+    trainer_state.json (empty for a checkpoint without one)."""
+    if train_log:
+        return [read_loss_curve(train_log)] * len(checkpoint_dirs)
+    by_folder = {str(Path(p).parent): p for p in states}
     empty = (np.zeros(0), np.zeros(0))
-    return [read_state_loss_curve(states[d]) if d in states else empty for d in checkpoint_dirs]
+    return [read_state_loss_curve(by_folder[d]) if d in by_folder else empty for d in checkpoint_dirs]
 
 
 def load_context(inputs: Any, max_step: int, title: str, loss: tuple[np.ndarray, np.ndarray] | None = None) -> FilmContext:
@@ -282,7 +285,7 @@ def render_chunk(
 
 def _main(snakemake: Any) -> None:
     i, p = snakemake.input, snakemake.params
-    curves = loss_curves(i, p.steps, p.checkpoint_dirs)
+    curves = loss_curves(i.get("train_log"), list(i.get("loss_states", [])), p.checkpoint_dirs)
     ctx = load_context(i, p.max_step, p.title, curves[0])
     render_chunk(
         p.steps,
