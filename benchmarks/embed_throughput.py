@@ -18,7 +18,7 @@ class probabilities) on random uint8 pixels, after one warm-up pass, and reports
 
 Device peak: the datasheet dense peak for known GPUs (H200/H100 SXM: 989 TFLOP/s bf16/fp16, 67 fp32;
 A100: 312 / 19.5), else (CPUs, other GPUs) the best measured GEMM throughput in that precision on this
-machine (--peak-tflops overrides). `--markdown` prints one table row for benchmarks/EMBED_RESULTS.md.
+machine (--peak-tflops overrides). `--markdown` prints one table row for benchmarks/RESULTS.md (Embedding throughput).
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="device peak to compare with (TFLOP/s)")
     parser.add_argument("--json", type=Path, help="also write the result here")
-    parser.add_argument("--markdown", action="store_true", help="print a table row for EMBED_RESULTS.md")
+    parser.add_argument("--markdown", action="store_true", help="print a table row for RESULTS.md")
     args = parser.parse_args(argv)
     result = run(args)
     print(json.dumps(result, indent=2))

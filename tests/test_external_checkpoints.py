@@ -182,3 +182,27 @@ def test_trainer_state_log_history_is_read_by_key(tmp_path: Path) -> None:
     state.write_text("{not json")
     with pytest.raises(UserError, match=r"trainer_state.json' is not readable JSON \(JSONDecodeError\); fix or delete"):
         import_log([str(state)], str(tmp_path / "log.csv"))
+
+
+def test_keep_going_films_every_other_checkpoint_when_one_diverged(trainer_output: Path, tmp_path: Path) -> None:
+    """A checkpoint whose weights are NaN (a diverged run) fails only its own jobs under --keep-going, and the
+    next checkpoint's frame and metrics, which compare against it (rank change, displacement)."""
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "trainer_output"
+    shutil.copytree(trainer_output, folder)
+    steps = sorted(int(p.name.split("-")[1]) for p in folder.glob("checkpoint-*"))
+    bad = steps[1]
+    weights = folder / f"checkpoint-{bad}" / "model.safetensors"
+    tensors = {name: t * float("nan") for name, t in load_file(weights).items()}
+    save_file(tensors, weights, metadata={"format": "pt"})
+    workdir = make_workdir(tmp_path / "work", {**external_config(folder), "chunk_size": 1})
+    proc = snakemake(workdir, "--configfile", "test.yaml", "--keep-going", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"checkpoint-{bad}' gives NaN/inf embeddings" in out
+    res = workdir / "results" / "external"
+    after = steps[steps.index(bad) + 1]
+    assert [s for s in steps if (res / "frames" / f"{s}.png").is_file()] == [s for s in steps if s not in (bad, after)]
+    assert (res / "embeddings" / f"{after}.npy").is_file() and (res / "projection" / f"{after}.npy").is_file()
+    assert not (res / "animation.gif").exists()
