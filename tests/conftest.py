@@ -73,9 +73,14 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return workdir
 
 
+def copy_run(workdir: Path, tmp_path: Path) -> Path:
+    """A private copy of a finished run's working directory (file times and Snakemake's metadata kept)."""
+    dest = tmp_path / "run"
+    shutil.copytree(workdir, dest, symlinks=True, copy_function=shutil.copy2)
+    return dest
+
+
 @pytest.fixture
 def tiny_copy(tiny_run: Path, tmp_path: Path) -> Path:
-    """A private copy of the finished tiny run (file times and Snakemake's metadata kept)."""
-    dest = tmp_path / "run"
-    shutil.copytree(tiny_run, dest, symlinks=True, copy_function=shutil.copy2)
-    return dest
+    """A private copy of the finished tiny run."""
+    return copy_run(tiny_run, tmp_path)

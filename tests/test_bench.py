@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, make_workdir, planned_jobs, set_config, snakemake
+from conftest import REPO, copy_run, make_workdir, planned_jobs, set_config, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -63,9 +63,7 @@ def bench_run(pool: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def bench_copy(bench_run: Path, tmp_path: Path) -> Path:
-    dest = tmp_path / "run"
-    shutil.copytree(bench_run, dest, symlinks=True, copy_function=shutil.copy2)
-    return dest
+    return copy_run(bench_run, tmp_path)
 
 
 def _later(path: Path) -> None:
