@@ -173,8 +173,9 @@ def test_bad_settings_stop_the_dry_run_with_the_key(tmp_path: Path, overrides: d
     assert message in proc.stdout + proc.stderr
 
 
-def test_settings_larger_than_the_eval_set_are_refused_before_any_job(tiny_copy: Path) -> None:
-    set_config(tiny_copy, {"ood": {"k": 100}})
+@pytest.mark.parametrize(("section", "key"), [("ood", "k"), ("frames", "top_k")])
+def test_settings_larger_than_the_eval_set_are_refused_before_any_job(tiny_copy: Path, section: str, key: str) -> None:
+    set_config(tiny_copy, {section: {key: 100}})
     proc = snakemake(tiny_copy, "-n", "--configfile", "test.yaml", check=False)
     assert proc.returncode != 0
-    assert "ood.k (100) must be smaller than the number of eval images (100)" in proc.stdout + proc.stderr
+    assert f"{section}.{key} (100) must be smaller than the number of eval images (100)" in proc.stdout + proc.stderr
