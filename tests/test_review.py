@@ -207,6 +207,10 @@ def test_launcher_serves_the_table_headless_and_stops(tmp_path: Path) -> None:
     try:
         page = wait_for_page(url, proc, log)
         assert b"<html" in page.lower() and b"spotlight" in page.lower()
+        # the server can answer before the launcher has printed where it serves: wait for the line
+        deadline = time.monotonic() + 30
+        while f"at {url}" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert f"at {url}" in log.read_text()
 
         # What Spotlight made of the table: images, embeddings and categories, without a dtype guess.
