@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -47,9 +46,9 @@ TINY = {
 
 def pool_steps(folder: str | Path) -> list[int]:
     """The steps of the checkpoint-<step> folders in `folder`, sorted."""
-    return sorted(
-        int(m.group(1)) for p in Path(folder).iterdir() if (m := re.fullmatch(r"checkpoint-(\d+)", p.name))
-    )
+    from workflow_scripts.common import checkpoint_folder_steps
+
+    return checkpoint_folder_steps(folder)
 
 
 def train(out: Path, steps: int, tiny: bool, seed: int = 0, threads: int = 2) -> float:

@@ -22,7 +22,6 @@ _START = time.perf_counter()
 # The article's imports, paid once (the notebook's first cell).
 import argparse  # noqa: E402
 import json  # noqa: E402
-import re  # noqa: E402
 import sys  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
@@ -66,9 +65,9 @@ def timed(stage: str) -> Iterator[None]:
 
 
 def discover_steps(folder: str) -> list[int]:
-    return sorted(
-        int(m.group(1)) for p in Path(folder).iterdir() if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name))
-    )
+    from workflow_scripts.common import checkpoint_folder_steps
+
+    return checkpoint_folder_steps(folder)
 
 
 def film(cfg: dict[str, Any], threads: int) -> None:

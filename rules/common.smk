@@ -1,7 +1,6 @@
 # Validate the config, derive the checkpoint steps and chunks, and define every input function.
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -26,8 +25,8 @@ wildcard_constraints:
 
 
 sys.path.insert(0, workflow.basedir)
-from workflow_scripts.common import UserError
-from workflow_scripts.train import check_existing_checkpoints, training_fingerprint
+from workflow_scripts.common import UserError, checkpoint_folder_steps
+from workflow_scripts.train import check_existing_checkpoints, checkpoint_steps, training_fingerprint
 
 RUN = config["run"]
 RESULTS = f"results/{RUN}"
@@ -43,11 +42,7 @@ def discover_steps(folder):
         raise WorkflowError(
             f"checkpoints folder '{folder}' does not exist; set checkpoints: to a Trainer output folder or null."
         )
-    steps = sorted(
-        int(m.group(1))
-        for p in root.iterdir()
-        if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name))
-    )
+    steps = checkpoint_folder_steps(root)
     if not steps:
         raise WorkflowError(
             f"checkpoints folder '{folder}' has no checkpoint-<step> sub-folders; point checkpoints: at the Trainer's output_dir."
@@ -63,10 +58,6 @@ def discover_steps(folder):
     return steps
 
 
-def training_steps(max_steps, save_steps):
-    return sorted({0, *range(save_steps, max_steps + 1, save_steps), max_steps})
-
-
 if EXTERNAL:
     STEPS = discover_steps(EXTERNAL)
     CHECKPOINT_ROOT = str(EXTERNAL)
@@ -75,7 +66,7 @@ else:
         raise WorkflowError(
             f"training.save_steps ({TRAIN['save_steps']}) is larger than training.max_steps ({TRAIN['max_steps']}); lower save_steps."
         )
-    STEPS = training_steps(TRAIN["max_steps"], TRAIN["save_steps"])
+    STEPS = checkpoint_steps(TRAIN["max_steps"], TRAIN["save_steps"])
     CHECKPOINT_ROOT = f"{RESULTS}/checkpoints"
     try:
         check_existing_checkpoints(

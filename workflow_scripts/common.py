@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -67,6 +68,13 @@ def save_json(path: str | os.PathLike[str], data: Any) -> None:
 
 def load_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def checkpoint_folder_steps(folder: str | os.PathLike[str]) -> list[int]:
+    """The steps of the checkpoint-<step> sub-folders of a Trainer output folder, sorted."""
+    return sorted(
+        int(m.group(1)) for p in Path(folder).iterdir() if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name))
+    )
 
 
 def setup_logging(log_file: str | os.PathLike[str] | None) -> None:

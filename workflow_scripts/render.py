@@ -26,6 +26,8 @@ import numpy as np
 
 from workflow_scripts.common import UserError, atomic_path, load_json, load_npy, progress, run_job
 from workflow_scripts.ood import top_outliers
+from workflow_scripts.train import loss_rows
+from workflow_scripts.trainer_state import read_log_history
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +205,7 @@ def render_frame(
 
 def read_state_loss_curve(path: str) -> tuple[np.ndarray, np.ndarray]:
     """(steps, losses) from a checkpoint's trainer_state.json log history, read by key name."""
-    rows = [e for e in load_json(path).get("log_history", []) if isinstance(e, dict) and "loss" in e and "step" in e]
+    rows = loss_rows(read_log_history(path))
     return np.array([float(e["step"]) for e in rows]), np.array([float(e["loss"]) for e in rows])
 
 

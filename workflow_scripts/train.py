@@ -36,9 +36,14 @@ def checkpoint_steps(max_steps: int, save_steps: int) -> list[int]:
     return sorted({0, *range(save_steps, max_steps + 1, save_steps), max_steps})
 
 
+def loss_rows(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The training-loss entries of a Trainer log history (other entries: eval, runtime summary)."""
+    return [entry for entry in log_history if isinstance(entry, dict) and "loss" in entry and "step" in entry]
+
+
 def write_train_log(log_history: list[dict[str, Any]], path: str | Path) -> int:
     """Write the training-loss rows of the Trainer's log history as CSV, by key name. Returns the row count."""
-    rows = [entry for entry in log_history if "loss" in entry and "step" in entry]
+    rows = loss_rows(log_history)
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS, extrasaction="ignore")
         writer.writeheader()
