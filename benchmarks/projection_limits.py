@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from workflow_scripts.metrics import temporal_stability  # noqa: E402
-from workflow_scripts.project import fit_basis, pca_fit, pca_project  # noqa: E402
+from workflow_scripts.project import fit_basis, pca_2d, pca_fit, pca_project  # noqa: E402
 
 K = 10
 TARGET_STABILITY, TARGET_TRUST = 0.90, 0.95
@@ -67,10 +67,8 @@ def hill_climb(w: np.ndarray, score: Callable[[np.ndarray], float], iterations: 
 
 
 def stability_of(embeddings: Sequence[np.ndarray], w: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    moves = np.stack([b - a for a, b in zip(embeddings[:-1], embeddings[1:])])
-    return float(spearmanr(np.linalg.norm(moves, axis=2).ravel(), np.linalg.norm(moves @ w, axis=2).ravel()).statistic)
+    """The workflow's stability Spearman of the film that the fixed linear map `w` draws."""
+    return temporal_stability(embeddings, [e @ w for e in embeddings])["stability_spearman"]
 
 
 def film_trust(embeddings: Sequence[np.ndarray], mean: np.ndarray, w: np.ndarray) -> float:
@@ -86,7 +84,7 @@ def limits(embeddings: Sequence[np.ndarray], iterations: int) -> dict[str, float
     trusts = [trust(e, f) for e, f in zip(embeddings, frames)]
     out["global_stability"] = temporal_stability(embeddings, frames)["stability_spearman"]
     out["global_trust_mean"], out["global_trust_min"] = float(np.mean(trusts)), float(np.min(trusts))
-    own = [trust(e, pca_project(e, *pca_fit(e))) for e in embeddings]
+    own = [trust(e, pca_2d(e)) for e in embeddings]
     out["own_pca_trust_mean"], out["own_pca_trust_min"] = float(np.mean(own)), float(np.min(own))
     probe = sorted({0, len(embeddings) // 2, len(embeddings) - 1})
     best_linear, tsne = [], []
