@@ -2,7 +2,7 @@
 """Which layout should the film use? Issue 13's table: PCA, pooled t-SNE, its reference variant, AlignedUMAP
 and auto on finished runs, with the camera check, and the layout job at CIFAR-10 scale.
 
-    python benchmarks/layouts.py RUN_FOLDER [RUN_FOLDER ...] [--methods a,b] [--force]
+    python benchmarks/layouts.py RUN_FOLDER [RUN_FOLDER ...] [--methods 'a;b'] [--cached-only] [--force]
     python benchmarks/layouts.py --scale-probe [--images 10000 --checkpoints 80 --dims 768]
 
 A run folder is a results/{run} folder with embeddings/{step}.npy. Every (run, layout) is fitted in a fresh
@@ -122,10 +122,19 @@ def child(folder: Path, name: str, out: Path) -> None:
     }, indent=1))
 
 
+def cache_path(folder: Path, name: str) -> Path:
+    return WORK / folder.name / name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "")
+
+
+def cached(folder: Path, name: str) -> bool:
+    names = LAYOUTS[name].get("from", [name])
+    return all(cache_path(folder, n).with_suffix(".json").exists() for n in names)
+
+
 def measure(folder: Path, name: str, force: bool) -> dict[str, Any]:
     if "from" in LAYOUTS[name]:
         return auto_from(folder, LAYOUTS[name]["from"], force)
-    out = WORK / folder.name / name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "")
+    out = cache_path(folder, name)
     if force or not out.with_suffix(".json").exists():
         print(f"  {folder.name}: {name} ...", end=" ", flush=True)
         start = time.perf_counter()
@@ -182,11 +191,14 @@ def cell(r: dict[str, Any]) -> str:
 def tables(runs: list[Path], names: list[str], results: dict[tuple[str, str], dict[str, Any]]) -> str:
     lines = ["| layout | " + " | ".join(r.name for r in runs) + " |", "|---|" + "---|" * len(runs)]
     for name in names:
-        lines.append(f"| {name} | " + " | ".join(cell(results[(r.name, name)]) for r in runs) + " |")
+        lines.append(f"| {name} | " + " | ".join(cell(results[(r.name, name)]) if (r.name, name) in results else "not run"
+                                                  for r in runs) + " |")
     lines += ["", "| run: layout | fixed axes: min spread | look-ahead camera: min spread / max zoom change / max centre shift / max zoom "
               "| causal camera: the same |", "|---|---:|---|---|"]
     for r in runs:
         for name in names:
+            if (r.name, name) not in results or name not in ("global PCA", DEFAULT_TSNE, "AlignedUMAP", "auto"):
+                continue
             c = camera_check(np.load(results[(r.name, name)]["frames"], allow_pickle=False))
             lines.append(
                 f"| {r.name}: {name} | {c['fixed_min_spread']:.3f} "
@@ -235,9 +247,12 @@ def place_job(layout_path: Path, embeddings_path: Path) -> None:
     layout = load_layout(layout_path)
     x = np.load(embeddings_path, allow_pickle=False)
     loaded = time.perf_counter()
-    frame = place(layout, -1, x)
-    print(json.dumps({"images": len(x), "load_s": round(loaded - start, 2), "place_s": round(time.perf_counter() - loaded, 2),
-                      "peak_rss_mb": round(peak_rss_mb()), "finite": bool(np.isfinite(frame).all())}))
+    frame = place(layout, -1, x)  # the first call imports openTSNE and scikit-learn
+    first = time.perf_counter()
+    again = place(layout, -1, x)
+    print(json.dumps({"images": len(x), "load_s": round(loaded - start, 2), "first_place_s": round(first - loaded, 2),
+                      "place_s": round(time.perf_counter() - first, 2), "peak_rss_mb": round(peak_rss_mb()),
+                      "finite": bool(np.isfinite(frame).all()), "repeatable": bool(np.array_equal(frame, again))}))
 
 
 def timed(cmd: list[str]) -> dict[str, Any]:
@@ -247,6 +262,7 @@ def timed(cmd: list[str]) -> dict[str, Any]:
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["time_wall"] = fields.get("Elapsed (wall clock) time (h:mm:ss or m:ss)")
     result["time_max_rss_mb"] = round(int(fields["Maximum resident set size (kbytes)"]) / 1024)
+    result["cpu_s"] = round(float(fields["User time (seconds)"]) + float(fields["System time (seconds)"]), 1)
     return result
 
 
@@ -266,8 +282,9 @@ def scale_probe(images: int, checkpoints: int, dims: int) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="*", type=Path, help="results/{run} folders")
-    parser.add_argument("--methods", help="comma-separated layout names (default: all)")
+    parser.add_argument("--methods", help="semicolon-separated layout names (default: all)")
     parser.add_argument("--force", action="store_true", help="refit cached layouts")
+    parser.add_argument("--cached-only", action="store_true", help="table of what is cached; fit nothing")
     parser.add_argument("--scale-probe", action="store_true")
     parser.add_argument("--images", type=int, default=10000)
     parser.add_argument("--checkpoints", type=int, default=80)
@@ -284,11 +301,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         return place_job(Path(args.place_job[0]), Path(args.place_job[1]))
     if args.scale_probe:
         return scale_probe(args.images, args.checkpoints, args.dims)
-    names = args.methods.split(",") if args.methods else list(LAYOUTS)
+    names = args.methods.split(";") if args.methods else list(LAYOUTS)
     unknown = [n for n in names if n not in LAYOUTS]
     if unknown:
         raise SystemExit(f"unknown layouts {unknown}; known: {list(LAYOUTS)}")
-    results = {(run.name, name): measure(run, name, args.force) for run in args.runs for name in names}
+    results = {
+        (run.name, name): measure(run, name, args.force)
+        for run in args.runs
+        for name in names
+        if not args.cached_only or cached(run, name)
+    }
     print(tables(args.runs, names, results))
 
 
