@@ -3,7 +3,7 @@
 and auto on finished runs, with the camera check, and the layout job at CIFAR-10 scale.
 
     python benchmarks/layouts.py RUN_FOLDER [RUN_FOLDER ...] [--methods 'a;b'] [--cached-only] [--force]
-    python benchmarks/layouts.py --scale-probe [--images 10000 --checkpoints 80 --dims 768]
+    python benchmarks/layouts.py --scale-probe [--images 10000 --checkpoints 80 --dims 768] [--tsne JSON]
 
 A run folder is a results/{run} folder with embeddings/{step}.npy. Every (run, layout) is fitted in a fresh
 process (`--child`), so its time (the fit alone, imports excluded) and peak RSS (the whole process, as
@@ -227,13 +227,13 @@ def make_synthetic(folder: Path, images: int, checkpoints: int, dims: int, class
         np.save(folder / "embeddings" / f"{t}.npy", x.astype(np.float32), allow_pickle=False)
 
 
-def layout_job(folder: Path, out: Path) -> None:
-    """What a layout job does: embeddings memory-mapped, fit_layout(tsne) with the defaults, save_layout."""
+def layout_job(folder: Path, out: Path, tsne: dict[str, Any]) -> None:
+    """What a layout job does: embeddings memory-mapped, fit_layout(tsne) (defaults + `tsne`), save_layout."""
     from workflow_scripts.layout import fit_layout, save_layout
 
     steps, embeddings = load_run(folder, mmap=True)
     start = time.perf_counter()
-    layout = fit_layout(embeddings, steps, "tsne", seed=0)
+    layout = fit_layout(embeddings, steps, "tsne", {"tsne": tsne}, seed=0)
     save_layout(out, layout)
     print(json.dumps({"fit_and_place_s": round(time.perf_counter() - start, 1), "peak_rss_mb": round(peak_rss_mb()),
                       "fit_rows": len(layout["reference_rows"]), "rows": int(np.prod(layout["coords"].shape[:2]))}))
@@ -266,13 +266,14 @@ def timed(cmd: list[str]) -> dict[str, Any]:
     return result
 
 
-def scale_probe(images: int, checkpoints: int, dims: int) -> None:
+def scale_probe(images: int, checkpoints: int, dims: int, tsne: dict[str, Any]) -> None:
     folder = WORK / "scale" / f"synthetic-{images}x{checkpoints}x{dims}"
     if not (folder / "embeddings" / f"{checkpoints - 1}.npy").exists():
         print(f"writing {checkpoints} x {images} x {dims} synthetic embeddings to {folder} ...", flush=True)
         make_synthetic(folder, images, checkpoints, dims)
     out = folder / "layout.npz"
-    print("layout job:", json.dumps(timed([sys.executable, __file__, "--layout-job", str(folder), str(out)])), flush=True)
+    job = [sys.executable, __file__, "--layout-job", str(folder), str(out), "--tsne", json.dumps(tsne)]
+    print("layout job", json.dumps(tsne), json.dumps(timed(job)), flush=True)
     print("place one checkpoint:", json.dumps(timed([sys.executable, __file__, "--place-job", str(out), str(folder / "embeddings" / "0.npy")])))
 
 
@@ -289,6 +290,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=10000)
     parser.add_argument("--checkpoints", type=int, default=80)
     parser.add_argument("--dims", type=int, default=768)
+    parser.add_argument("--tsne", default="{}", help="JSON overrides of projection.tsne for the scale probe")
     parser.add_argument("--child", nargs=3, metavar=("RUN", "NAME", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--layout-job", nargs=2, metavar=("RUN", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--place-job", nargs=2, metavar=("LAYOUT", "EMBEDDINGS"), help=argparse.SUPPRESS)
@@ -296,11 +298,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.child:
         return child(Path(args.child[0]), args.child[1], Path(args.child[2]))
     if args.layout_job:
-        return layout_job(Path(args.layout_job[0]), Path(args.layout_job[1]))
+        return layout_job(Path(args.layout_job[0]), Path(args.layout_job[1]), json.loads(args.tsne))
     if args.place_job:
         return place_job(Path(args.place_job[0]), Path(args.place_job[1]))
     if args.scale_probe:
-        return scale_probe(args.images, args.checkpoints, args.dims)
+        return scale_probe(args.images, args.checkpoints, args.dims, json.loads(args.tsne))
     names = args.methods.split(";") if args.methods else list(LAYOUTS)
     unknown = [n for n in names if n not in LAYOUTS]
     if unknown:
