@@ -1,0 +1,431 @@
+"""The explorable film: one self-contained HTML page per run (issue 12).
+
+In:  a FilmData (every checkpoint's aligned 2-D projection, OOD scores, class probabilities, label issues,
+     metrics, plus the eval images' labels, ids and thumbnails and the loss curve); `film_data_from_run`
+     reads it from a finished run folder (results/{run}/...).
+Out: film.html: opens from disk (file://), makes no network request, needs no server. A time slider over
+     the checkpoints with play/pause, speed and arrow keys (points and camera interpolated between
+     checkpoints), the current step's loss and metrics beside small curves (click to jump), colouring by
+     class / predicted class / correct-wrong / OOD score / label-issue rank, the top-k outliers marked
+     with their rank, a hover card (thumbnail, id, label, prediction, OOD score and rank), pinned images
+     with their trajectory over all checkpoints.
+
+Everything the page needs is inlined: the template (film.html, film.js, film.css beside this file), the
+vendored uPlot (vendor/, see vendor/README.md), one binary payload and one thumbnail sprite sheet.
+The payload is gzip-compressed little-endian arrays, base64-encoded; coordinates are quantised to uint16
+per axis and step (error at most half a quantisation step: (max - min) / 65535 / 2 of that step's range).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import gzip
+import io
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from workflow_scripts.common import UserError, atomic_path, load_json, load_npy
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+VENDOR = HERE / "vendor"
+
+# The largest side of a WebP image; the sprite sheet must fit in it.
+WEBP_MAX_SIDE = 16383
+RANK_MAX = 65535  # ranks are shipped as uint16; larger ranks show as ">= 65535"
+
+
+@dataclass
+class FilmData:
+    """Everything one film page shows. Per-checkpoint arrays are in step order (S checkpoints, N images)."""
+
+    steps: np.ndarray  # [S] int
+    projections: np.ndarray  # [S, N, 2] float32, aligned data coordinates
+    labels: np.ndarray  # [N] int
+    class_names: list[str]
+    thumbnails: np.ndarray  # [N, h, w, 3] uint8
+    ids: list[str]  # [N], e.g. "test/17"
+    ood: np.ndarray  # [S, N] float, low = outlying (cleanlab's convention)
+    probs: np.ndarray  # [S, N, C] float32; C == 0 without a classifier head
+    label_issues: list[np.ndarray] = field(default_factory=list)  # per step, most severe first; [] = none
+    metrics: dict[str, np.ndarray] = field(default_factory=dict)  # name -> [S]
+    loss_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [L]
+    loss_values: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [L]
+    top_k: int = 8
+    limits: np.ndarray | None = None  # [S, 4] camera (x0, x1, y0, y1) per step; None = fixed, from the data
+    zoom: np.ndarray | None = None  # [S] zoom factor per step; None = derived from the limits
+    layout_note: str = ""
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.steps)
+
+    @property
+    def n_images(self) -> int:
+        return len(self.labels)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first field whose shape does not fit the others."""
+        s, n = self.n_steps, self.n_images
+        checks: list[tuple[str, tuple[int, ...], tuple[int | None, ...]]] = [
+            ("projections", np.shape(self.projections), (s, n, 2)),
+            ("ood", np.shape(self.ood), (s, n)),
+            ("probs", np.shape(self.probs), (s, n, None)),
+            ("thumbnails", np.shape(self.thumbnails), (n, None, None, 3)),
+        ]
+        if self.limits is not None:
+            checks.append(("limits", np.shape(self.limits), (s, 4)))
+        if self.zoom is not None:
+            checks.append(("zoom", np.shape(self.zoom), (s,)))
+        for name, shape, want in checks:
+            if len(shape) != len(want) or any(w is not None and a != w for a, w in zip(shape, want)):
+                raise ValueError(f"FilmData.{name} has shape {shape}; expected {want} (None = any) for {s} steps, {n} images")
+        if s == 0 or n == 0:
+            raise ValueError(f"FilmData holds {s} steps and {n} images; a film needs at least one of each")
+        if len(self.ids) != n:
+            raise ValueError(f"FilmData.ids has {len(self.ids)} entries for {n} images")
+        if self.label_issues and len(self.label_issues) != s:
+            raise ValueError(f"FilmData.label_issues has {len(self.label_issues)} entries for {s} steps (or give [])")
+        for name, values in self.metrics.items():
+            if len(values) != s:
+                raise ValueError(f"FilmData.metrics[{name!r}] has {len(values)} values for {s} steps")
+        if len(self.loss_steps) != len(self.loss_values):
+            raise ValueError("FilmData.loss_steps and loss_values differ in length")
+        if len(self.labels) and (np.min(self.labels) < 0 or np.max(self.labels) >= len(self.class_names)):
+            raise ValueError(f"FilmData.labels run outside the {len(self.class_names)} class names")
+        if np.any(np.diff(np.asarray(self.steps)) <= 0):
+            raise ValueError("FilmData.steps must be strictly increasing")
+
+
+# --- reading a run folder ------------------------------------------------------------------------------
+
+
+def read_loss_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, losses) from train_log.csv, by column name; empty when the file or the column is missing."""
+    if not path.is_file():
+        return np.zeros(0), np.zeros(0)
+    with open(path, newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("loss") not in (None, "")]
+    return np.array([float(r["step"]) for r in rows]), np.array([float(r["loss"]) for r in rows])
+
+
+def _run_ids(run: Path, classes: dict[str, Any], n: int) -> list[str]:
+    if len(classes.get("ids", [])) == n:
+        return [str(i) for i in classes["ids"]]
+    parquet = run / "data" / "eval.parquet"
+    if parquet.is_file():
+        import pyarrow.parquet as pq
+
+        ids = pq.read_table(parquet, columns=["id"]).column("id").to_pylist()
+        if len(ids) == n:
+            return [str(i) for i in ids]
+    return [f"eval/{i}" for i in range(n)]
+
+
+def film_data_from_run(run_dir: str, steps: Sequence[int], *, top_k: int = 8, layout_note: str | None = None) -> FilmData:
+    """Read a finished run folder into a FilmData.
+
+    Reads projection/{step}.npy, ood/{step}.npy, probs/{step}.npy, label_issues/{step}.npy and
+    metrics/{step}.json for every step; data/labels.npy, data/thumbnails.npy, data/classes.json (class
+    names and image ids; data/eval.parquet's id column when classes.json has none); train_log.csv (the loss
+    curve; none when missing); projection/limits.json (the frames' fixed axis limits) and
+    film_metrics.json (the alignment mode, for the layout note) when present. Missing label-issue files
+    mean no label issues.
+    """
+    run = Path(run_dir)
+    steps = [int(s) for s in steps]
+    if not steps:
+        raise UserError(f"no checkpoint steps given for {run}; a film needs at least one")
+    missing = [str(p) for s in steps for p in (run / "projection" / f"{s}.npy", run / "ood" / f"{s}.npy") if not p.is_file()]
+    if missing:
+        raise UserError(f"{missing[0]} is missing ({len(missing)} files in all); run the workflow up to the film first")
+    labels = load_npy(run / "data" / "labels.npy").astype(np.int64)
+    classes = load_json(run / "data" / "classes.json")
+    n = len(labels)
+
+    def per_step(folder: str) -> list[np.ndarray]:
+        return [load_npy(run / folder / f"{s}.npy") for s in steps]
+
+    probs_files = [run / "probs" / f"{s}.npy" for s in steps]
+    probs = (np.stack([load_npy(p).astype(np.float32) for p in probs_files]) if all(p.is_file() for p in probs_files)
+             else np.zeros((len(steps), n, 0), np.float32))
+    issue_files = [run / "label_issues" / f"{s}.npy" for s in steps]
+    issues = [load_npy(p).astype(np.int64) for p in issue_files] if all(p.is_file() for p in issue_files) else []
+    metric_rows = [load_json(p) if (p := run / "metrics" / f"{s}.json").is_file() else {} for s in steps]
+    names = sorted({k for row in metric_rows for k, v in row.items() if k != "step" and isinstance(v, (int, float))})
+    metrics = {k: np.array([float(row.get(k, math.nan)) for row in metric_rows]) for k in names}
+    loss_steps, loss_values = read_loss_csv(run / "train_log.csv")
+
+    limits = None
+    if (lim := run / "projection" / "limits.json").is_file():
+        fixed = load_json(lim)
+        limits = np.tile(np.array([*fixed["x"], *fixed["y"]], dtype=np.float64), (len(steps), 1))
+    if layout_note is None:
+        film = load_json(run / "film_metrics.json") if (run / "film_metrics.json").is_file() else {}
+        layout_note = f"PCA projection, alignment: {film['align']}" if "align" in film else "PCA projection"
+        if limits is not None:
+            layout_note += "; fixed axis limits (projection/limits.json)"
+    return FilmData(
+        steps=np.array(steps, dtype=np.int64),
+        projections=np.stack([p.astype(np.float32) for p in per_step("projection")]),
+        labels=labels,
+        class_names=[str(c) for c in classes["names"]],
+        thumbnails=load_npy(run / "data" / "thumbnails.npy"),
+        ids=_run_ids(run, classes, n),
+        ood=np.stack(per_step("ood")).astype(np.float64),
+        probs=probs,
+        label_issues=issues,
+        metrics=metrics,
+        loss_steps=loss_steps,
+        loss_values=loss_values,
+        top_k=top_k,
+        limits=limits,
+        layout_note=layout_note,
+    )
+
+
+# --- encoding --------------------------------------------------------------------------------------------
+
+
+def film_limits(projections: np.ndarray, margin: float = 1.1) -> np.ndarray:
+    """Fixed, square camera limits [x0, x1, y0, y1] around all steps (0.5-99.5 percentiles times `margin`)."""
+    points = np.asarray(projections, np.float64).reshape(-1, 2)
+    low, high = np.percentile(points, 0.5, axis=0), np.percentile(points, 99.5, axis=0)
+    centre = (low + high) / 2
+    half = float(max(high - low) / 2 * margin) or 1.0
+    return np.array([centre[0] - half, centre[0] + half, centre[1] - half, centre[1] + half])
+
+
+def choose_points(data: FilmData, max_points: int, seed: int) -> np.ndarray:
+    """The images shown: all, or a seeded sample of `max_points` that keeps every step's top-k outliers."""
+    n = data.n_images
+    if n <= max_points:
+        return np.arange(n)
+    k = min(data.top_k, n)
+    keep = np.unique(np.concatenate([np.lexsort((np.arange(n), row))[:k] for row in np.asarray(data.ood)]))
+    if len(keep) >= max_points:
+        return np.sort(keep[:max_points])
+    rest = np.setdiff1d(np.arange(n), keep)
+    extra = np.random.default_rng(seed).choice(rest, max_points - len(keep), replace=False)
+    return np.sort(np.concatenate([keep, extra]))
+
+
+def quantise(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[S, N, 2] floats -> (uint16 [S, N, 2], per step and axis (min, scale) [S, 2, 2]): x = min + q * scale."""
+    xy = np.asarray(xy, np.float64)
+    lo = xy.min(axis=1)  # [S, 2]
+    span = xy.max(axis=1) - lo
+    scale = np.where(span > 0, span / 65535.0, 1.0)
+    q = np.rint((xy - lo[:, None, :]) / scale[:, None, :])
+    return np.clip(q, 0, 65535).astype("<u2"), np.stack([lo, scale], axis=2)
+
+
+def ranks_from_order(order: np.ndarray, n: int, shown: np.ndarray) -> np.ndarray:
+    """1-based rank of each shown image in `order` (0 = not in it), saturated at RANK_MAX, as uint16."""
+    rank = np.zeros(n, dtype=np.int64)
+    rank[np.asarray(order, np.int64)] = np.arange(1, len(order) + 1)
+    return np.minimum(rank[shown], RANK_MAX).astype("<u2")
+
+
+class Payload:
+    """Named little-endian arrays packed into one buffer (4-byte aligned), described for the page."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.index: dict[str, dict[str, Any]] = {}
+        self.size = 0
+
+    def add(self, name: str, array: np.ndarray) -> None:
+        array = np.ascontiguousarray(array)
+        kind = {"u1": "Uint8", "<u2": "Uint16", "<u4": "Uint32", "<f4": "Float32"}[array.dtype.str.lstrip("|")]
+        self.index[name] = {"type": kind, "offset": self.size, "length": int(array.size), "shape": list(array.shape)}
+        raw = array.tobytes()
+        pad = -len(raw) % 4
+        self.parts.append(raw + b"\0" * pad)
+        self.size += len(raw) + pad
+
+    def gzip_base64(self) -> str:
+        return base64.b64encode(gzip.compress(b"".join(self.parts), compresslevel=6, mtime=0)).decode("ascii")
+
+
+def thumbnail_sheet(thumbnails: np.ndarray, budget: int, lossless_max: int = 2_000_000) -> tuple[bytes, dict[str, Any]]:
+    """All thumbnails in one WebP sprite sheet (row-major grid), within `budget` bytes where possible.
+
+    Lossless when the raw pixels are small (so the page shows them exactly), else lossy; the cell size
+    shrinks until the sheet fits the budget (and WebP's 16383-pixel side).
+    """
+    from PIL import Image
+
+    n, h, w, _ = thumbnails.shape
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    size = max(h, w)
+    size = min(size, WEBP_MAX_SIDE // cols)
+    if size < 4:
+        raise UserError(f"{n} thumbnails do not fit one sprite sheet; lower max_points")
+    attempts = [(size, True)] if n * size * size * 3 <= lossless_max else []
+    s = size
+    while s >= 8:
+        attempts.append((s, False))
+        s = int(s * 0.75)
+    data, meta = b"", {}
+    for cell, lossless in attempts:
+        images = thumbnails
+        if (h, w) != (cell, cell):
+            images = np.stack([np.asarray(Image.fromarray(t).resize((cell, cell), Image.Resampling.BILINEAR)) for t in thumbnails])
+        sheet = np.zeros((rows * cell, cols * cell, 3), np.uint8)
+        for i, img in enumerate(images):
+            r, c = divmod(i, cols)
+            sheet[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = img
+        buffer = io.BytesIO()
+        if lossless:
+            Image.fromarray(sheet).save(buffer, format="WEBP", lossless=True, quality=100, method=2)
+        else:
+            Image.fromarray(sheet).save(buffer, format="WEBP", quality=80, method=2)
+        data = buffer.getvalue()
+        meta = {"cell": cell, "cols": cols, "count": n, "lossless": lossless, "bytes": len(data)}
+        if len(data) <= budget:
+            break
+    return data, meta
+
+
+def _json_script(value: Any) -> str:
+    """JSON safe inside a <script> element (no '</' and no NaN)."""
+    return json.dumps(value, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
+
+
+def _finite(values: Any) -> list[float | None]:
+    return [float(v) if math.isfinite(float(v)) else None for v in np.asarray(values, np.float64).ravel()]
+
+
+def encode(data: FilmData, shown: np.ndarray) -> tuple[Payload, dict[str, Any]]:
+    """The binary payload and the page's metadata for the `shown` images."""
+    s, n = data.n_steps, data.n_images
+    proj = np.asarray(data.projections)[:, shown]
+    q, dequant = quantise(proj)
+    ood = np.asarray(data.ood, np.float64)
+    payload = Payload()
+    payload.add("xy", q)
+    payload.add("labels", np.asarray(data.labels)[shown].astype("<u2"))
+    ood_lo, ood_hi = float(np.nanmin(ood)), float(np.nanmax(ood))
+    ood_scale = (ood_hi - ood_lo) / 65535.0 or 1.0
+    payload.add("ood", np.rint((np.nan_to_num(ood[:, shown], nan=ood_hi) - ood_lo) / ood_scale).astype("<u2"))
+    order = [np.lexsort((np.arange(n), row)) for row in ood]  # workflow_scripts.ood.top_outliers, all rows
+    payload.add("ood_rank", np.stack([ranks_from_order(o, n, shown) for o in order]))
+    k = min(data.top_k, n)
+    position = np.full(n, -1, np.int64)
+    position[shown] = np.arange(len(shown))
+    payload.add("top", np.stack([position[o[:k]] for o in order]).astype("<u4"))
+    has_issues = bool(data.label_issues)
+    if has_issues:
+        payload.add("issue_rank", np.stack([ranks_from_order(np.asarray(x), n, shown) for x in data.label_issues]))
+    probs = np.asarray(data.probs)
+    n_pred = probs.shape[2]
+    if n_pred:
+        sp = probs[:, shown]
+        pred = sp.argmax(axis=2)
+        payload.add("pred", pred.astype("<u2"))
+        payload.add("prob", np.rint(np.take_along_axis(sp, pred[..., None], axis=2)[..., 0] * 255).clip(0, 255).astype("u1"))
+
+    limits = np.asarray(data.limits, np.float64) if data.limits is not None else np.tile(film_limits(data.projections), (s, 1))
+    if data.zoom is not None:
+        zoom = np.asarray(data.zoom, np.float64)
+    else:
+        extent = np.maximum(limits[:, 1] - limits[:, 0], limits[:, 3] - limits[:, 2])
+        zoom = extent.max() / np.where(extent > 0, extent, extent.max())
+    meta = {
+        "steps": [int(x) for x in data.steps],
+        "n": len(shown),
+        "n_total": n,
+        "class_names": list(data.class_names),
+        "ids": [data.ids[i] for i in shown],
+        "dequant": np.asarray(dequant).tolist(),  # [S][axis][min, scale]
+        "ood_range": [ood_lo, ood_scale],
+        "top_k": k,
+        "has_issues": has_issues,
+        "n_pred_classes": n_pred,
+        "limits": limits.tolist(),
+        "zoom": _finite(zoom),
+        "metrics": {name: _finite(v) for name, v in data.metrics.items()},
+        "loss": {"steps": _finite(data.loss_steps), "values": _finite(data.loss_values)},
+        "layout_note": data.layout_note,
+        "arrays": payload.index,
+    }
+    return payload, meta
+
+
+# uPlot's banner names its home page with a scheme; the page must hold no http(s) URL at all.
+VENDOR_BANNERS = {"/*! https://github.com/leeoniya/uPlot (v1.6.32) */": "/*! uPlot v1.6.32, MIT licence, (c) 2022 Leon Sorokin, github.com/leeoniya/uPlot */"}
+
+
+def _vendor(name: str) -> str:
+    text = (VENDOR / name).read_text(encoding="utf-8")
+    for banner, replacement in VENDOR_BANNERS.items():
+        text = text.replace(banner, replacement)
+    return text.replace("</script", "<\\/script")
+
+
+def build_film_html(
+    data: FilmData,
+    out_path: str,
+    *,
+    max_points: int = 10_000,
+    title: str = "Embedding film",
+    seed: int = 0,
+    thumbnail_budget: int = 10_000_000,
+) -> dict[str, Any]:
+    """Write the film page to `out_path` (atomically) and return a summary.
+
+    Above `max_points` images a seeded sample is shown (every step's top-k outliers kept) and the page says
+    how many. `thumbnail_budget` bounds the sprite sheet's bytes (before base64).
+    Returns {"bytes", "points_shown", "points_total", "subsampled", "steps", "thumbnail"}.
+    """
+    import html
+
+    data.validate()
+    shown = choose_points(data, max_points, seed)
+    payload, meta = encode(data, shown)
+    sheet, sheet_meta = thumbnail_sheet(np.asarray(data.thumbnails)[shown], thumbnail_budget)
+    subsampled = len(shown) < data.n_images
+    meta["title"] = title
+    meta["sprite"] = sheet_meta
+    meta["note"] = (
+        f"Showing {len(shown):,} of {data.n_images:,} images (seeded random sample; every checkpoint's "
+        f"top-{meta['top_k']} outliers kept; ranks are over all images)." if subsampled else ""
+    )
+    template = (HERE / "film.html").read_text(encoding="utf-8")
+    parts = {
+        "<!--FILM:TITLE-->": html.escape(title),
+        "/*FILM:CSS*/": (HERE / "film.css").read_text(encoding="utf-8") + _vendor("uPlot.min.css"),
+        "<!--FILM:META-->": f'<script type="application/json" id="film-meta">{_json_script(meta)}</script>',
+        "<!--FILM:DATA-->": f'<script type="text/plain" id="film-data">{payload.gzip_base64()}</script>',
+        "<!--FILM:SPRITE-->": f'<script type="text/plain" id="film-sprite">{base64.b64encode(sheet).decode("ascii")}</script>',
+        "<!--FILM:VENDOR-->": f"<script>{_vendor('uPlot.iife.min.js')}</script>",
+        "<!--FILM:APP-->": f"<script>{(HERE / 'film.js').read_text(encoding='utf-8')}</script>",
+    }
+    missing = [key for key in parts if key not in template]
+    if missing:
+        raise RuntimeError(f"film.html template lacks {missing}")
+    page = re.sub("|".join(re.escape(key) for key in parts), lambda m: parts[m.group(0)], template)
+    encoded = page.encode("utf-8")
+    with atomic_path(out_path) as tmp:
+        tmp.write_bytes(encoded)
+    summary = {
+        "bytes": len(encoded),
+        "points_shown": int(len(shown)),
+        "points_total": int(data.n_images),
+        "subsampled": subsampled,
+        "steps": int(data.n_steps),
+        "thumbnail": sheet_meta,
+    }
+    log.info("wrote %s: %.1f MB, %d of %d images, %d checkpoints", out_path, len(encoded) / 1e6, len(shown), data.n_images, data.n_steps)
+    return summary

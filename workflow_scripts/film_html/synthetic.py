@@ -1,0 +1,54 @@
+"""A synthetic film from random arrays (no training): for the tests and benchmarks/film_html.py."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workflow_scripts.film_html import FilmData
+
+
+def synthetic_film(n_images: int, n_steps: int, *, n_classes: int = 10, thumb: int = 32, seed: int = 0,
+                   camera: bool = False) -> FilmData:
+    """Clusters that form over the checkpoints, blocky random thumbnails, plausible scores and metrics.
+
+    camera=True adds per-step limits that zoom in as the clusters tighten (zoom up to about x2).
+    """
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_classes, n_images)
+    centres = rng.normal(0, 4, (n_classes, 2))
+    start = rng.normal(0, 3, (n_images, 2))
+    progress = np.linspace(0, 1, n_steps)[:, None, None]
+    jitter = rng.normal(0, 0.15, (n_steps, n_images, 2)).cumsum(axis=0) / np.sqrt(np.arange(1, n_steps + 1))[:, None, None]
+    projections = ((1 - progress) * start + progress * centres[labels] + jitter).astype(np.float32)
+    blocks = rng.integers(0, 256, (n_images, 8, 8, 3), dtype=np.uint8)
+    thumbnails = blocks.repeat(thumb // 8, axis=1).repeat(thumb // 8, axis=2)
+    ood = rng.beta(5, 2, (n_steps, n_images))
+    logits = rng.normal(0, 1, (n_steps, n_images, n_classes)) + 4 * progress * np.eye(n_classes)[labels]
+    probs = np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)
+    issues = [np.argsort(probs[s, np.arange(n_images), labels])[: max(1, n_images // 20)] for s in range(n_steps)]
+    steps = np.arange(n_steps) * 5
+    acc = (probs.argmax(axis=2) == labels).mean(axis=1)
+    limits = zoom = None
+    if camera:
+        half = np.linspace(9, 4.5, n_steps)
+        limits = np.stack([-half, half, -half, half], axis=1)
+        zoom = half[0] / half
+    return FilmData(
+        steps=steps,
+        projections=projections,
+        labels=labels,
+        class_names=[f"class {k}" for k in range(n_classes)],
+        thumbnails=thumbnails,
+        ids=[f"test/{i}" for i in range(n_images)],
+        ood=ood,
+        probs=probs.astype(np.float32),
+        label_issues=issues,
+        metrics={"head_accuracy": acc, "knn_accuracy": np.clip(acc + 0.05, 0, 1),
+                 "trustworthiness": np.linspace(0.8, 0.95, n_steps), "silhouette": np.linspace(-0.1, 0.4, n_steps)},
+        loss_steps=np.arange(0, steps[-1] + 1, 1, dtype=np.float64),
+        loss_values=2.3 * np.exp(-np.arange(0, steps[-1] + 1) / max(steps[-1], 1) * 3) + 0.05,
+        top_k=8,
+        limits=limits,
+        zoom=zoom,
+        layout_note="synthetic: random clusters forming" + ("; camera zooms in" if camera else ""),
+    )
