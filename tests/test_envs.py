@@ -17,7 +17,7 @@ from conftest import REPO, make_workdir, snakemake
 
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
 # In requirements.txt for the workflow engine and the tests, not for the jobs' scripts.
-TOOLING = {"snakemake", "snakemake-executor-plugin-slurm", "jsonschema", "pytest"}
+TOOLING = {"snakemake", "snakemake-executor-plugin-slurm", "jsonschema", "pytest", "playwright"}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)$")
 
 

@@ -257,7 +257,7 @@ class Payload:
         return base64.b64encode(gzip.compress(b"".join(self.parts), compresslevel=6, mtime=0)).decode("ascii")
 
 
-def thumbnail_sheet(thumbnails: np.ndarray, budget: int, lossless_max: int = 2_000_000) -> tuple[bytes, dict[str, Any]]:
+def thumbnail_sheet(thumbnails: np.ndarray, budget: int, lossless_max: int = 16_000_000) -> tuple[bytes, dict[str, Any]]:
     """All thumbnails in one WebP sprite sheet (row-major grid), within `budget` bytes where possible.
 
     Lossless when the raw pixels are small (so the page shows them exactly), else lossy; the cell size
@@ -429,3 +429,30 @@ def build_film_html(
     }
     log.info("wrote %s: %.1f MB, %d of %d images, %d checkpoints", out_path, len(encoded) / 1e6, len(shown), data.n_images, data.n_steps)
     return summary
+
+
+def read_page(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray], bytes]:
+    """(metadata, payload arrays, sprite sheet bytes) of a written film page: what the page itself decodes."""
+    page = Path(path).read_text(encoding="utf-8")
+
+    def script(element_id: str) -> str:
+        found = re.search(f'<script type="[^"]+" id="{element_id}">(.*?)</script>', page, re.S)
+        if not found:
+            raise ValueError(f"{path} has no {element_id} element")
+        return found.group(1)
+
+    meta = json.loads(script("film-meta"))
+    raw = gzip.decompress(base64.b64decode(script("film-data")))
+    types = {"Uint8": "u1", "Uint16": "<u2", "Uint32": "<u4", "Float32": "<f4"}
+    arrays = {
+        name: np.frombuffer(raw, dtype=types[d["type"]], count=d["length"], offset=d["offset"]).reshape(d["shape"])
+        for name, d in meta["arrays"].items()
+    }
+    return meta, arrays, base64.b64decode(script("film-sprite"))
+
+
+def dequantised_positions(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """[S, n, 2] float64 data coordinates as the page computes them (error at most scale / 2 per axis and step)."""
+    dq = np.asarray(meta["dequant"], np.float64)  # [S, axis, (min, scale)]
+    return dq[:, None, :, 0] + arrays["xy"].astype(np.float64) * dq[:, None, :, 1]
+

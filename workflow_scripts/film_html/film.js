@@ -215,7 +215,7 @@
       state.target = state.t;
       state.dirty = true;
     } else if (state.t !== state.target) {
-      const a = Math.min(1, (now - state.animStart) / state.animMs);
+      const a = Math.max(0, Math.min(1, (now - state.animStart) / state.animMs)); // rAF time can precede the event
       state.t = a >= 1 ? state.target : lerp(state.from, state.target, a);
       state.dirty = true;
     }
@@ -495,6 +495,7 @@
       const r = overlay.getBoundingClientRect();
       return { left: r.left, top: r.top, W: camera.W, H: camera.H, cx: camera.cx, cy: camera.cy, scale: camera.scale, zoom: camera.zoom };
     },
+    colour(i) { return Array.from(colours.subarray(4 * i, 4 * i + 4)); }, // rgba as drawn; alpha 0 = hidden
     screen(i) { const r = overlay.getBoundingClientRect(); return [r.left + screen[2 * i], r.top + screen[2 * i + 1]]; },
     trajectory(i) { // the vertices drawn for a pinned image, client pixels, one per checkpoint
       if (!state.pins.includes(i)) return [];

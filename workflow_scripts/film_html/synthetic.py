@@ -20,11 +20,13 @@ def synthetic_film(n_images: int, n_steps: int, *, n_classes: int = 10, thumb: i
     progress = np.linspace(0, 1, n_steps)[:, None, None]
     jitter = rng.normal(0, 0.15, (n_steps, n_images, 2)).cumsum(axis=0) / np.sqrt(np.arange(1, n_steps + 1))[:, None, None]
     projections = ((1 - progress) * start + progress * centres[labels] + jitter).astype(np.float32)
-    blocks = rng.integers(0, 256, (n_images, 8, 8, 3), dtype=np.uint8)
-    thumbnails = blocks.repeat(thumb // 8, axis=1).repeat(thumb // 8, axis=2)
+    blocks = rng.integers(0, 256, (n_images, 8, 1, 8, 1, 3), dtype=np.uint8)
+    f = thumb // 8
+    thumbnails = np.broadcast_to(blocks, (n_images, 8, f, 8, f, 3)).reshape(n_images, 8 * f, 8 * f, 3)
     ood = rng.beta(5, 2, (n_steps, n_images))
-    logits = rng.normal(0, 1, (n_steps, n_images, n_classes)) + 4 * progress * np.eye(n_classes)[labels]
-    probs = np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)
+    probs = np.exp(rng.standard_normal((n_steps, n_images, n_classes), dtype=np.float32))
+    probs[:, np.arange(n_images), labels] *= np.exp(4 * progress[:, :, 0]).astype(np.float32)
+    probs /= probs.sum(axis=2, keepdims=True)
     issues = [np.argsort(probs[s, np.arange(n_images), labels])[: max(1, n_images // 20)] for s in range(n_steps)]
     steps = np.arange(n_steps) * 5
     acc = (probs.argmax(axis=2) == labels).mean(axis=1)
@@ -41,7 +43,7 @@ def synthetic_film(n_images: int, n_steps: int, *, n_classes: int = 10, thumb: i
         thumbnails=thumbnails,
         ids=[f"test/{i}" for i in range(n_images)],
         ood=ood,
-        probs=probs.astype(np.float32),
+        probs=probs,
         label_issues=issues,
         metrics={"head_accuracy": acc, "knn_accuracy": np.clip(acc + 0.05, 0, 1),
                  "trustworthiness": np.linspace(0.8, 0.95, n_steps), "silhouette": np.linspace(-0.1, 0.4, n_steps)},
