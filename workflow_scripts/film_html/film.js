@@ -340,7 +340,7 @@
     $("step-badge").textContent = `step ${meta.steps[s]}`;
     const z = camera.zoom;
     $("zoom-cue").textContent = z && Math.abs(z - 1) > 0.05 ? `zoom ×${z.toFixed(1)}` : "";
-    for (const u of plots) u.redraw(false, false);
+    for (const u of plots) u.stepLine.style.left = `${u.valToPos(stepAtT(), "x")}px`;
     if (s === panelStep) return;
     panelStep = s;
     $("slider").value = String(s);
@@ -362,19 +362,17 @@
   }
   function makeCurve(el, title, xs, series, height) {
     if (typeof uPlot === "undefined" || !xs.length) { el.textContent = `${title}: no data`; return; }
-    const cursorLine = (u) => {
-      const x = u.valToPos(stepAtT(), "x", true);
-      const g = u.ctx; g.save(); g.strokeStyle = "#d62728"; g.lineWidth = 2 * (window.devicePixelRatio || 1);
-      g.beginPath(); g.moveTo(x, u.bbox.top); g.lineTo(x, u.bbox.top + u.bbox.height); g.stroke(); g.restore();
-    };
     const u = new uPlot({
       title, width: 400, height, legend: { show: true, live: false },
       scales: { x: { time: false, range: [meta.steps[0], meta.steps[S - 1]] } },
       axes: [{ size: 22, font: "10px sans-serif" }, { size: 40, font: "10px sans-serif" }],
       cursor: { drag: { x: false, y: false }, points: { show: false } },
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.colour, width: 1.5, spanGaps: true }))],
-      hooks: { draw: [cursorLine] },
     }, [xs, ...series.map((s) => s.values)], el);
+    const line = document.createElement("div"); // the current step: a positioned div, so playing redraws no canvas
+    line.className = "step-line";
+    u.over.appendChild(line);
+    u.stepLine = line;
     u.over.addEventListener("click", () => {
       const step = u.posToVal(u.cursor.left, "x");
       let best = 0;
