@@ -386,3 +386,22 @@ def test_command_line_and_snakemake_adapter(run_dir: Path, tmp_path: Path) -> No
                                 output=SimpleNamespace(html=str(tmp_path / "rule.html")))
     job._main(snakemake)
     assert read_page(str(tmp_path / "rule.html"))[0]["top_k"] == 3
+
+
+def test_single_checkpoint_without_head_or_log_loads_cleanly(browser: Any, tmp_path: Path) -> None:
+    data = synthetic_film(50, 1, thumb=16)
+    data.probs = np.zeros((1, 50, 0), np.float32)
+    data.label_issues, data.metrics = [], {}
+    data.loss_steps, data.loss_values = np.zeros(0), np.zeros(0)
+    out = tmp_path / "one.html"
+    build_film_html(data, str(out))
+    p = Page(browser, out)
+    try:
+        assert p.js("filmDebug.step") == 0
+        assert p.page.locator("#colour option[value=pred]").is_disabled()
+        p.page.keyboard.press("ArrowRight")
+        p.page.keyboard.press("Space")
+        p.page.wait_for_timeout(300)
+        assert p.js("filmDebug.step") == 0 and p.errors == []
+    finally:
+        p.close()
