@@ -343,7 +343,7 @@
     for (const u of plots) u.stepLine.style.left = `${u.valToPos(stepAtT(), "x")}px`;
     if (s === panelStep) return;
     panelStep = s;
-    $("slider").value = String(s);
+    $("slider").value = String(Math.round(state.target)); // where it is going: no tug-of-war with a drag
     $("step-readout").textContent = `step ${meta.steps[s]} · checkpoint ${s + 1} of ${S}`;
     const loss = lossAt(meta.steps[s]);
     const rows = [["loss", loss ? `${fmt(loss.value, 4)}` + (loss.step !== meta.steps[s] ? ` (step ${loss.step})` : "") : "–"]];
@@ -449,7 +449,7 @@
     overlay.addEventListener("mouseleave", () => { state.mouse = null; state.hover = -1; state.dirty = true; showTooltip(); });
     overlay.addEventListener("click", () => { if (state.hover >= 0) togglePin(state.hover); });
     window.addEventListener("keydown", (e) => {
-      if (e.target instanceof HTMLInputElement && e.target.type === "search") return;
+      if ((e.target instanceof HTMLInputElement && e.target.type === "search") || e.target instanceof HTMLSelectElement) return;
       if (e.key === "ArrowRight" || e.key === "ArrowUp") { goTo(Math.round(state.target) + 1); e.preventDefault(); }
       else if (e.key === "ArrowLeft" || e.key === "ArrowDown") { goTo(Math.round(state.target) - 1); e.preventDefault(); }
       else if (e.key === "Home") goTo(0, 600);
