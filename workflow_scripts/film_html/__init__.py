@@ -13,7 +13,8 @@ Out: film.html: opens from disk (file://), makes no network request, needs no se
 Everything the page needs is inlined: the template (film.html, film.js, film.css beside this file), the
 vendored uPlot (vendor/, see vendor/README.md), one binary payload and one thumbnail sprite sheet.
 The payload is gzip-compressed little-endian arrays, base64-encoded; coordinates are quantised to uint16
-per axis and step (error at most half a quantisation step: (max - min) / 65535 / 2 of that step's range).
+per axis and step (error at most half a quantisation step: (max - min) / 65535 / 2 of that step's range), OOD
+scores to uint16 of their logarithm (they span orders of magnitude near 0, where the outliers are).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ VENDOR = HERE / "vendor"
 # The largest side of a WebP image; the sprite sheet must fit in it.
 WEBP_MAX_SIDE = 16383
 RANK_MAX = 65535  # ranks are shipped as uint16; larger ranks show as ">= 65535"
+OOD_FLOOR = 1e-12  # OOD scores are shipped as uint16 of log(max(score, OOD_FLOOR))
 
 
 @dataclass
@@ -316,9 +318,11 @@ def encode(data: FilmData, shown: np.ndarray) -> tuple[Payload, dict[str, Any]]:
     payload = Payload()
     payload.add("xy", q)
     payload.add("labels", np.asarray(data.labels)[shown].astype("<u2"))
-    ood_lo, ood_hi = float(np.nanmin(ood)), float(np.nanmax(ood))
+    # OOD scores span orders of magnitude near 0 (the outliers): uint16 on a log scale, 3e-4 relative error
+    log_ood = np.log(np.clip(np.nan_to_num(ood, nan=1.0), OOD_FLOOR, None))
+    ood_lo, ood_hi = float(log_ood.min()), float(log_ood.max())
     ood_scale = (ood_hi - ood_lo) / 65535.0 or 1.0
-    payload.add("ood", np.rint((np.nan_to_num(ood[:, shown], nan=ood_hi) - ood_lo) / ood_scale).astype("<u2"))
+    payload.add("ood", np.rint((log_ood[:, shown] - ood_lo) / ood_scale).astype("<u2"))
     order = [np.lexsort((np.arange(n), row)) for row in ood]  # workflow_scripts.ood.top_outliers, all rows
     payload.add("ood_rank", np.stack([ranks_from_order(o, n, shown) for o in order]))
     k = min(data.top_k, n)
@@ -349,7 +353,7 @@ def encode(data: FilmData, shown: np.ndarray) -> tuple[Payload, dict[str, Any]]:
         "class_names": list(data.class_names),
         "ids": [data.ids[i] for i in shown],
         "dequant": np.asarray(dequant).tolist(),  # [S][axis][min, scale]
-        "ood_range": [ood_lo, ood_scale],
+        "ood_log": [ood_lo, ood_scale],  # score = exp(min + q * scale)
         "top_k": k,
         "has_issues": has_issues,
         "n_pred_classes": n_pred,
@@ -455,4 +459,10 @@ def dequantised_positions(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -
     """[S, n, 2] float64 data coordinates as the page computes them (error at most scale / 2 per axis and step)."""
     dq = np.asarray(meta["dequant"], np.float64)  # [S, axis, (min, scale)]
     return dq[:, None, :, 0] + arrays["xy"].astype(np.float64) * dq[:, None, :, 1]
+
+
+def decoded_ood(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """[S, n] OOD scores as the page computes them (relative error at most about 2e-4 over the demo's range)."""
+    lo, scale = meta["ood_log"]
+    return np.exp(lo + arrays["ood"].astype(np.float64) * scale)
 

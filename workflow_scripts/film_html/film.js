@@ -152,7 +152,7 @@
     switch (state.colour) {
       case "pred": return A.pred ? classRGB[A.pred[s * N + i]] || [120, 120, 120] : [160, 160, 160];
       case "correct": return !A.pred ? [160, 160, 160] : A.pred[s * N + i] === label ? [60, 160, 80] : [220, 40, 40];
-      case "ood": return ramp(1 - A.ood[s * N + i] / 65535);
+      case "ood": return ramp(1 - (oodScore(s, i) - oodMin) / oodSpan);
       case "issue": {
         const r = A.issue_rank ? A.issue_rank[s * N + i] : 0;
         return r === 0 ? [205, 205, 205] : ramp(1 - Math.min(1, (r - 1) / Math.max(1, issueCount[s] - 1)) * 0.75);
@@ -278,7 +278,7 @@
       lines.push(`predicted: ${escapeHTML(meta.class_names[p] ?? String(p))} (${fmt(A.prob[s * N + i] / 255, 2)})` +
         (p === label ? "" : " ✗"));
     }
-    lines.push(`OOD score: ${fmt(oodScore(s, i), 3)}`, `OOD rank: ${rankText(A.ood_rank[s * N + i])} of ${meta.n_total}`);
+    lines.push(`OOD score: ${fmtScore(oodScore(s, i))}`, `OOD rank: ${rankText(A.ood_rank[s * N + i])} of ${meta.n_total}`);
     if (A.issue_rank) lines.push(`label issue: ${A.issue_rank[s * N + i] ? "#" + rankText(A.issue_rank[s * N + i]) : "no"}`);
     lines.push(`<span style="color:#666">step ${meta.steps[s]} · click to pin</span>`);
     $("tip-text").innerHTML = lines.join("<br>");
@@ -292,7 +292,9 @@
     tip.style.left = `${Math.max(0, x)}px`; tip.style.top = `${Math.max(0, y)}px`;
   }
   const rankText = (r) => (r >= 65535 ? "≥65535" : String(r));
-  const oodScore = (s, i) => meta.ood_range[0] + A.ood[s * N + i] * meta.ood_range[1];
+  const oodScore = (s, i) => Math.exp(meta.ood_log[0] + A.ood[s * N + i] * meta.ood_log[1]);
+  const oodMin = Math.exp(meta.ood_log[0]), oodSpan = Math.max(1e-12, Math.exp(meta.ood_log[0] + 65535 * meta.ood_log[1]) - oodMin);
+  const fmtScore = (v) => (v >= 1e-3 ? v.toFixed(3) : v.toExponential(2));
   const escapeHTML = (t) => String(t).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
   function drawThumb(canvas, i) {
     const c = meta.sprite.cell, col = i % meta.sprite.cols, row = Math.floor(i / meta.sprite.cols);
