@@ -36,6 +36,24 @@ SIZES = [(1_000, 20), (1_000, 80), (5_000, 80), (10_000, 80), (20_000, 80)]
 MARK = "## The explorable film page (benchmarks/film_html.py)"
 
 
+def photo_film() -> Any:
+    """The 10,000 x 80 synthetic film with natural-image thumbnails: 64-px crops of scikit-learn's two sample
+    photos (the worst case for the sprite sheet; the blocky synthetic thumbnails compress far better)."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    data = synthetic_film(10_000, 80, thumb=8, camera=True)
+    photos = load_sample_images().images
+    rng = np.random.default_rng(0)
+    crops = []
+    for k in range(data.n_images):
+        photo, side = photos[k % 2], int(rng.integers(32, 160))
+        y, x = int(rng.integers(0, photo.shape[0] - side)), int(rng.integers(0, photo.shape[1] - side))
+        crops.append(np.asarray(Image.fromarray(photo[y:y + side, x:x + side]).resize((64, 64))))
+    data.thumbnails = np.stack(crops)
+    return data
+
+
 def measure_page(browser: Any, path: Path, seconds: float = 4.0) -> dict[str, Any]:
     page = browser.new_page(viewport={"width": 1280, "height": 720}, bypass_csp=True)
     errors: list[str] = []
@@ -118,6 +136,7 @@ def main() -> None:
             steps = sorted(int(f.stem) for f in (run / "projection").glob("*.npy") if f.stem.isdigit())
             jobs.append((f"{run.name} run", lambda: film_data_from_run(str(run), steps)))
         jobs += [(f"synthetic {n:,} x {s}", lambda n=n, s=s: synthetic_film(n, s, thumb=32, camera=True)) for n, s in SIZES]
+        jobs.append(("synthetic 10,000 x 80, 64-px photo thumbnails", photo_film))
         for label, make in jobs:
             data = make()
             out = Path(tmp) / "film.html"

@@ -337,7 +337,7 @@ def encode(data: FilmData, shown: np.ndarray) -> tuple[Payload, dict[str, Any]]:
     if n_pred:
         sp = probs[:, shown]
         pred = sp.argmax(axis=2)
-        payload.add("pred", pred.astype("<u2"))
+        payload.add("pred", pred.astype("u1" if n_pred <= 256 else "<u2"))
         payload.add("prob", np.rint(np.take_along_axis(sp, pred[..., None], axis=2)[..., 0] * 255).clip(0, 255).astype("u1"))
 
     limits = np.asarray(data.limits, np.float64) if data.limits is not None else np.tile(film_limits(data.projections), (s, 1))
@@ -385,7 +385,7 @@ def build_film_html(
     max_points: int = 10_000,
     title: str = "Embedding film",
     seed: int = 0,
-    thumbnail_budget: int = 10_000_000,
+    thumbnail_budget: int = 8_000_000,
 ) -> dict[str, Any]:
     """Write the film page to `out_path` (atomically) and return a summary.
 
