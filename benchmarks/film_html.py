@@ -93,18 +93,19 @@ def markdown(rows: list[dict[str, Any]], load: float) -> str:
         f"load average {load:.1f} on 2 cores when it ran. Sizes are of the whole self-contained page; *data* is the "
         "gzip + base64 payload (uint16 coordinates per axis and step, uint16 OOD score, OOD rank and label-issue "
         "rank, predicted class and its probability), *thumbnails* the base64 WebP sprite sheet.", "",
-        "| film | shown x checkpoints | page | data | thumbnails | data per 1,000 images x checkpoint | thumbnail per image | build | load | median frame | p95 frame |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| film | shown x checkpoints | page | data | thumbnails | data per 1,000 images x checkpoint | thumbnail per image | build | load | median frame | p95 frame | script per frame |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         frame = f"{r['median']:.1f} ms" if r.get("median") is not None else "–"
         p95 = f"{r['p95']:.1f} ms" if r.get("p95") is not None else "–"
         load_s = f"{r['load_s']:.1f} s" if "load_s" in r else "–"
+        work = f"{r['medianWork']:.1f} ms" if r.get("medianWork") is not None else "–"
         thumb = f"{r['thumb']['cell']} px {'lossless' if r['thumb']['lossless'] else 'lossy'}"
         lines.append(
             f"| {r['film']} | {r['shown']:,} x {r['checkpoints']} | {r['bytes_total'] / 1e6:.1f} MB | {r['bytes_data'] / 1e6:.1f} MB | "
             f"{r['bytes_sprite'] / 1e6:.1f} MB ({thumb}) | {r['per_1000_x_ckpt'] / 1e3:.1f} KB | {r['per_image_thumb'] / 1e3:.2f} KB | "
-            f"{r['build_s']:.1f} s | {load_s} | {frame} | {p95} |"
+            f"{r['build_s']:.1f} s | {load_s} | {frame} | {p95} | {work} |"
         )
     return "\n".join(lines) + "\n"
 

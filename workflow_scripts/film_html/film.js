@@ -12,7 +12,7 @@
     "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#c7c7c7", "#bcbd22", "#dbdb8d", "#17becf", "#9edae5"];
   const PIN_COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#008080", "#9a6324", "#800000"];
   const RAMP = [[252, 253, 191], [252, 137, 97], [183, 55, 121], [81, 18, 124], [0, 0, 4]]; // magma, light -> dark
-  const debug = { errors: [], frameTimes: [] };
+  const debug = { errors: [], frameTimes: [], workTimes: [] }; // rAF intervals while moving; script time per frame
   window.addEventListener("error", (e) => debug.errors.push(String(e.message)));
 
   // --- data ---------------------------------------------------------------------------------------------
@@ -54,7 +54,7 @@
 
   // --- renderer: WebGL points, canvas 2D fallback ------------------------------------------------------
   function webglRenderer(canvas) {
-    const gl = canvas.getContext("webgl", { antialias: false, premultipliedAlpha: false });
+    const gl = canvas.getContext("webgl", { antialias: false, alpha: false }); // opaque: nothing to blend when composited
     if (!gl) return null;
     const compile = (type, src) => {
       const s = gl.createShader(type); gl.shaderSource(s, src); gl.compileShader(s);
@@ -224,7 +224,7 @@
         debug.frameTimes.push(now - state.lastFrame);
         if (debug.frameTimes.length > 2000) debug.frameTimes.shift();
       }
-      const s = currentStep();
+      const w0 = performance.now(), s = currentStep();
       setCamera(state.t);
       positionsAt(state.t);
       const colChanged = state.colourStep !== s;
@@ -233,6 +233,7 @@
       drawOverlay(s);
       if (state.mouse) pick(state.mouse[0], state.mouse[1]);
       updatePanel(s);
+      if (state.playing) { debug.workTimes.push(performance.now() - w0); if (debug.workTimes.length > 2000) debug.workTimes.shift(); }
       state.dirty = false;
       state.lastFrame = now;
     } else {
@@ -502,8 +503,12 @@
       const r = overlay.getBoundingClientRect();
       return meta.steps.map((_, k) => [r.left + toScreenX(XY[k * 2 * N + 2 * i]), r.top + toScreenY(XY[k * 2 * N + 2 * i + 1])]);
     },
-    frameStats() { const f = debug.frameTimes; return { frames: f.length, median: median(f), p95: f.length ? f.slice().sort((a, b) => a - b)[Math.floor(f.length * 0.95)] : null, mean: f.length ? f.reduce((a, b) => a + b, 0) / f.length : null }; },
-    resetFrameStats() { debug.frameTimes.length = 0; },
+    frameStats() {
+      const f = debug.frameTimes;
+      return { frames: f.length, median: median(f), p95: f.length ? f.slice().sort((a, b) => a - b)[Math.floor(f.length * 0.95)] : null,
+        mean: f.length ? f.reduce((a, b) => a + b, 0) / f.length : null, medianWork: median(debug.workTimes) };
+    },
+    resetFrameStats() { debug.frameTimes.length = 0; debug.workTimes.length = 0; },
   };
   start().catch((e) => { debug.errors.push(String(e && e.stack || e)); console.error(e); $("loading").textContent = `could not load the film: ${e}`; });
 })();
