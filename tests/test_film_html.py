@@ -144,6 +144,16 @@ def test_positions_within_quantisation_and_no_urls(film: tuple[FilmData, Path, d
     np.testing.assert_allclose(decoded_ood(meta, arrays), data.ood, rtol=5e-4)
 
 
+def test_size_per_1000_images_by_checkpoint(tmp_path: Path) -> None:
+    """About 12 KB of data per 1,000 images x checkpoint (benchmarks/RESULTS.md); random arrays are the worst case."""
+    data = synthetic_film(1_000, 20, thumb=8, seed=2)
+    summary = build_film_html(data, str(tmp_path / "film.html"))
+    page = (tmp_path / "film.html").read_text(encoding="utf-8")
+    payload = len(page.split('id="film-data">', 1)[1].split("</script>", 1)[0])
+    assert payload / (1_000 / 1_000 * 20) < 14_000
+    assert summary["bytes"] < 1_000_000
+
+
 def test_subsampling_keeps_outliers_and_says_so(tmp_path: Path) -> None:
     data = synthetic_film(1_200, 5, thumb=8, seed=1)
     summary = build_film_html(data, str(tmp_path / "film.html"), max_points=500, seed=7)
