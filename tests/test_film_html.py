@@ -172,6 +172,10 @@ def test_shape_errors_name_the_field(tmp_path: Path) -> None:
         bad = synthetic_film(20, 3, thumb=8)
         bad.ood = bad.ood[:2]
         build_film_html(bad, str(tmp_path / "bad.html"))
+    with pytest.raises(ValueError, match="projections holds NaN"):
+        bad = synthetic_film(20, 3, thumb=8)
+        bad.projections[1, 4, 0] = np.nan
+        build_film_html(bad, str(tmp_path / "bad.html"))
     assert not (tmp_path / "bad.html").exists()
 
 

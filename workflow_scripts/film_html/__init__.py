@@ -106,6 +106,10 @@ class FilmData:
             raise ValueError(f"FilmData.labels run outside the {len(self.class_names)} class names")
         if np.any(np.diff(np.asarray(self.steps)) <= 0):
             raise ValueError("FilmData.steps must be strictly increasing")
+        for name in ("projections", "limits", "zoom"):
+            value = getattr(self, name)
+            if value is not None and not np.all(np.isfinite(value)):
+                raise ValueError(f"FilmData.{name} holds NaN or infinite values")
 
 
 # --- reading a run folder ------------------------------------------------------------------------------
