@@ -67,7 +67,7 @@ DAG_DIR ?= dag
 dag: $(BIN)/.installed
 	@command -v dot >/dev/null || { echo "make dag needs Graphviz's dot (Debian/Ubuntu: apt-get install graphviz)" >&2; exit 1; }
 	mkdir -p $(DAG_DIR)
-	printf 'run: dag-example    # written by make dag: 3 checkpoints (steps 0, 5, 10), one job each\nchunk_size: 1\ntraining:\n  max_steps: 10\n  save_steps: 5\n' > $(DAG_DIR)/3-checkpoints.yaml
+	printf 'run: dag-example    # written by make dag: 3 checkpoints (steps 0, 5, 10)\ntraining:\n  max_steps: 10\n  save_steps: 5\n' > $(DAG_DIR)/3-checkpoints.yaml
 	set -o pipefail; $(BIN)/snakemake --rulegraph | dot -Tsvg > $(DAG_DIR)/rulegraph.svg
 	set -o pipefail; $(BIN)/snakemake --dag --configfile $(DAG_DIR)/3-checkpoints.yaml | dot -Tsvg > $(DAG_DIR)/dag-3-checkpoints.svg
 	$(BIN)/snakemake -n --quiet rules --configfile $(DAG_DIR)/3-checkpoints.yaml > $(DAG_DIR)/dry-run-3-checkpoints.txt
@@ -77,7 +77,7 @@ dag: $(BIN)/.installed
 # CONFIG=configs/cifar10-vit.yaml). Builds what is missing first, including the report-only loss curve
 # and film player (rules/report.smk). The run's name is the config's run: (config.yaml + CONFIG), or RUN=.
 REPORT_RUN = $(if $(filter command line,$(origin RUN)),$(RUN),$(shell $(BIN)/python -c 'import sys, yaml; c = {}; [c.update(yaml.safe_load(open(f)) or {}) for f in sys.argv[1:]]; print(c.get("run", "demo"))' config.yaml $(CONFIG)))
-REPORT_TARGETS := all loss_curve film_page
+REPORT_TARGETS := all report_extras
 report: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) $(REPORT_TARGETS) $(if $(CONFIG),--configfile $(CONFIG))
 	$(BIN)/snakemake $(REPORT_TARGETS) --report results/$(REPORT_RUN)/report.html $(if $(CONFIG),--configfile $(CONFIG))

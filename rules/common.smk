@@ -1,40 +1,65 @@
-# Validate the config, derive the checkpoint steps and chunks, and define every input function.
+# Validate the config, derive each run's checkpoint steps, and define every input function and the shell
+# command that runs a rule's job (job()).
 import json
 import os
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.io import apply_wildcards
 from snakemake.utils import validate
 
+sys.path.insert(0, workflow.basedir)
+from workflow_scripts.checkpoints import (
+    check_existing_checkpoints,
+    checkpoint_folder_steps,
+    checkpoint_steps,
+    training_fingerprint,
+)
+from workflow_scripts.common import UserError
+from workflow_scripts.models import check_checkpoint_folders, check_model_source
 
+
+if "chunk_size" in config:
+    raise WorkflowError(
+        "chunk_size was removed: every stage now runs one job per checkpoint, warm workers pay the imports once "
+        "(workflow_scripts/worker.py); delete chunk_size from your config."
+    )
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
-# Scripts import the workflow_scripts package from this folder. We *set* PYTHONPATH (prepending the
-# workflow folder) so local, cluster and conda jobs inherit it; nothing is required from the user.
+# Jobs import the workflow_scripts package from this folder (PYTHONPATH is *set*, so local, cluster and conda
+# jobs inherit it), and find their warm workers through this Snakemake process's id (workflow_scripts/worker.py).
 os.environ.update(
-    PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
+    PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p),
+    FILM_OWNER_PID=str(os.getpid()),
 )
 
 
-# The DAG has no wildcards: every checkpoint step is known at parse time (from the training config or
-# the external checkpoints folder), so each stage is expanded into one rule per chunk of steps. These
-# constraints guard the few patterns that users may request directly.
-wildcard_constraints:
-    step=r"\d+",
+@dataclass(frozen=True)
+class Run:
+    """One film: its settings and what follows from them when the workflow is parsed."""
+
+    name: str
+    cfg: dict
+    steps: list
+    checkpoint_root: str
+    external: bool
+
+    @property
+    def first(self):
+        return self.steps[0]
+
+    @property
+    def last(self):
+        return self.steps[-1]
+
+    def checkpoint_dir(self, step):
+        return f"{self.checkpoint_root}/checkpoint-{step}"
 
 
-sys.path.insert(0, workflow.basedir)
-from workflow_scripts.common import UserError, checkpoint_folder_steps
-from workflow_scripts.train import check_existing_checkpoints, checkpoint_steps, training_fingerprint
-
-RUN = config["run"]
-RESULTS = f"results/{RUN}"
-EXTERNAL = config["checkpoints"]
-TRAIN = config["training"]
-
-
-def discover_steps(folder):
+def discover_steps(folder, cfg):
     """The steps of every checkpoint-<step> folder in an external Trainer output folder; every checkpoint is
     checked (config, safetensors header, pickle policy, one architecture) before any job runs."""
     root = Path(folder)
@@ -47,186 +72,337 @@ def discover_steps(folder):
         raise WorkflowError(
             f"checkpoints folder '{folder}' has no checkpoint-<step> sub-folders; point checkpoints: at the Trainer's output_dir."
         )
-    from workflow_scripts.models import check_checkpoint_folders
-
-    try:
-        check_checkpoint_folders(
-            [root / f"checkpoint-{s}" for s in steps], config["allow_pickle_checkpoints"], config["embedding"]["pooling"]
-        )
-    except UserError as err:
-        raise WorkflowError(str(err))
+    check_checkpoint_folders(
+        [root / f"checkpoint-{s}" for s in steps], cfg["allow_pickle_checkpoints"], cfg["embedding"]["pooling"]
+    )
     return steps
 
 
-if EXTERNAL:
-    STEPS = discover_steps(EXTERNAL)
-    CHECKPOINT_ROOT = str(EXTERNAL)
-else:
-    if TRAIN["save_steps"] > TRAIN["max_steps"]:
-        raise WorkflowError(
-            f"training.save_steps ({TRAIN['save_steps']}) is larger than training.max_steps ({TRAIN['max_steps']}); lower save_steps."
-        )
-    STEPS = checkpoint_steps(TRAIN["max_steps"], TRAIN["save_steps"])
-    CHECKPOINT_ROOT = f"{RESULTS}/checkpoints"
-    try:
-        check_existing_checkpoints(
-            CHECKPOINT_ROOT,
-            training_fingerprint(
-                config["model"], TRAIN, config["tiny_vit"], config["dataset"]["image_size"], config["seed"]
-            ),
-        )
-    except UserError as err:
-        raise WorkflowError(str(err))
-
-def check_settings_against_data():
-    """Cheap checks that need no download: the model source, and settings that must fit the eval set once
-    its size is known (from an earlier data preparation; the jobs check again)."""
-    from workflow_scripts.models import check_model_source
-
-    try:
-        check_model_source(config["model"], config["allow_pickle_checkpoints"])
-    except UserError as err:
-        raise WorkflowError(str(err))
-    classes = Path(RESULTS) / "data" / "classes.json"
-    if classes.is_file():
+def plan_run(name, cfg):
+    """A Run from its settings: the checkpoint steps, and the checks that need no download."""
+    training = cfg["training"]
+    results = f"results/{name}"
+    check_model_source(cfg["model"], cfg["allow_pickle_checkpoints"])
+    if cfg["checkpoints"]:
+        run = Run(name, cfg, discover_steps(cfg["checkpoints"], cfg), str(cfg["checkpoints"]), True)
+    else:
+        if training["save_steps"] > training["max_steps"]:
+            raise WorkflowError(
+                f"training.save_steps ({training['save_steps']}) is larger than training.max_steps ({training['max_steps']}); lower save_steps."
+            )
+        root = f"{results}/checkpoints"
+        fingerprint = training_fingerprint(cfg["model"], training, cfg["tiny_vit"], cfg["dataset"]["image_size"], cfg["seed"])
+        check_existing_checkpoints(root, fingerprint)
+        run = Run(name, cfg, checkpoint_steps(training["max_steps"], training["save_steps"]), root, False)
+    classes = Path(results) / "data" / "classes.json"
+    if classes.is_file():  # the eval set's size is known from an earlier data preparation (the jobs check again)
         n = len(json.loads(classes.read_text())["ids"])
-        for key, value in (("ood.k", config["ood"]["k"]), ("frames.top_k", config["frames"]["top_k"])):
+        for key, value in (("ood.k", cfg["ood"]["k"]), ("frames.top_k", cfg["frames"]["top_k"])):
             if value >= n:
                 raise WorkflowError(
                     f"{key} ({value}) must be smaller than the number of eval images ({n}); lower it or raise dataset.eval_size."
                 )
+    if cfg["projection"]["align"] == "reference":
+        reference_step(run)
+    return run
 
 
-check_settings_against_data()
-
-CHUNKS = [STEPS[i : i + config["chunk_size"]] for i in range(0, len(STEPS), config["chunk_size"])]
-FIRST, LAST = STEPS[0], STEPS[-1]
-
-
-def planned_last_step():
-    """The step the frames' loss axis and titles run to: training.max_steps, or for external checkpoints the
-    max_steps their Trainer planned (so appending a checkpoint of a running training redraws no old frame)."""
-    if not EXTERNAL:
-        return TRAIN["max_steps"]
-    state = Path(checkpoint_dir(LAST)) / "trainer_state.json"
-    try:
-        planned = int(json.loads(state.read_text()).get("max_steps") or 0)
-    except (OSError, ValueError, AttributeError):
-        planned = 0
-    return max(planned, LAST)
-
-
-def loss_inputs(chunk):
-    """The loss curve a chunk's frames draw: the training's log, or (external checkpoints) each
-    checkpoint's own trainer_state.json, so a frame never depends on checkpoints after it."""
-    if not EXTERNAL:
-        return {"train_log": f"{RESULTS}/train_log.csv"}
-    states = [f"{checkpoint_dir(s)}/trainer_state.json" for s in chunk]
-    return {"loss_states": [f for f in states if os.path.isfile(f)]}
-ALIGN = config["projection"]["align"]
-
-
-def reference_step():
-    ref = config["projection"]["reference_step"]
+def reference_step(run):
+    ref = run.cfg["projection"]["reference_step"]
     if ref == "last":
-        return LAST
+        return run.last
     if ref == "first":
-        return FIRST
-    if isinstance(ref, str) and not ref.isdigit() or int(ref) not in STEPS:
+        return run.first
+    if isinstance(ref, str) and not ref.isdigit() or int(ref) not in run.steps:
         raise WorkflowError(
-            f"projection.reference_step ({ref}) is not a checkpoint step; use last, first or one of {STEPS[:5]}..."
+            f"projection.reference_step ({ref}) is not a checkpoint step; use last, first or one of {run.steps[:5]}..."
         )
     return int(ref)
 
 
-def checkpoint_dir(step):
-    return f"{CHECKPOINT_ROOT}/checkpoint-{step}"
+try:
+    RUNS = {config["run"]: plan_run(config["run"], config)}
+except UserError as err:
+    raise WorkflowError(str(err))
 
 
-def checkpoint_files(steps):
-    """The weight file of each checkpoint (what a change to a checkpoint touches)."""
-    if not EXTERNAL:
-        return [f"{checkpoint_dir(s)}/model.safetensors" for s in steps]
-    files = []
-    for s in steps:
-        folder = Path(checkpoint_dir(s))
-        weights = [folder / n for n in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")]
-        files.append(str(next((w for w in weights if w.exists()), weights[0])))
-    return files
+def names_regex(names):
+    return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
-def per_step(stage, steps, ext="npy"):
-    return [f"{RESULTS}/{stage}/{s}.{ext}" for s in steps]
+wildcard_constraints:
+    run=names_regex(RUNS),
+    step=r"\d+",
 
 
-def projection_inputs(chunk_index):
-    """What a chunk's projections depend on besides its own embeddings: the PCA basis (reference, global),
-    or the aligned frame its first projection is aligned onto (first: step 0's, previous: the previous
-    chunk's last; nothing for the chunk that starts the film)."""
-    if ALIGN in ("reference", "global"):
-        return {"basis": f"{RESULTS}/projection/basis.npz"}
-    if chunk_index == 0:
+# --- the job command --------------------------------------------------------------------------------------
+# Every rule's shell command runs workflow_scripts/<script>.py's main(job) through the warm-worker client,
+# with the job's JSON (params.job, see job_params) on stdin. See workflow_scripts/worker.py and job.py.
+
+
+def job(script):
+    """The shell command of a job run by workflow_scripts/<script>.py (named after its rule)."""
+    return f"exec python -S -m workflow_scripts.client {script} --log {{log:q}} <<< {{params.job:q}}"
+
+
+def job_params(**settings):
+    """A rule's params: its settings (values, or functions of the wildcards), plus `job`, the JSON its adapter
+    receives (named input and output, the settings, wildcards, threads, resources). `job` is derived from the
+    input, output and threads, so Snakemake does not record it as a setting: only the settings rerun jobs."""
+
+    def resolve(wildcards):
+        """Each setting's value for this job, as Snakemake's params have it (wildcards in strings filled in)."""
+        return {
+            name: value(wildcards) if callable(value) else apply_wildcards(value, wildcards) if isinstance(value, str) else value
+            for name, value in settings.items()
+        }
+
+    def named(files):
+        return {name: list(value) if isinstance(value, list) else str(value) for name, value in files.items()}
+
+    def job(wildcards, input, output, threads, resources):
+        return json.dumps(
+            {
+                "input": named(input),
+                "output": named(output),
+                "params": resolve(wildcards),
+                "wildcards": dict(wildcards.items()),
+                "threads": threads,
+                "resources": {k: v for k, v in resources.items() if not k.startswith("_") and k != "tmpdir"},
+            }
+        )
+
+    return {**settings, "job": job}
+
+
+def code_files(rule):
+    """The workflow_scripts modules a rule's outputs depend on: its adapter and everything it imports from the
+    package, found by reading the imports (so a change to models.py's pooling reruns embed)."""
+    return [str(Path(workflow.basedir, "workflow_scripts", f"{m}.py")) for m in sorted(_module_files(rule, set()))]
+
+
+def _module_files(module, seen):
+    path = Path(workflow.basedir, "workflow_scripts", f"{module}.py")
+    if module in seen or not path.is_file() or module in ("job", "worker"):
+        return seen
+    seen.add(module)
+    for name in re.findall(r"^\s*(?:from|import)\s+workflow_scripts\.(\w+)", path.read_text(), re.M):
+        _module_files(name, seen)
+    return seen
+
+
+# --- settings and steps -----------------------------------------------------------------------------------
+
+
+def setting(*keys):
+    """A function of the wildcards giving the run's value of a config key (setting("ood", "k"))."""
+
+    def value(wildcards):
+        node = RUNS[wildcards.run].cfg
+        for key in keys:
+            node = node[key]
+        return node
+
+    return value
+
+
+def run_of(wildcards):
+    return RUNS[wildcards.run]
+
+
+def step_of(wildcards):
+    """The checkpoint step of a job, which must be one of its run's checkpoints."""
+    run, step = run_of(wildcards), int(wildcards.step)
+    if step not in run.steps:
+        raise WorkflowError(f"step {step} is not a checkpoint of run {run.name}; its steps are {run.steps[:5]}...")
+    return step
+
+
+def neighbour(wildcards, offset):
+    """The step `offset` checkpoints away from the job's (None beyond the film's ends)."""
+    run = run_of(wildcards)
+    i = run.steps.index(step_of(wildcards)) + offset
+    return run.steps[i] if 0 <= i < len(run.steps) else None
+
+
+def per_step(run, stage, steps=None, ext="npy"):
+    return [f"results/{run.name}/{stage}/{s}.{ext}" for s in (run.steps if steps is None else steps)]
+
+
+def end_file(stage, end):
+    """Input function: the file of `stage` for the run's first or last checkpoint (end: "first" or "last")."""
+    return lambda wildcards: f"results/{wildcards.run}/{stage}/{getattr(run_of(wildcards), end)}.npy"
+
+
+def all_steps(stage, ext="npy"):
+    """Input function: the files of `stage` for every checkpoint of the job's run."""
+    return lambda wildcards: per_step(run_of(wildcards), stage, ext=ext)
+
+
+def previous_step(name, stage, ext="npy"):
+    """Input function: {name: the previous checkpoint's file of `stage`} (nothing for the film's first)."""
+
+    def inputs(wildcards):
+        before = neighbour(wildcards, -1)
+        return {} if before is None else {name: f"results/{wildcards.run}/{stage}/{before}.{ext}"}
+
+    return inputs
+
+
+def planned_last_step(wildcards):
+    """The step the frames' loss axis and titles run to: training.max_steps, or for external checkpoints the
+    max_steps their Trainer planned (so appending a checkpoint of a running training redraws no old frame)."""
+    run = run_of(wildcards)
+    if not run.external:
+        return run.cfg["training"]["max_steps"]
+    state = Path(run.checkpoint_dir(run.last)) / "trainer_state.json"
+    try:
+        planned = int(json.loads(state.read_text()).get("max_steps") or 0)
+    except (OSError, ValueError, AttributeError):
+        planned = 0
+    return max(planned, run.last)
+
+
+# --- checkpoints ------------------------------------------------------------------------------------------
+
+
+def checkpoint_weights(wildcards):
+    """What a checkpoint's embedding depends on: the weight file of an external checkpoint; for a trained run
+    the checkpoints folder, which the one training job writes as a whole."""
+    run, step = run_of(wildcards), step_of(wildcards)
+    if not run.external:
+        return f"results/{run.name}/checkpoints"
+    folder = Path(run.checkpoint_dir(step))
+    weights = [folder / n for n in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")]
+    return str(next((w for w in weights if w.exists()), weights[0]))
+
+
+def loss_log(wildcards):
+    """The loss curve a frame draws: the training's log, or (external checkpoints) the checkpoint's own
+    trainer_state.json, so a frame never depends on checkpoints after it."""
+    run = run_of(wildcards)
+    if not run.external:
+        return {"loss_log": f"results/{run.name}/train_log.csv"}
+    state = f"{run.checkpoint_dir(step_of(wildcards))}/trainer_state.json"
+    return {"loss_log": state} if os.path.isfile(state) else {}
+
+
+def newest_trainer_state(wildcards):
+    """The newest checkpoint's trainer_state.json of an external run (none: an empty loss curve)."""
+    run = run_of(wildcards)
+    states = (f"{run.checkpoint_dir(s)}/trainer_state.json" for s in reversed(run.steps))
+    return [f for f in states if os.path.isfile(f)][:1]
+
+
+# --- projection -------------------------------------------------------------------------------------------
+
+
+def layout_steps(wildcards):
+    """The checkpoints the film-wide layout is fitted on: the reference step (reference), every
+    global_every-th checkpoint (global), all (gpa)."""
+    run = run_of(wildcards)
+    align = run.cfg["projection"]["align"]
+    if align == "reference":
+        return [reference_step(run)]
+    if align == "global":
+        return run.steps[:: run.cfg["projection"]["global_every"]]
+    if align == "gpa":
+        return run.steps
+    raise WorkflowError(f"projection.align {align} of run {run.name} has no film-wide layout")
+
+
+def layout_embeddings(wildcards):
+    return per_step(run_of(wildcards), "embeddings", layout_steps(wildcards))
+
+
+def projection_inputs(wildcards):
+    """What a checkpoint's projection depends on besides its embeddings: the film-wide layout (reference,
+    global, gpa), or the aligned frame it is aligned onto (first: the film's first frame, previous: the
+    previous checkpoint's; nothing for the film's first checkpoint)."""
+    run, step = run_of(wildcards), step_of(wildcards)
+    align = run.cfg["projection"]["align"]
+    if align in ("reference", "global", "gpa"):
+        return {"layout": f"results/{run.name}/projection/layout.npz"}
+    if step == run.first:
         return {}
-    anchor = FIRST if ALIGN == "first" else CHUNKS[chunk_index - 1][-1]
-    return {"anchor": f"{RESULTS}/projection/{anchor}.npy"}
+    anchor = run.first if align == "first" else neighbour(wildcards, -1)
+    return {"anchor": f"results/{run.name}/projection/{anchor}.npy"}
 
 
-def previous_step_inputs(chunk_index, name, stage, ext="npy"):
-    """{name: the file of `stage` for the step just before this chunk} (nothing for the first chunk)."""
-    if chunk_index == 0:
-        return {}
-    return {name: f"{RESULTS}/{stage}/{CHUNKS[chunk_index - 1][-1]}.{ext}"}
+def limits_projections(wildcards):
+    """The projections the film's fixed axis limits come from (see workflow_scripts/frame_limits.py)."""
+    run = run_of(wildcards)
+    align = run.cfg["projection"]["align"]
+    if align in ("first", "previous"):
+        return per_step(run, "projection", [run.first])
+    if align == "reference":
+        return per_step(run, "projection", [reference_step(run)])
+    return per_step(run, "projection")
 
 
-def next_step(chunk_index):
-    """The first step of the next chunk (None for the last chunk)."""
-    return CHUNKS[chunk_index + 1][0] if chunk_index + 1 < len(CHUNKS) else None
+# --- frames and the film ----------------------------------------------------------------------------------
 
 
-def tween_frames(steps):
-    """The interpolated frames after each of `steps` (none after the film's last checkpoint)."""
-    k = config["animation"]["tween"]
-    return [f"{RESULTS}/frames/tween/{s}-{j}.png" for s in steps if s != LAST for j in range(1, k + 1)]
+def next_projection(wildcards):
+    """The next checkpoint's projection, which a tween frame moves towards."""
+    after = neighbour(wildcards, 1)
+    if after is None:
+        raise WorkflowError(f"checkpoint {wildcards.step} is the last of run {wildcards.run}: no frame follows it")
+    return f"results/{wildcards.run}/projection/{after}.npy"
 
 
-def film_frames():
+def film_frames(wildcards):
     """Every frame of the film in order: each checkpoint followed by its interpolated frames."""
-    return [f for s in STEPS for f in [f"{RESULTS}/frames/{s}.png", *tween_frames([s])]]
+    run = run_of(wildcards)
+    tween = run.cfg["animation"]["tween"]
+    return [
+        f
+        for s in run.steps
+        for f in [
+            f"results/{run.name}/frames/{s}.png",
+            *(f"results/{run.name}/frames/tween/{s}-{j}.png" for j in range(1, tween + 1) if s != run.last),
+        ]
+    ]
 
 
-def animation_outputs():
-    return {fmt: f"{RESULTS}/animation.{fmt}" for fmt in config["animation"]["formats"]}
+def frame_label(wildcards):
+    """The report's label of a frame: its step, zero-padded (the report sorts labels as text)."""
+    return str(wildcards.step).zfill(len(str(run_of(wildcards).last)))
 
 
-def basis_embeddings():
-    if ALIGN == "reference":
-        return per_step("embeddings", [reference_step()])
-    return per_step("embeddings", STEPS[:: config["projection"]["global_every"]])
-
-
-def limits_projections():
-    """The projections the film's fixed axis limits come from (see workflow_scripts/project.py)."""
-    if ALIGN in ("first", "previous"):
-        return per_step("projection", [FIRST])
-    if ALIGN == "reference":
-        return per_step("projection", [reference_step()])
-    return per_step("projection", STEPS)
+def model_title(wildcards):
+    run = run_of(wildcards)
+    return Path(run.cfg["checkpoints"]).name if run.external else Path(run.cfg["model"]).name
 
 
 def final_targets():
     return [
-        *animation_outputs().values(),
-        f"{RESULTS}/review.parquet",
-        f"{RESULTS}/metrics.csv",
-        f"{RESULTS}/outliers.csv",
-        f"{RESULTS}/train_log.csv",
+        target
+        for run in RUNS.values()
+        for target in (
+            *(f"results/{run.name}/animation.{fmt}" for fmt in run.cfg["animation"]["formats"]),
+            f"results/{run.name}/review.parquet",
+            f"results/{run.name}/metrics.csv",
+            f"results/{run.name}/outliers.csv",
+            f"results/{run.name}/train_log.csv",
+        )
     ]
 
 
-def stage_resources(stage, **resources):
-    """Resources of every chunk of a stage, updated with what set-resources gives for the stage name
-    (profile `set-resources: {embed: {gpu_model: a100}}` or `--set-resources embed:gpu_model=a100`).
-    Snakemake matches set-resources by exact name and the chunks are named {stage}_chunk{i}; an entry
-    for one chunk (embed_chunk3) is still applied on top by Snakemake."""
-    overrides = workflow.resource_settings.overwrite_resources.get(stage, {})
-    return {**resources, **{name: getattr(res, "raw", res) for name, res in overrides.items()}}
+def explain_missing_frames():
+    """After a failure (e.g. with --keep-going): name each run's checkpoints that have no frame, so the film
+    that was not made says which steps held it back."""
+    for run in RUNS.values():
+        frames = {s: os.path.exists(f"results/{run.name}/frames/{s}.png") for s in run.steps}
+        missing = [str(s) for s, made in frames.items() if not made]
+        if missing and any(frames.values()):
+            print(
+                f"the film of run {run.name} was not made: no frame for steps {', '.join(missing)} (their jobs, or the "
+                f"jobs they read from, failed: see results/{run.name}/logs/); fix or remove those checkpoints, then run again.",
+                file=sys.stderr,
+            )
+
+
+def runs_by_kind(external):
+    """Wildcard constraint of the run names that train (external=False) or film external checkpoints."""
+    return names_regex([r.name for r in RUNS.values() if r.external == external])
