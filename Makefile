@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint dag bench review report clean help
+.PHONY: run test lint dag bench review report clean help watch
 
 help:
 	@echo "make run     set up .venv and make the film (results/demo/animation.gif)"
@@ -17,6 +17,7 @@ help:
 	@echo "make report  the HTML report of results/demo (report.html)"
 	@echo "make review  open results/\$$(RUN)/review.parquet in Renumics Spotlight (RUN=demo; first use installs .venv-review)"
 	@echo "make bench   benchmarks (writes benchmarks/RESULTS.md tables)"
+	@echo "make watch   CONFIG=... film a fine-tuning while it runs (checkpoints: = the Trainer's output_dir)"
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -82,3 +83,10 @@ report: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) $(REPORT_TARGETS) $(if $(CONFIG),--configfile $(CONFIG))
 	$(BIN)/snakemake $(REPORT_TARGETS) --report results/$(REPORT_RUN)/report.html $(if $(CONFIG),--configfile $(CONFIG))
 	@echo "open results/$(REPORT_RUN)/report.html in a browser"
+
+# `make watch CONFIG=path/to/config.yaml`: film a fine-tuning while it runs (CONFIG's checkpoints: is the
+# Trainer's output_dir). Rounds of the workflow as checkpoints appear; Ctrl-C stops cleanly (README, "Live").
+.PHONY: watch
+watch: $(BIN)/.installed
+	@test -n "$(CONFIG)" || { echo "make watch needs CONFIG=path/to/config.yaml with checkpoints: set to the Trainer's output_dir" >&2; exit 1; }
+	$(BIN)/python -m workflow_scripts.watch --cores $(CORES) --configfile $(CONFIG) $(if $(QUIET),--quiet $(QUIET))

@@ -31,6 +31,7 @@ include: "rules/project.smk"
 include: "rules/metrics.smk"
 include: "rules/frames.smk"
 include: "rules/animate.smk"
+include: "rules/html.smk"
 include: "rules/review.smk"
 include: "rules/report.smk"
 

@@ -54,7 +54,7 @@ from workflow_scripts.job import Job, Named, adapter, setup_logging  # noqa: E40
 
 # Every rule's adapter, imported up front like the rest.
 RULES = ("prepare_data", "preprocess", "import_train_log", "embed", "ood", "label_issues", "layout", "project",
-         "frame_limits", "metrics", "frame", "tween", "metrics_table", "outliers_table", "animate", "review")
+         "frame_limits", "metrics", "frame", "tween", "metrics_table", "outliers_table", "animate", "film_html", "review")
 ADAPTERS = {rule: adapter(rule) for rule in RULES}
 
 IMPORTS_S = time.perf_counter() - _START
@@ -115,7 +115,8 @@ def film(cfg: dict[str, Any]) -> None:
     def embed_and_score(step: int) -> None:
         call("embed", {"pixels": d["pixels"], "spec": d["spec"]}, {"embeddings": f("embeddings", step), "probs": f("probs", step)},
              dict(checkpoint_dir=dirs[step], pooling=emb_cfg["pooling"], batch_size=emb_cfg["batch_size"],
-                  device=emb_cfg["device"], precision=emb_cfg["precision"], allow_pickle=cfg["allow_pickle_checkpoints"]))
+                  device=emb_cfg["device"], precision=emb_cfg["precision"], allow_pickle=cfg["allow_pickle_checkpoints"],
+                  failure_record=str(res / "skipped" / f"{step}.json")))
         call("ood", {"embeddings": f("embeddings", step)}, {"scores": f("ood", step)}, dict(k=cfg["ood"]["k"]))
         call("label_issues", {"probs": f("probs", step), "labels": d["labels"]}, {"issues": f("label_issues", step)}, {})
 
@@ -188,7 +189,7 @@ def film(cfg: dict[str, Any]) -> None:
     every = {stage: [f(stage, s) for s in steps] for stage in ("embeddings", "projection", "ood")}
     call("metrics_table", {"steps": [f("metrics", s, "json") for s in steps], "embeddings": every["embeddings"],
                            "projections": every["projection"]},
-         {"csv": str(res / "metrics.csv"), "film": str(res / "film_metrics.json")}, dict(align=align))
+         {"csv": str(res / "metrics.csv"), "film": str(res / "film_metrics.json")}, dict(align=align, skipped=[]))
     call("outliers_table", {"scores": every["ood"], "classes": d["classes"]}, {"csv": str(res / "outliers.csv")},
          dict(steps=steps, top_k=frames_cfg["top_k"]))
     frames = [p for s in steps for p in [f("frames", s, "png"), *(
@@ -196,6 +197,9 @@ def film(cfg: dict[str, Any]) -> None:
     for fmt in anim_cfg["formats"]:
         call("animate", {"frames": frames}, {"film": str(res / f"animation.{fmt}")},
              dict(fps=anim_cfg["fps"], hold_last=anim_cfg["hold_last"], loop=anim_cfg["loop"]), format=fmt)
+    call("film_html", {}, {"html": str(res / "film.html")},
+         dict(run_dir=str(res), steps=steps, top_k=frames_cfg["top_k"], max_points=cfg["html"]["max_points"],
+              title=f"{cfg['run']}: {Path(folder).name}"))
     ends = {f"{key}_{end}": f(stage, step) for end, step in (("first", first), ("last", last))
             for key, stage in (("emb", "embeddings"), ("probs", "probs"), ("proj", "projection"), ("ood", "ood"))}
     call("review", {"eval": d["eval"], "classes": d["classes"], **ends}, {"review": str(res / "review.parquet")}, {})

@@ -66,7 +66,7 @@ SCALES: dict[str, dict[str, Any]] = {
 }
 
 STAGE_ORDER = ["prepare_data", "preprocess", "import_train_log", "embed", "ood", "label_issues", "layout", "project",
-               "frame_limits", "metrics", "frame", "tween", "metrics_table", "outliers_table", "animate", "review"]
+               "frame_limits", "metrics", "frame", "tween", "metrics_table", "outliers_table", "animate", "film_html", "review"]
 PER_CHECKPOINT = {"embed", "ood", "label_issues", "project", "metrics", "frame"}
 # Targets: full run per workload (the demo's row is <= 0.8x), +1 checkpoint, frame setting, dry run, memory
 # (no worse than the chunked workflow's 560 MB before issue 11).

@@ -11,7 +11,7 @@ rule animate:
             caption="../report/animation.rst",
             category="Film",
             subcategory="Animation",
-            labels={"run": "{run}", "format": "{format}"},
+            labels=report_labels(format="{format}"),
         ),
     log:
         "results/{run}/logs/animate-{format}.log",

@@ -1,5 +1,6 @@
 # Validate the config, derive each run's checkpoint steps, and define every input function and the shell
 # command that runs a rule's job (job()).
+import inspect
 import json
 import os
 import re
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.io import apply_wildcards
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)
@@ -19,7 +21,7 @@ from workflow_scripts.checkpoints import (
     training_fingerprint,
 )
 from workflow_scripts.common import UserError
-from workflow_scripts.models import check_checkpoint_folders, check_model_source
+from workflow_scripts.models import check_checkpoint_folders, check_model_source, failed_before, incomplete_checkpoints
 
 
 if "chunk_size" in config:
@@ -30,10 +32,24 @@ if "chunk_size" in config:
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
 # Jobs import the workflow_scripts package from this folder (PYTHONPATH is *set*, so local, cluster and conda
-# jobs inherit it), and find their warm workers through this Snakemake process's id (workflow_scripts/worker.py).
+# jobs inherit it), and find their warm workers through the id of the process the workers serve and end
+# with: this Snakemake, or the `make watch` process that runs Snakemake round after round (client.py).
+def _workers_owner():
+    owner = os.environ.get("FILM_OWNER_PID", "")
+    if owner.isdigit() and int(owner) != os.getpid():
+        try:
+            os.kill(int(owner), 0)  # still running
+            return owner
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            return owner
+    return str(os.getpid())
+
+
 os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p),
-    FILM_OWNER_PID=str(os.getpid()),
+    FILM_OWNER_PID=_workers_owner(),
 )
 
 
@@ -46,6 +62,7 @@ class Run:
     steps: list
     checkpoint_root: str
     external: bool
+    skipped: dict  # {step: why} of the checkpoints left out of this film
 
     @property
     def first(self):
@@ -60,22 +77,47 @@ class Run:
 
 
 def discover_steps(folder, cfg):
-    """The steps of every checkpoint-<step> folder in an external Trainer output folder; every checkpoint is
-    checked (config, safetensors header, pickle policy, one architecture) before any job runs."""
+    """The steps of the checkpoint-<step> folders of an external Trainer output folder, and {step: why} of
+    those that cannot be filmed yet (still being written, truncated; see checkpoints.incomplete_checkpoint).
+    Every checkpoint that can is checked (config, safetensors header, pickle policy, one architecture)
+    before any job runs."""
     root = Path(folder)
     if not root.is_dir():
         raise WorkflowError(
             f"checkpoints folder '{folder}' does not exist; set checkpoints: to a Trainer output folder or null."
         )
     steps = checkpoint_folder_steps(root)
+    for temporary in sorted(root.glob("tmp-checkpoint-*")):
+        logger.warning(f"'{temporary}' is a checkpoint the Trainer is still writing; it joins the film once complete.")
     if not steps:
         raise WorkflowError(
             f"checkpoints folder '{folder}' has no checkpoint-<step> sub-folders; point checkpoints: at the Trainer's output_dir."
         )
-    check_checkpoint_folders(
-        [root / f"checkpoint-{s}" for s in steps], cfg["allow_pickle_checkpoints"], cfg["embedding"]["pooling"]
-    )
-    return steps
+    skipped = incomplete_checkpoints(root, steps)
+    ready = [s for s in steps if s not in skipped]
+    if ready:
+        check_checkpoint_folders(
+            [root / f"checkpoint-{s}" for s in ready], cfg["allow_pickle_checkpoints"], cfg["embedding"]["pooling"]
+        )
+    return steps, skipped
+
+
+def leave_out(run_name, root, steps, skipped, strict):
+    """The steps this film shows: `steps` without the incomplete ones (`skipped`) and those whose checkpoint
+    failed before for a reason of its own (results/{run}/skipped/{step}.json, while the checkpoint is
+    unchanged). One warning line names each; strict: true refuses instead."""
+    for s in steps:
+        if s not in skipped and (why := failed_before(f"results/{run_name}/skipped/{s}.json", f"{root}/checkpoint-{s}")):
+            skipped[s] = f"failed before: {why}"
+    for s, why in sorted(skipped.items()):
+        message = f"checkpoint '{root}/checkpoint-{s}' {why}"
+        if strict:
+            raise WorkflowError(f"{message}; fix or remove it (strict: true refuses to film without it).")
+        logger.warning(f"{message}: left out of this film (it joins once complete or replaced).")
+    shown = [s for s in steps if s not in skipped]
+    if not shown:
+        raise WorkflowError(f"no checkpoint of run {run_name} can be filmed (see the warnings above); fix them or wait for the Trainer.")
+    return shown
 
 
 def plan_run(name, cfg):
@@ -84,16 +126,20 @@ def plan_run(name, cfg):
     results = f"results/{name}"
     check_model_source(cfg["model"], cfg["allow_pickle_checkpoints"])
     if cfg["checkpoints"]:
-        run = Run(name, cfg, discover_steps(cfg["checkpoints"], cfg), str(cfg["checkpoints"]), True)
+        root = str(cfg["checkpoints"])
+        steps, skipped = discover_steps(root, cfg)
+        run = Run(name, cfg, leave_out(name, root, steps, skipped, cfg["strict"]), root, True, skipped)
     else:
         if training["save_steps"] > training["max_steps"]:
             raise WorkflowError(
                 f"training.save_steps ({training['save_steps']}) is larger than training.max_steps ({training['max_steps']}); lower save_steps."
             )
         root = f"{results}/checkpoints"
-        fingerprint = training_fingerprint(cfg["model"], training, cfg["tiny_vit"], cfg["dataset"]["image_size"], cfg["seed"])
+        fingerprint = training_fingerprint(cfg["model"], training, cfg["tiny_vit"], cfg["dataset"], cfg["seed"])
         check_existing_checkpoints(root, fingerprint)
-        run = Run(name, cfg, checkpoint_steps(training["max_steps"], training["save_steps"]), root, False)
+        skipped = {}
+        steps = leave_out(name, root, checkpoint_steps(training["max_steps"], training["save_steps"]), skipped, cfg["strict"])
+        run = Run(name, cfg, steps, root, False, skipped)
     classes = Path(results) / "data" / "classes.json"
     if classes.is_file():  # the eval set's size is known from an earlier data preparation (the jobs check again)
         n = len(json.loads(classes.read_text())["ids"])
@@ -150,12 +196,18 @@ def job_params(**settings):
     receives (named input and output, the settings, wildcards, threads, resources). `job` is derived from the
     input, output and threads, so Snakemake does not record it as a setting: only the settings rerun jobs."""
 
-    def resolve(wildcards):
-        """Each setting's value for this job, as Snakemake's params have it (wildcards in strings filled in)."""
-        return {
-            name: value(wildcards) if callable(value) else apply_wildcards(value, wildcards) if isinstance(value, str) else value
-            for name, value in settings.items()
-        }
+    def resolve(wildcards, input, output):
+        """Each setting's value for this job, as Snakemake's params have it (wildcards in strings filled in;
+        a function gets the wildcards, and input/output when it names them)."""
+        available = {"input": input, "output": output}
+
+        def value_of(value):
+            if callable(value):
+                wanted = [p for p in inspect.signature(value).parameters if p in available]
+                return value(wildcards, **{p: available[p] for p in wanted})
+            return apply_wildcards(value, wildcards) if isinstance(value, str) else value
+
+        return {name: value_of(value) for name, value in settings.items()}
 
     def named(files):
         return {name: list(value) if isinstance(value, list) else str(value) for name, value in files.items()}
@@ -165,7 +217,7 @@ def job_params(**settings):
             {
                 "input": named(input),
                 "output": named(output),
-                "params": resolve(wildcards),
+                "params": resolve(wildcards, input, output),
                 "wildcards": dict(wildcards.items()),
                 "threads": threads,
                 "resources": {k: v for k, v in resources.items() if not k.startswith("_") and k != "tmpdir"},
@@ -178,16 +230,22 @@ def job_params(**settings):
 def code_files(rule):
     """The workflow_scripts modules a rule's outputs depend on: its adapter and everything it imports from the
     package, found by reading the imports (so a change to models.py's pooling reruns embed)."""
-    return [str(Path(workflow.basedir, "workflow_scripts", f"{m}.py")) for m in sorted(_module_files(rule, set()))]
+    return sorted(_module_files(rule, set()))
 
 
 def _module_files(module, seen):
-    path = Path(workflow.basedir, "workflow_scripts", f"{module}.py")
-    if module in seen or not path.is_file() or module in ("job", "worker"):
+    """{files of workflow_scripts modules}: `module` (a .py file, or every file of a package such as film_html,
+    its page template and vendored JavaScript too) and, recursively, the modules it imports."""
+    folder = Path(workflow.basedir, "workflow_scripts")
+    single = folder / f"{module}.py"
+    package = [p for p in sorted((folder / module).rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
+    files = [single] if single.is_file() else package
+    if module in ("job", "client", "worker") or not files or str(files[0]) in seen:
         return seen
-    seen.add(module)
-    for name in re.findall(r"^\s*(?:from|import)\s+workflow_scripts\.(\w+)", path.read_text(), re.M):
-        _module_files(name, seen)
+    seen.update(str(f) for f in files)
+    for source in (f for f in files if f.suffix == ".py"):
+        for name in re.findall(r"^\s*(?:from|import)\s+workflow_scripts\.(\w+)", source.read_text(), re.M):
+            _module_files(name, seen)
     return seen
 
 
@@ -365,8 +423,19 @@ def film_frames(wildcards):
     ]
 
 
-def frame_label(wildcards):
-    """The report's label of a frame: its step, zero-padded (the report sorts labels as text)."""
+def report_labels(**labels):
+    """Report labels (functions of the wildcards giving strings, or strings with wildcards), with the run's
+    name first when the workflow films several runs."""
+
+    def expand(wildcards):
+        values = {k: v(wildcards) if callable(v) else apply_wildcards(v, wildcards) for k, v in labels.items()}
+        return {"run": wildcards.run, **values} if len(RUNS) > 1 else values
+
+    return expand
+
+
+def padded_step(wildcards):
+    """A checkpoint's step, zero-padded (the report sorts labels as text)."""
     return str(wildcards.step).zfill(len(str(run_of(wildcards).last)))
 
 
@@ -381,6 +450,7 @@ def final_targets():
         for run in RUNS.values()
         for target in (
             *(f"results/{run.name}/animation.{fmt}" for fmt in run.cfg["animation"]["formats"]),
+            f"results/{run.name}/film.html",
             f"results/{run.name}/review.parquet",
             f"results/{run.name}/metrics.csv",
             f"results/{run.name}/outliers.csv",
@@ -395,10 +465,17 @@ def explain_missing_frames():
     for run in RUNS.values():
         frames = {s: os.path.exists(f"results/{run.name}/frames/{s}.png") for s in run.steps}
         missing = [str(s) for s, made in frames.items() if not made]
+        failed = [s for s in run.steps if os.path.exists(f"results/{run.name}/skipped/{s}.json")]
         if missing and any(frames.values()):
             print(
                 f"the film of run {run.name} was not made: no frame for steps {', '.join(missing)} (their jobs, or the "
-                f"jobs they read from, failed: see results/{run.name}/logs/); fix or remove those checkpoints, then run again.",
+                f"jobs they read from, failed: see results/{run.name}/logs/)."
+                + (
+                    f" Checkpoints {', '.join(map(str, failed))} failed for reasons of their own: run again to make the film "
+                    f"without them (results/{run.name}/skipped/ says why)."
+                    if failed
+                    else " Fix or remove those checkpoints, then run again."
+                ),
                 file=sys.stderr,
             )
 

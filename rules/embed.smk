@@ -27,6 +27,8 @@ rule embed:
             device=setting("embedding", "device"),
             precision=setting("embedding", "precision"),
             allow_pickle=setting("allow_pickle_checkpoints"),
+            # where a checkpoint that fails for a reason of its own is noted, so the next run leaves it out
+            failure_record="results/{run}/skipped/{step}.json",
         ),
     conda:
         "../envs/train.yaml"

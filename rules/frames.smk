@@ -21,7 +21,7 @@ rule frame:
             "results/{run}/frames/{step}.png",
             caption="../report/frame.rst",
             category="Frames",
-            labels={"run": "{run}", "checkpoint": frame_label},
+            labels=report_labels(checkpoint=padded_step),
         ),
     log:
         "results/{run}/logs/frames/{step}.log",

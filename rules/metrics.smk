@@ -42,11 +42,17 @@ rule metrics_table:
         film="results/{run}/film_metrics.json",
     log:
         "results/{run}/logs/metrics/table.log",
+    benchmark:
+        "results/{run}/benchmarks/metrics/table.tsv"
     threads: 1
     resources:
         mem_mb=4000,
     params:
-        **job_params(align=setting("projection", "align")),
+        **job_params(
+            align=setting("projection", "align"),
+            # the checkpoints left out of the film and why (incomplete, corrupt, failed before)
+            skipped=lambda wildcards: [{"step": s, "reason": why} for s, why in sorted(run_of(wildcards).skipped.items())],
+        ),
     conda:
         "../envs/analysis.yaml"
     shell:
@@ -62,6 +68,8 @@ rule outliers_table:
         csv="results/{run}/outliers.csv",
     log:
         "results/{run}/logs/outliers.log",
+    benchmark:
+        "results/{run}/benchmarks/outliers.tsv"
     threads: 1
     params:
         **job_params(steps=lambda wildcards: run_of(wildcards).steps, top_k=setting("frames", "top_k")),
@@ -79,6 +87,8 @@ rule compare_alignment:
         csv="results/{run}/alignment_comparison.csv",
     log:
         "results/{run}/logs/metrics/compare_alignment.log",
+    benchmark:
+        "results/{run}/benchmarks/metrics/compare_alignment.tsv"
     threads: 1
     resources:
         mem_mb=4000,

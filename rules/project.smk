@@ -53,6 +53,8 @@ rule frame_limits:
         limits="results/{run}/projection/limits.json",
     log:
         "results/{run}/logs/projection/limits.log",
+    benchmark:
+        "results/{run}/benchmarks/projection/limits.tsv"
     threads: 1
     params:
         **job_params(margin=setting("frames", "margin")),

@@ -18,6 +18,8 @@ rule loss_curve:
         ),
     log:
         "results/{run}/logs/loss_curve.log",
+    benchmark:
+        "results/{run}/benchmarks/loss_curve.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -44,10 +46,12 @@ rule film_page:
             caption="../report/film_page.rst",
             category="Film",
             subcategory="Animation",
-            labels={"run": "{run}", "format": "player"},
+            labels=report_labels(format="player"),
         ),
     log:
         "results/{run}/logs/film_page.log",
+    benchmark:
+        "results/{run}/benchmarks/film_page.tsv"
     threads: 1
     resources:
         mem_mb=1000,

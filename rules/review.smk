@@ -18,6 +18,8 @@ rule review:
         review="results/{run}/review.parquet",
     log:
         "results/{run}/logs/review.log",
+    benchmark:
+        "results/{run}/benchmarks/review.tsv"
     threads: 1
     resources:
         mem_mb=2000,

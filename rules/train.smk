@@ -1,11 +1,13 @@
 # Stage 2: fine-tuning (or, for external checkpoints, their loss curve). The checkpoints folder is
-# protected: Snakemake refuses to overwrite or delete it.
+# protected, and its training settings are checked at start-up (rules/common.smk): it is never retrained
+# because something upstream changed.
 
 
 rule train:
     input:
-        train=rules.prepare_data.output.train,
-        code=code_files("train"),
+        # ancient: a re-prepared dataset (or a code change) never retrains over existing checkpoints; what
+        # trained them is recorded and checked at start-up (training.json: model, training, data settings)
+        train=ancient(rules.prepare_data.output.train),
     output:
         checkpoints=protected(directory("results/{run}/checkpoints")),
         train_log="results/{run}/train_log.csv",
@@ -24,7 +26,7 @@ rule train:
             model=setting("model"),
             training=setting("training"),
             tiny_vit=setting("tiny_vit"),
-            image_size=setting("dataset", "image_size"),
+            dataset=setting("dataset"),
             seed=setting("seed"),
             allow_pickle=setting("allow_pickle_checkpoints"),
             # the Trainer's own folder (resume state), next to checkpoints/, removed when training ends
@@ -45,6 +47,8 @@ rule import_train_log:
         train_log="results/{run}/train_log.csv",
     log:
         "results/{run}/logs/import_train_log.log",
+    benchmark:
+        "results/{run}/benchmarks/import_train_log.tsv"
     wildcard_constraints:
         run=runs_by_kind(external=True),
     threads: 1

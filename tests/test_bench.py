@@ -75,8 +75,9 @@ def test_baseline_writes_the_same_files_as_the_workflow(bench_run: Path, pool: P
     cfg = harness.resolve_config(yaml.safe_load((bench_run / "test.yaml").read_text()))
     cfg["checkpoints"] = str(bench_run / FOLDER)
     (tmp_path / "bench.yaml").write_text(yaml.safe_dump(cfg))
-    subprocess.run([sys.executable, str(BENCH / "monolithic.py"), "bench.yaml"], cwd=tmp_path, check=True,
-                   capture_output=True, timeout=600)
+    proc = subprocess.run([sys.executable, str(BENCH / "monolithic.py"), "bench.yaml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     verdict = harness.compare_outputs(bench_run / "results" / "tiny", tmp_path / "results" / "tiny")
     # identical here; on other machines float32 kernels may differ in the last bits (the baseline's BLAS
     # uses every core, jobs one thread each), so the same files with tiny differences also pass
@@ -86,7 +87,7 @@ def test_baseline_writes_the_same_files_as_the_workflow(bench_run: Path, pool: P
     assert len(list((tmp_path / "results" / "tiny" / "frames").glob("*.png"))) == N
 
 
-FILM = {"metrics_table": [""], "outliers_table": [""], "animate": ["gif"]}
+FILM = {"metrics_table": [""], "outliers_table": [""], "animate": ["gif"], "film_html": [""]}
 
 
 def test_changing_one_checkpoint_reruns_its_jobs_and_what_reads_its_files(bench_copy: Path) -> None:
@@ -125,7 +126,9 @@ def test_appending_a_checkpoint_computes_only_its_own_jobs(bench_copy: Path, poo
 def test_frame_setting_reruns_frames_and_film_only(bench_copy: Path) -> None:
     top_k = yaml.safe_load((bench_copy / "test.yaml").read_text())["frames"]["top_k"]
     set_config(bench_copy, {"frames": {"top_k": top_k + 1}})
-    assert planned(bench_copy) == {"frame": [str(s) for s in range(N)], "outliers_table": [""], "animate": ["gif"]}
+    assert planned(bench_copy) == {
+        "frame": [str(s) for s in range(N)], "outliers_table": [""], "animate": ["gif"], "film_html": [""],  # top-k marks
+    }
 
 
 def test_fake_checkpoints_pass_the_parse_time_checks(pool: Path, tmp_path: Path) -> None:

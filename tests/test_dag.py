@@ -85,7 +85,7 @@ def test_alignment_mode_change_reruns_projections_and_what_is_drawn_from_them(ti
     assert jobs.pop("layout") == 1 and jobs.pop("frame_limits") == 1
     for stage in ("project", "frame"):
         assert jobs.pop(stage) == TINY_STEPS, stage
-    assert jobs.pop("animate") == 1 and jobs.pop("review") == 1
+    assert jobs.pop("animate") == 1 and jobs.pop("review") == 1 and jobs.pop("film_html") == 1
     # metrics of the projection (trustworthiness, displacement) follow it
     assert jobs.pop("metrics") == TINY_STEPS and jobs.pop("metrics_table") == 1
     assert jobs == {}, f"also planned: {jobs}"  # no training, embedding or outlier job
@@ -120,5 +120,5 @@ def test_global_alignment_ties_every_frame_to_each_embedding(tiny_copy: Path) ->
     every = ["0", "5", "10", "15", "20"]
     assert planned(tiny_copy) == {
         "ood": ["10"], "layout": [""], "project": every, "metrics": every, "frame": every, "frame_limits": [""],
-        "review": [""], "metrics_table": [""], "outliers_table": [""], "animate": ["gif"],
+        "review": [""], "metrics_table": [""], "outliers_table": [""], "animate": ["gif"], "film_html": [""],
     }

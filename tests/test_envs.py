@@ -97,7 +97,9 @@ def rule_blocks() -> list[tuple[str, Path, Path]]:
             if script:
                 assert conda, f"{smk.name}: rule {name} runs a job but has no conda: environment"
                 assert script.group(1) == name, f"{smk.name}: rule {name} runs {script.group(1)}.py, not {name}.py"
-                found.append((name, (smk.parent / conda.group(1)).resolve(), REPO / "workflow_scripts" / f"{name}.py"))
+                module = REPO / "workflow_scripts" / f"{name}.py"
+                package = REPO / "workflow_scripts" / name / "__init__.py"
+                found.append((name, (smk.parent / conda.group(1)).resolve(), module if module.is_file() else package))
     return found
 
 

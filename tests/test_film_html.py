@@ -390,19 +390,17 @@ def test_10k_by_80_loads_and_plays_within_budget(browser: Any, tmp_path: Path) -
         p.close()
 
 
-def test_command_line_and_snakemake_adapter(run_dir: Path, tmp_path: Path) -> None:
-    from types import SimpleNamespace
-
-    from workflow_scripts.film_html import job
+def test_command_line_and_rule_adapter(run_dir: Path, tmp_path: Path) -> None:
+    from workflow_scripts import film_html
     from workflow_scripts.film_html.__main__ import main
+    from workflow_scripts.job import Job, Named
 
     assert main([str(run_dir), "--out", str(tmp_path / "cli.html"), "--title", "cli"]) == 0
     meta, _, _ = read_page(str(tmp_path / "cli.html"))
     assert meta["steps"] == STEPS and meta["title"] == "cli"
     assert main([str(tmp_path / "no-run")]) == 1  # one sentence, no traceback
-    snakemake = SimpleNamespace(params=SimpleNamespace(run_dir=str(run_dir), steps=STEPS, top_k=3),
-                                output=SimpleNamespace(html=str(tmp_path / "rule.html")))
-    job._main(snakemake)
+    params = Named(run_dir=str(run_dir), steps=STEPS, top_k=3, max_points=10_000, title="rule")
+    film_html.main(Job("film_html", params=params, output=Named(html=str(tmp_path / "rule.html"))))
     assert read_page(str(tmp_path / "rule.html"))[0]["top_k"] == 3
 
 

@@ -81,7 +81,7 @@ def test_touching_without_change_plans_nothing(tiny_copy: Path) -> None:
     assert planned_jobs(tiny_copy) == {}
 
 
-FILM = {"metrics_table": [""], "outliers_table": [""], "animate": ["gif"]}  # film-level jobs
+FILM = {"metrics_table": [""], "outliers_table": [""], "animate": ["gif"], "film_html": [""]}  # film-level jobs
 
 
 def test_changing_the_middle_embedding_reruns_exactly_its_jobs_and_the_next_checkpoints(tiny_copy: Path) -> None:
@@ -133,7 +133,7 @@ def test_ood_setting_reruns_ood_frames_and_animation_only(tiny_copy: Path) -> No
     set_config(tiny_copy, {"ood": {"k": 4}})
     every = [str(s) for s in STEPS]
     assert planned(tiny_copy) == {
-        "ood": every, "frame": every, "animate": ["gif"], "review": [""], "outliers_table": [""],
+        "ood": every, "frame": every, "animate": ["gif"], "review": [""], "outliers_table": [""], "film_html": [""],
     }
 
 
@@ -205,6 +205,14 @@ def test_changed_training_config_never_overwrites_checkpoints(tiny_copy: Path) -
     assert proc.returncode != 0
     assert "already holds 5 checkpoints trained with other settings (training changed)" in proc.stdout + proc.stderr
     assert (results(tiny_copy) / "checkpoints" / "checkpoint-20" / "model.safetensors").is_file()
+
+
+def test_changed_dataset_never_retrains_over_checkpoints(tiny_copy: Path) -> None:
+    # The data the checkpoints were trained on is part of what they are: another dataset needs a new run.
+    set_config(tiny_copy, {"dataset": {"eval_size": 50}})
+    proc = snakemake(tiny_copy, "-n", "--configfile", "test.yaml", check=False)
+    assert proc.returncode != 0
+    assert "already holds 5 checkpoints trained with other settings (dataset changed)" in proc.stdout + proc.stderr
 
 
 def test_unknown_config_key_is_rejected_in_one_sentence(tmp_path: Path) -> None:

@@ -30,13 +30,14 @@ def checkpoint_folder_steps(folder: str | Path) -> list[int]:
     )
 
 
-def training_fingerprint(model: str, training: dict[str, Any], tiny_vit: dict[str, Any] | None, image_size: int, seed: int) -> dict[str, Any]:
-    """The settings that decide what the checkpoints contain (`tiny_vit` only matters for builtin:tiny-vit)."""
+def training_fingerprint(model: str, training: dict[str, Any], tiny_vit: dict[str, Any] | None, dataset: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The settings that decide what the checkpoints contain (`tiny_vit` only matters for builtin:tiny-vit;
+    `dataset` is the whole dataset: section, image size included)."""
     return {
         "model": model,
         "training": dict(training),
         "tiny_vit": dict(tiny_vit) if tiny_vit is not None and model.startswith("builtin:") else None,
-        "image_size": image_size,
+        "dataset": dict(dataset),
         "seed": seed,
     }
 

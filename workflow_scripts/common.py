@@ -25,6 +25,11 @@ class UserError(Exception):
     """An error the user can fix; its message is one sentence naming the thing and the fix."""
 
 
+class CheckpointError(UserError):
+    """A checkpoint that cannot be filmed for a reason of its own (unloadable, NaN embeddings): the other
+    checkpoints' film goes on without it (see checkpoints.record_failure)."""
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path in the same folder as `path`; rename it into place only on success.

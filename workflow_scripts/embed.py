@@ -16,13 +16,22 @@ import logging
 import queue
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
-from workflow_scripts.common import UserError, load_json, load_npy, save_npy
+from workflow_scripts.common import CheckpointError, UserError, load_json, load_npy, save_npy
 from workflow_scripts.job import Job
-from workflow_scripts.models import classifier_module, load_for_embedding, model_class, pool, read_config, resolve_pooling
+from workflow_scripts.models import (
+    classifier_module,
+    load_for_embedding,
+    model_class,
+    pool,
+    read_config,
+    record_failure,
+    resolve_pooling,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -74,8 +83,7 @@ def autocast_dtype(precision: str, device: "torch.device") -> "torch.dtype | Non
 class PixelFeeder:
     """Normalised float32 batches of the uint8 pixels [N, 3, H, W], on the device.
 
-    On a GPU the pixels are uploaded once (when they take under RESIDENT_SHARE of the free memory) and
-    every checkpoint of the job reuses them; otherwise batches are staged in pinned memory by a background
+    On a GPU the pixels are uploaded once per job (when they take under RESIDENT_SHARE of the free memory); otherwise batches are staged in pinned memory by a background
     thread and copied asynchronously. On the CPU batches are read from the memory map as they are needed.
     """
 
@@ -212,7 +220,7 @@ def embed_model(
 def check_finite(embeddings: np.ndarray, checkpoint: str) -> None:
     if not np.isfinite(embeddings).all():
         bad = int((~np.isfinite(embeddings)).any(axis=1).sum())
-        raise UserError(
+        raise CheckpointError(
             f"checkpoint '{checkpoint}' gives NaN/inf embeddings for {bad} of {len(embeddings)} images (training diverged?); "
             "lower training.learning_rate or drop that checkpoint."
         )
@@ -268,7 +276,12 @@ def warm(job: Job | None = None) -> None:
 
 def main(job: Job) -> None:
     p = job.params
-    embed_checkpoint(
-        p.checkpoint_dir, job.input.pixels, job.input.spec, job.output.embeddings, job.output.probs,
-        p.pooling, p.batch_size, p.device, p.precision, p.allow_pickle,
-    )
+    try:
+        embed_checkpoint(
+            p.checkpoint_dir, job.input.pixels, job.input.spec, job.output.embeddings, job.output.probs,
+            p.pooling, p.batch_size, p.device, p.precision, p.allow_pickle,
+        )
+    except CheckpointError as err:
+        record_failure(p.failure_record, p.checkpoint_dir, str(err))  # the next run leaves it out
+        raise
+    Path(p.failure_record).unlink(missing_ok=True)

@@ -2,8 +2,9 @@
 
 In:  metrics/{step}.json, embeddings/{step}.npy and projection/{step}.npy of every checkpoint.
 Out: metrics.csv (one row per checkpoint, the columns of metrics.COLUMNS) and film_metrics.json (the film's
-     stability_spearman and movement_stress, trustworthiness mean and worst, and a warning when a shared PCA
-     basis fits some checkpoint much worse than its own PCA).
+     stability_spearman and movement_stress, trustworthiness mean and worst, a warning when a shared PCA
+     basis fits some checkpoint much worse than its own PCA, and `skipped`: the checkpoints left out of the
+     film, each with its step and why).
 """
 
 import csv
@@ -19,7 +20,15 @@ from workflow_scripts.metrics import BASIS_GAP_WARNING, COLUMNS, temporal_stabil
 log = logging.getLogger(__name__)
 
 
-def write_metrics_table(step_files: Sequence[str], embeddings: Sequence[str], projections: Sequence[str], out_csv: str, out_json: str, align: str) -> dict[str, Any]:
+def write_metrics_table(
+    step_files: Sequence[str],
+    embeddings: Sequence[str],
+    projections: Sequence[str],
+    out_csv: str,
+    out_json: str,
+    align: str,
+    skipped: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
     """metrics.csv (one row per step) and film_metrics.json (whole-film stability)."""
     rows = [load_json(p) for p in step_files]
     with atomic_path(out_csv) as tmp, open(tmp, "w", newline="") as handle:
@@ -28,6 +37,7 @@ def write_metrics_table(step_files: Sequence[str], embeddings: Sequence[str], pr
         writer.writerows(rows)
     film = temporal_stability([load_npy(p, mmap=True) for p in embeddings], [load_npy(p) for p in projections])
     film["align"] = align
+    film["skipped"] = list(skipped)
     film["mean_trustworthiness"] = float(np.mean([r["trustworthiness"] for r in rows]))
     film["min_trustworthiness"] = float(np.min([r["trustworthiness"] for r in rows]))
     gaps = [r["shared_basis_gap"] for r in rows]
@@ -48,4 +58,4 @@ def warm(job: Job | None = None) -> None:
 
 def main(job: Job) -> None:
     i, o = job.input, job.output
-    write_metrics_table(i.steps, i.embeddings, i.projections, o.csv, o.film, job.params.align)
+    write_metrics_table(i.steps, i.embeddings, i.projections, o.csv, o.film, job.params.align, job.params.skipped)

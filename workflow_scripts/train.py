@@ -123,7 +123,7 @@ def train(
     model: str,
     training: dict[str, Any],
     tiny_vit: dict[str, Any],
-    image_size: int,
+    dataset: dict[str, Any],
     seed: int,
     allow_pickle: bool,
     checkpoint_root: str,
@@ -139,7 +139,8 @@ def train(
     reserved = RESERVED_ARGS & set(training["extra_args"])
     if reserved:
         raise UserError(f"training.extra_args sets {sorted(reserved)}, which the workflow controls; use the training: keys instead.")
-    fingerprint = training_fingerprint(model, training, tiny_vit, image_size, seed)
+    image_size = dataset["image_size"]
+    fingerprint = training_fingerprint(model, training, tiny_vit, dataset, seed)
     check_existing_checkpoints(checkpoint_root, fingerprint)
     staged = Path(staging) / "training.json"
     if staged.is_file() and json.loads(staged.read_text()) != json.loads(json.dumps(fingerprint)):
@@ -218,7 +219,7 @@ def main(job: Job) -> None:
         p.model,
         dict(p.training),
         dict(p.tiny_vit),
-        p.image_size,
+        dict(p.dataset),
         p.seed,
         p.allow_pickle,
         job.output.checkpoints,

@@ -20,7 +20,6 @@ scores to uint16 of their logarithm (they span orders of magnitude near 0, where
 from __future__ import annotations
 
 import base64
-import csv
 import gzip
 import io
 import json
@@ -33,7 +32,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from workflow_scripts.checkpoints import read_train_log
 from workflow_scripts.common import UserError, atomic_path, load_json, load_npy
+from workflow_scripts.job import Job
 
 log = logging.getLogger(__name__)
 
@@ -115,34 +116,12 @@ class FilmData:
 # --- reading a run folder ------------------------------------------------------------------------------
 
 
-def read_loss_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, losses) from train_log.csv, by column name; empty when the file or the column is missing."""
-    if not path.is_file():
-        return np.zeros(0), np.zeros(0)
-    with open(path, newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r.get("loss") not in (None, "")]
-    return np.array([float(r["step"]) for r in rows]), np.array([float(r["loss"]) for r in rows])
-
-
-def _run_ids(run: Path, classes: dict[str, Any], n: int) -> list[str]:
-    if len(classes.get("ids", [])) == n:
-        return [str(i) for i in classes["ids"]]
-    parquet = run / "data" / "eval.parquet"
-    if parquet.is_file():
-        import pyarrow.parquet as pq
-
-        ids = pq.read_table(parquet, columns=["id"]).column("id").to_pylist()
-        if len(ids) == n:
-            return [str(i) for i in ids]
-    return [f"eval/{i}" for i in range(n)]
-
-
 def film_data_from_run(run_dir: str, steps: Sequence[int], *, top_k: int = 8, layout_note: str | None = None) -> FilmData:
     """Read a finished run folder into a FilmData.
 
     Reads projection/{step}.npy, ood/{step}.npy, probs/{step}.npy, label_issues/{step}.npy and
     metrics/{step}.json for every step; data/labels.npy, data/thumbnails.npy, data/classes.json (class
-    names and image ids; data/eval.parquet's id column when classes.json has none); train_log.csv (the loss
+    names and image ids); train_log.csv (the loss
     curve; none when missing); projection/limits.json (the frames' fixed axis limits) and
     film_metrics.json (the alignment mode, for the layout note) when present. Missing label-issue files
     mean no label issues.
@@ -169,7 +148,8 @@ def film_data_from_run(run_dir: str, steps: Sequence[int], *, top_k: int = 8, la
     metric_rows = [load_json(p) if (p := run / "metrics" / f"{s}.json").is_file() else {} for s in steps]
     names = sorted({k for row in metric_rows for k, v in row.items() if k != "step" and isinstance(v, (int, float))})
     metrics = {k: np.array([float(row.get(k, math.nan)) for row in metric_rows]) for k in names}
-    loss_steps, loss_values = read_loss_csv(run / "train_log.csv")
+    loss = read_train_log(run / "train_log.csv").get("loss", []) if (run / "train_log.csv").is_file() else []
+    loss_steps, loss_values = np.array([p[0] for p in loss], dtype=float), np.array([p[1] for p in loss], dtype=float)
 
     limits = None
     if (lim := run / "projection" / "limits.json").is_file():
@@ -186,7 +166,7 @@ def film_data_from_run(run_dir: str, steps: Sequence[int], *, top_k: int = 8, la
         labels=labels,
         class_names=[str(c) for c in classes["names"]],
         thumbnails=load_npy(run / "data" / "thumbnails.npy"),
-        ids=_run_ids(run, classes, n),
+        ids=[str(i) for i in classes["ids"]],
         ood=np.stack(per_step("ood")).astype(np.float64),
         probs=probs,
         label_issues=issues,
@@ -470,3 +450,11 @@ def decoded_ood(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> np.ndarr
     lo, scale = meta["ood_log"]
     return np.exp(lo + arrays["ood"].astype(np.float64) * scale)
 
+
+def main(job: Job) -> None:
+    """Rule film_html: the run's explorable film. Its inputs are the run's files that film_data_from_run
+    reads (listed by the rule, read here by their place in the run folder)."""
+    p = job.params
+    data = film_data_from_run(p.run_dir, p.steps, top_k=p.top_k)
+    summary = build_film_html(data, job.output.html, max_points=p.max_points, title=p.title)
+    log.info("wrote %s: %.2f MB, %d of %d images", job.output.html, summary["bytes"] / 1e6, summary["points_shown"], summary["points_total"])
