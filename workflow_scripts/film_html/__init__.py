@@ -116,7 +116,8 @@ class FilmData:
 # --- reading a run folder ------------------------------------------------------------------------------
 
 
-def film_data_from_run(run_dir: str, steps: Sequence[int], *, top_k: int = 8, layout_note: str | None = None) -> FilmData:
+def film_data_from_run(run_dir: str, steps: Sequence[int], *, top_k: int = 8, layout_note: str | None = None,
+                       projection_files: Sequence[str] | None = None) -> FilmData:
     """Read a finished run folder into a FilmData.
 
     Reads projection/{step}.npy, ood/{step}.npy, probs/{step}.npy, label_issues/{step}.npy and
@@ -124,13 +125,17 @@ def film_data_from_run(run_dir: str, steps: Sequence[int], *, top_k: int = 8, la
     names and image ids); train_log.csv (the loss
     curve; none when missing); projection/limits.json (the frames' fixed axis limits) and
     film_metrics.json (the alignment mode, for the layout note) when present. Missing label-issue files
-    mean no label issues.
+    mean no label issues. `projection_files` (one per step) replace projection/{step}.npy: a layout made
+    elsewhere, to which the run's projection/limits.json does not apply (it is then not read).
     """
     run = Path(run_dir)
     steps = [int(s) for s in steps]
     if not steps:
         raise UserError(f"no checkpoint steps given for {run}; a film needs at least one")
-    missing = [str(p) for s in steps for p in (run / "projection" / f"{s}.npy", run / "ood" / f"{s}.npy") if not p.is_file()]
+    if projection_files is not None and len(projection_files) != len(steps):
+        raise UserError(f"{len(projection_files)} projection files given for {len(steps)} steps of {run}")
+    projection = [Path(f) for f in projection_files] if projection_files is not None else [run / "projection" / f"{s}.npy" for s in steps]
+    missing = [str(p) for p in [*projection, *(run / "ood" / f"{s}.npy" for s in steps)] if not p.is_file()]
     if missing:
         raise UserError(f"{missing[0]} is missing ({len(missing)} files in all); run the workflow up to the film first")
     labels = load_npy(run / "data" / "labels.npy").astype(np.int64)
@@ -152,7 +157,7 @@ def film_data_from_run(run_dir: str, steps: Sequence[int], *, top_k: int = 8, la
     loss_steps, loss_values = np.array([p[0] for p in loss], dtype=float), np.array([p[1] for p in loss], dtype=float)
 
     limits = None
-    if (lim := run / "projection" / "limits.json").is_file():
+    if projection_files is None and (lim := run / "projection" / "limits.json").is_file():
         fixed = load_json(lim)
         limits = np.tile(np.array([*fixed["x"], *fixed["y"]], dtype=np.float64), (len(steps), 1))
     if layout_note is None:
@@ -162,7 +167,7 @@ def film_data_from_run(run_dir: str, steps: Sequence[int], *, top_k: int = 8, la
             layout_note += "; fixed axis limits (projection/limits.json)"
     return FilmData(
         steps=np.array(steps, dtype=np.int64),
-        projections=np.stack([p.astype(np.float32) for p in per_step("projection")]),
+        projections=np.stack([load_npy(p).astype(np.float32) for p in projection]),
         labels=labels,
         class_names=[str(c) for c in classes["names"]],
         thumbnails=load_npy(run / "data" / "thumbnails.npy"),
@@ -193,11 +198,15 @@ def film_limits(projections: np.ndarray, margin: float = 1.1) -> np.ndarray:
 
 def choose_points(data: FilmData, max_points: int, seed: int) -> np.ndarray:
     """The images shown: all, or a seeded sample of `max_points` that keeps every step's top-k outliers."""
-    n = data.n_images
+    return sample_points(data.n_images, data.top_k, np.asarray(data.ood), max_points, seed)
+
+
+def sample_points(n: int, top_k: int, ood: np.ndarray, max_points: int, seed: int) -> np.ndarray:
+    """All n images, or a seeded sample of `max_points` that keeps the top-k outliers of every row of `ood` [rows, n]."""
     if n <= max_points:
         return np.arange(n)
-    k = min(data.top_k, n)
-    keep = np.unique(np.concatenate([np.lexsort((np.arange(n), row))[:k] for row in np.asarray(data.ood)]))
+    k = min(top_k, n)
+    keep = np.unique(np.concatenate([np.lexsort((np.arange(n), row))[:k] for row in ood]))
     if len(keep) >= max_points:
         return np.sort(keep[:max_points])
     rest = np.setdiff1d(np.arange(n), keep)
@@ -226,7 +235,7 @@ class Payload:
     """Named little-endian arrays packed into one buffer (4-byte aligned), described for the page."""
 
     def __init__(self) -> None:
-        self.parts: list[bytes] = []
+        self.arrays: dict[str, np.ndarray] = {}
         self.index: dict[str, dict[str, Any]] = {}
         self.size = 0
 
@@ -234,13 +243,18 @@ class Payload:
         array = np.ascontiguousarray(array)
         kind = {"u1": "Uint8", "<u2": "Uint16", "<u4": "Uint32", "<f4": "Float32"}[array.dtype.str.lstrip("|")]
         self.index[name] = {"type": kind, "offset": self.size, "length": int(array.size), "shape": list(array.shape)}
-        raw = array.tobytes()
-        pad = -len(raw) % 4
-        self.parts.append(raw + b"\0" * pad)
-        self.size += len(raw) + pad
+        self.arrays[name] = array
+        self.size += array.nbytes + (-array.nbytes % 4)
+
+    def extend(self, other: Payload, prefix: str, skip: frozenset[str] = frozenset()) -> None:
+        """Append `other`'s arrays, but those named in `skip`, each named `prefix` + its name."""
+        for name, array in other.arrays.items():
+            if name not in skip:
+                self.add(prefix + name, array)
 
     def gzip_base64(self) -> str:
-        return base64.b64encode(gzip.compress(b"".join(self.parts), compresslevel=6, mtime=0)).decode("ascii")
+        raw = b"".join(a.tobytes() + b"\0" * (-a.nbytes % 4) for a in self.arrays.values())
+        return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
 
 
 def thumbnail_sheet(thumbnails: np.ndarray, budget: int, lossless_max: int = 16_000_000) -> tuple[bytes, dict[str, Any]]:
@@ -359,7 +373,42 @@ def _vendor(name: str) -> str:
     text = (VENDOR / name).read_text(encoding="utf-8")
     for banner, replacement in VENDOR_BANNERS.items():
         text = text.replace(banner, replacement)
-    return text.replace("</script", "<\\/script")
+    return _inline_script(text)
+
+
+def _inline_script(code: str) -> str:
+    """JavaScript safe inside a <script> element."""
+    return code.replace("</script", "<\\/script")
+
+
+def write_page(out_path: str, template_name: str, css: list[str], scripts: list[str], title: str, meta: dict[str, Any],
+               payload: Payload, sheet: bytes) -> int:
+    """Fill a page template beside this file (its FILM:* placeholders) and write it atomically; its size in bytes.
+
+    Inlines `css` and `scripts` (files beside this one; film_core.js goes before the scripts, uPlot before
+    both), the metadata, the payload and the sprite sheet.
+    """
+    import html
+
+    template = (HERE / template_name).read_text(encoding="utf-8")
+    code = "\n".join((HERE / name).read_text(encoding="utf-8") for name in ["film_core.js", *scripts])
+    parts = {
+        "<!--FILM:TITLE-->": html.escape(title),
+        "/*FILM:CSS*/": "".join((HERE / name).read_text(encoding="utf-8") for name in css) + _vendor("uPlot.min.css"),
+        "<!--FILM:META-->": f'<script type="application/json" id="film-meta">{_json_script(meta)}</script>',
+        "<!--FILM:DATA-->": f'<script type="text/plain" id="film-data">{payload.gzip_base64()}</script>',
+        "<!--FILM:SPRITE-->": f'<script type="text/plain" id="film-sprite">{base64.b64encode(sheet).decode("ascii")}</script>',
+        "<!--FILM:VENDOR-->": f"<script>{_vendor('uPlot.iife.min.js')}</script>",
+        "<!--FILM:APP-->": f"<script>{_inline_script(code)}</script>",
+    }
+    missing = [key for key in parts if key not in template]
+    if missing:
+        raise RuntimeError(f"{template_name} template lacks {missing}")
+    page = re.sub("|".join(re.escape(key) for key in parts), lambda m: parts[m.group(0)], template)
+    encoded = page.encode("utf-8")
+    with atomic_path(out_path) as tmp:
+        tmp.write_bytes(encoded)
+    return len(encoded)
 
 
 def build_film_html(
@@ -377,8 +426,6 @@ def build_film_html(
     how many. `thumbnail_budget` bounds the sprite sheet's bytes (before base64).
     Returns {"bytes", "points_shown", "points_total", "subsampled", "steps", "thumbnail"}.
     """
-    import html
-
     data.validate()
     shown = choose_points(data, max_points, seed)
     payload, meta = encode(data, shown)
@@ -390,32 +437,16 @@ def build_film_html(
         f"Showing {len(shown):,} of {data.n_images:,} images (seeded random sample; every checkpoint's "
         f"top-{meta['top_k']} outliers kept; ranks are over all images)." if subsampled else ""
     )
-    template = (HERE / "film.html").read_text(encoding="utf-8")
-    parts = {
-        "<!--FILM:TITLE-->": html.escape(title),
-        "/*FILM:CSS*/": (HERE / "film.css").read_text(encoding="utf-8") + _vendor("uPlot.min.css"),
-        "<!--FILM:META-->": f'<script type="application/json" id="film-meta">{_json_script(meta)}</script>',
-        "<!--FILM:DATA-->": f'<script type="text/plain" id="film-data">{payload.gzip_base64()}</script>',
-        "<!--FILM:SPRITE-->": f'<script type="text/plain" id="film-sprite">{base64.b64encode(sheet).decode("ascii")}</script>',
-        "<!--FILM:VENDOR-->": f"<script>{_vendor('uPlot.iife.min.js')}</script>",
-        "<!--FILM:APP-->": f"<script>{(HERE / 'film.js').read_text(encoding='utf-8')}</script>",
-    }
-    missing = [key for key in parts if key not in template]
-    if missing:
-        raise RuntimeError(f"film.html template lacks {missing}")
-    page = re.sub("|".join(re.escape(key) for key in parts), lambda m: parts[m.group(0)], template)
-    encoded = page.encode("utf-8")
-    with atomic_path(out_path) as tmp:
-        tmp.write_bytes(encoded)
+    size = write_page(out_path, "film.html", ["film.css"], ["film.js"], title, meta, payload, sheet)
     summary = {
-        "bytes": len(encoded),
+        "bytes": size,
         "points_shown": int(len(shown)),
         "points_total": int(data.n_images),
         "subsampled": subsampled,
         "steps": int(data.n_steps),
         "thumbnail": sheet_meta,
     }
-    log.info("wrote %s: %.1f MB, %d of %d images, %d checkpoints", out_path, len(encoded) / 1e6, len(shown), data.n_images, data.n_steps)
+    log.info("wrote %s: %.1f MB, %d of %d images, %d checkpoints", out_path, size / 1e6, len(shown), data.n_images, data.n_steps)
     return summary
 
 
