@@ -381,18 +381,22 @@ def _inline_script(code: str) -> str:
     return code.replace("</script", "<\\/script")
 
 
-def write_page(out_path: str, template_name: str, css: list[str], scripts: list[str], title: str, meta: dict[str, Any],
+def write_page(out_path: str, parts_file: str, css: list[str], scripts: list[str], title: str, meta: dict[str, Any],
                payload: Payload, sheet: bytes) -> int:
-    """Fill a page template beside this file (its FILM:* placeholders) and write it atomically; its size in bytes.
+    """Fill page.html with a page's own parts and write it atomically; its size in bytes.
 
-    Inlines `css` and `scripts` (files beside this one; film_core.js goes before the scripts, uPlot before
-    both), the metadata, the payload and the sprite sheet.
+    `parts_file` (film.html, compare.html) holds the page's parts of the shell, each after a
+    `<!--PART:NAME-->` line, for page.html's `<!--FILM:NAME-->` placeholders. Inlines `css` and `scripts`
+    (files beside this one; film_core.js goes before the scripts, uPlot before both), the metadata, the
+    payload and the sprite sheet.
     """
     import html
 
-    template = (HERE / template_name).read_text(encoding="utf-8")
+    shell = (HERE / "page.html").read_text(encoding="utf-8")
+    own = re.findall(r"<!--PART:(\w+)-->\n?(.*?)(?=<!--PART:|\Z)", (HERE / parts_file).read_text(encoding="utf-8"), re.S)
     code = "\n".join((HERE / name).read_text(encoding="utf-8") for name in ["film_core.js", *scripts])
     parts = {
+        **{f"<!--FILM:{name}-->": text.rstrip("\n") for name, text in own},
         "<!--FILM:TITLE-->": html.escape(title),
         "/*FILM:CSS*/": "".join((HERE / name).read_text(encoding="utf-8") for name in css) + _vendor("uPlot.min.css"),
         "<!--FILM:META-->": f'<script type="application/json" id="film-meta">{_json_script(meta)}</script>',
@@ -401,14 +405,21 @@ def write_page(out_path: str, template_name: str, css: list[str], scripts: list[
         "<!--FILM:VENDOR-->": f"<script>{_vendor('uPlot.iife.min.js')}</script>",
         "<!--FILM:APP-->": f"<script>{_inline_script(code)}</script>",
     }
-    missing = [key for key in parts if key not in template]
+    missing = sorted(set(re.findall(r"<!--FILM:\w+-->", shell)) - set(parts)) + [key for key in parts if key not in shell]
     if missing:
-        raise RuntimeError(f"{template_name} template lacks {missing}")
-    page = re.sub("|".join(re.escape(key) for key in parts), lambda m: parts[m.group(0)], template)
+        raise RuntimeError(f"page.html and {parts_file} do not match: {missing}")
+    page = re.sub("|".join(re.escape(key) for key in parts), lambda m: parts[m.group(0)], shell)
     encoded = page.encode("utf-8")
     with atomic_path(out_path) as tmp:
         tmp.write_bytes(encoded)
     return len(encoded)
+
+
+def page_summary(out_path: str, size: int, points: np.ndarray, total: int, steps: Any, thumbnail: dict[str, Any]) -> dict[str, Any]:
+    """What build_film_html and build_compare_html return (and log)."""
+    log.info("wrote %s: %.1f MB, %d of %d images, checkpoints: %s", out_path, size / 1e6, len(points), total, steps)
+    return {"bytes": size, "points_shown": int(len(points)), "points_total": int(total), "subsampled": len(points) < total,
+            "steps": steps, "thumbnail": thumbnail}
 
 
 def build_film_html(
@@ -438,16 +449,7 @@ def build_film_html(
         f"top-{meta['top_k']} outliers kept; ranks are over all images)." if subsampled else ""
     )
     size = write_page(out_path, "film.html", ["film.css"], ["film.js"], title, meta, payload, sheet)
-    summary = {
-        "bytes": size,
-        "points_shown": int(len(shown)),
-        "points_total": int(data.n_images),
-        "subsampled": subsampled,
-        "steps": int(data.n_steps),
-        "thumbnail": sheet_meta,
-    }
-    log.info("wrote %s: %.1f MB, %d of %d images, %d checkpoints", out_path, size / 1e6, len(shown), data.n_images, data.n_steps)
-    return summary
+    return page_summary(out_path, size, shown, data.n_images, int(data.n_steps), sheet_meta)
 
 
 def read_page(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray], bytes]:
