@@ -210,24 +210,30 @@ def browser() -> Iterator[Any]:
 
 
 class Page:
-    """A film page opened from disk, with every console message, page error and request recorded."""
+    """A film page opened from disk, with every console message, page error and request recorded; `hook` is
+    the page's test hook (filmDebug; compareDebug on the comparison page)."""
 
-    def __init__(self, browser: Any, path: Path) -> None:
+    def __init__(self, browser: Any, path: Path, hook: str = "filmDebug") -> None:
         # bypass_csp: the page's Content-Security-Policy forbids eval, which Playwright's wait_for_function uses
         self.page = browser.new_page(viewport={"width": 1280, "height": 720}, bypass_csp=True)
+        self.hook = hook
         self.errors: list[str] = []
         self.requests: list[str] = []
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.goto(path.as_uri())
-        self.page.wait_for_function("window.filmDebug && filmDebug.ready", timeout=60_000)
+        self.page.wait_for_function(f"window.{hook} && {hook}.ready", timeout=60_000)
 
     def js(self, expression: str, arg: Any = None) -> Any:
         return self.page.evaluate(expression, arg)
 
     def settle(self) -> None:
-        self.page.wait_for_function("filmDebug.settled", timeout=10_000)
+        self.page.wait_for_function(f"{self.hook}.settled", timeout=10_000)
+
+    def foreign_requests(self, path: Path) -> list[str]:
+        """Requests for anything but the page itself (data: and blob: allowed)."""
+        return [u for u in self.requests if not u.startswith(("data:", "blob:")) and u != path.as_uri()]
 
     def close(self) -> None:
         self.page.close()
@@ -239,21 +245,25 @@ def page(browser: Any, film: tuple[FilmData, Path, dict[str, Any]]) -> Iterator[
     yield p
     p.close()
     assert p.errors == [], p.errors
-    foreign = [u for u in p.requests if not u.startswith(("data:", "blob:")) and u != film[1].as_uri()]
-    assert foreign == [], foreign
+    assert p.foreign_requests(film[1]) == []
+
+
+def play_every_colouring(page: Page) -> None:
+    """Draw every colouring, play a little, pause: the time moved."""
+    for mode in ("pred", "correct", "ood", "issue", "class"):
+        page.page.select_option("#colour", mode)
+        page.page.wait_for_timeout(50)
+    page.page.locator("#play").click()
+    page.page.wait_for_timeout(400)
+    page.page.keyboard.press("Space")
+    assert page.js(f"{page.hook}.t") > 0
 
 
 def test_page_loads_from_disk_without_errors_or_requests(page: Page, film: tuple[FilmData, Path, dict[str, Any]]) -> None:
     assert page.js("filmDebug.renderer") == "webgl"
     assert page.js("filmDebug.errors") == []
     assert page.requests[0] == film[1].as_uri()
-    for mode in ("pred", "correct", "ood", "issue", "class"):  # every colouring draws
-        page.page.select_option("#colour", mode)
-        page.page.wait_for_timeout(50)
-    page.page.locator("#play").click()
-    page.page.wait_for_timeout(400)
-    page.page.keyboard.press("Space")
-    assert page.js("filmDebug.t") > 0
+    play_every_colouring(page)
     # the rest of the checks (no console error, no request but the page itself) run in the fixture's teardown
 
 
@@ -287,8 +297,11 @@ def test_last_checkpoint_positions_equal_the_projection(page: Page, film: tuple[
 
 def _isolated_point(page: Page) -> int:
     """A visible point at least 15 px from every other at the current step."""
-    pts = np.array(page.js(f"Array.from({{length: {N_IMAGES}}}, (_, i) => filmDebug.screen(i))"))
-    m = page.js("filmDebug.mapping()")
+    return isolated(np.array(page.js(f"Array.from({{length: {N_IMAGES}}}, (_, i) => filmDebug.screen(i))")), page.js("filmDebug.mapping()"))
+
+
+def isolated(pts: np.ndarray, m: dict[str, float]) -> int:
+    """The point of `pts` (client px) farthest from all others, at least 15 px, inside the plot of mapping `m`."""
     d = np.linalg.norm(pts[:, None] - pts[None], axis=2) + np.eye(len(pts)) * 1e9
     inside = (pts[:, 0] > m["left"] + 20) & (pts[:, 0] < m["left"] + m["W"] - 20) & (pts[:, 1] > m["top"] + 20) & (pts[:, 1] < m["top"] + m["H"] - 20)
     score = np.where(inside, d.min(axis=1), 0)
@@ -385,7 +398,7 @@ def test_10k_by_80_loads_and_plays_within_budget(browser: Any, tmp_path: Path) -
         artifacts.mkdir(exist_ok=True)
         (artifacts / "film_html_10k.json").write_text(json.dumps({"summary": summary, "frames": stats}, indent=1))
         assert stats["frames"] >= 20 and stats["median"] < FRAME_BUDGET_MS, stats
-        assert p.errors == [] and [u for u in p.requests if not u.startswith(("data:", "blob:", out.as_uri()))] == []
+        assert p.errors == [] and p.foreign_requests(out) == []
     finally:
         p.close()
 

@@ -393,7 +393,7 @@ def write_page(out_path: str, parts_file: str, css: list[str], scripts: list[str
     import html
 
     shell = (HERE / "page.html").read_text(encoding="utf-8")
-    own = re.findall(r"<!--PART:(\w+)-->\n?(.*?)(?=<!--PART:|\Z)", (HERE / parts_file).read_text(encoding="utf-8"), re.S)
+    own = re.findall(r"<!--PART:(\w+)-->\n?(.*?)(?=<!--PART:|\Z)", (HERE / parts_file).read_text(encoding="utf-8"), re.DOTALL)
     code = "\n".join((HERE / name).read_text(encoding="utf-8") for name in ["film_core.js", *scripts])
     parts = {
         **{f"<!--FILM:{name}-->": text.rstrip("\n") for name, text in own},
@@ -418,7 +418,7 @@ def write_page(out_path: str, parts_file: str, css: list[str], scripts: list[str
 def page_summary(out_path: str, size: int, points: np.ndarray, total: int, steps: Any, thumbnail: dict[str, Any]) -> dict[str, Any]:
     """What build_film_html and build_compare_html return (and log)."""
     log.info("wrote %s: %.1f MB, %d of %d images, checkpoints: %s", out_path, size / 1e6, len(points), total, steps)
-    return {"bytes": size, "points_shown": int(len(points)), "points_total": int(total), "subsampled": len(points) < total,
+    return {"bytes": size, "points_shown": len(points), "points_total": int(total), "subsampled": len(points) < total,
             "steps": steps, "thumbnail": thumbnail}
 
 
