@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint dag bench review report clean help watch
+.PHONY: run test lint dag bench review report clean help watch compare
 
 help:
 	@echo "make run     set up .venv and make the film (results/demo/animation.gif)"
@@ -18,6 +18,7 @@ help:
 	@echo "make review  open results/\$$(RUN)/review.parquet in Renumics Spotlight (RUN=demo; first use installs .venv-review)"
 	@echo "make bench   benchmarks (writes benchmarks/RESULTS.md tables)"
 	@echo "make watch   CONFIG=... film a fine-tuning while it runs (checkpoints: = the Trainer's output_dir)"
+	@echo "make compare the demo at two learning rates, side by side (results/compare/lr/)"
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,10 @@ $(BIN)/.installed: requirements.txt
 
 run: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES)
+
+# `make compare`: configs/compare.yaml, the demo and the demo at a tenth of its learning rate, side by side.
+compare: $(BIN)/.installed
+	$(BIN)/snakemake --cores $(CORES) --configfile configs/compare.yaml
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

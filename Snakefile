@@ -33,6 +33,7 @@ include: "rules/frames.smk"
 include: "rules/animate.smk"
 include: "rules/html.smk"
 include: "rules/review.smk"
+include: "rules/compare.smk"
 include: "rules/report.smk"
 
 

@@ -166,8 +166,38 @@ def reference_step(run):
     return int(ref)
 
 
+def merged(base, overrides):
+    """`base` with `overrides` merged in, nested sections key by key (as Snakemake merges config files)."""
+    out = dict(base)
+    for key, value in (overrides or {}).items():
+        out[key] = merged(out.get(key) or {}, value) if isinstance(value, dict) else value
+    return out
+
+
+def run_settings(config):
+    """{run name: its whole config}: `run` alone, or every entry of `runs` (overrides of the rest of the config,
+    or Trainer output folders), each validated as a config of its own."""
+    entries = config.get("runs")
+    if not entries:
+        return {config["run"]: config}
+    if isinstance(entries, list):
+        entries = {Path(folder).name: {"checkpoints": folder} for folder in entries}
+        if len(entries) != len(config["runs"]):
+            raise WorkflowError("runs: two checkpoint folders have the same name; give the runs names (runs: {name: {checkpoints: folder}}).")
+    base = {k: v for k, v in config.items() if k not in ("runs", "run")}
+    settings = {}
+    for name, overrides in entries.items():
+        cfg = merged(base, {**(overrides or {}), "run": name})
+        try:
+            validate(cfg, schema="../schemas/config.schema.yaml", set_default=True)
+        except WorkflowError as err:
+            raise WorkflowError(f"runs: {name}: {err}")
+        settings[name] = cfg
+    return settings
+
+
 try:
-    RUNS = {config["run"]: plan_run(config["run"], config)}
+    RUNS = {name: plan_run(name, cfg) for name, cfg in run_settings(config).items()}
 except UserError as err:
     raise WorkflowError(str(err))
 
@@ -176,9 +206,14 @@ def names_regex(names):
     return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
+COMPARE = config["compare"]
+
+
 wildcard_constraints:
     run=names_regex(RUNS),
     step=r"\d+",
+    name=re.escape(COMPARE["name"]),
+    tick=r"\d+",
 
 
 # --- the job command --------------------------------------------------------------------------------------
@@ -444,8 +479,61 @@ def model_title(wildcards):
     return Path(run.cfg["checkpoints"]).name if run.external else Path(run.cfg["model"]).name
 
 
+def compare_clock():
+    """The comparison's common clock: (what it compares, [(tick label, {run: step shown, or None before the
+    run's first checkpoint})]). `step`: every panel at the same training step; `fraction`: at the same share of
+    each run's training (runs of different lengths); `auto`: step when all runs end at the same step."""
+    runs = list(RUNS.values())
+    clock = COMPARE["clock"]
+    if clock == "auto":
+        clock = "step" if len({r.last for r in runs}) == 1 else "fraction"
+
+    if clock == "step":
+        points = sorted({s for r in runs for s in r.steps})
+        position = lambda r, s: s
+        label = lambda t: f"step {t}"
+    else:
+        points = sorted({round(s / r.last, 4) if r.last else 1.0 for r in runs for s in r.steps})
+        position = lambda r, s: s / r.last if r.last else 1.0
+        label = lambda t: f"{100 * t:.0f} % of training"
+    ticks = []
+    for t in points:
+        row = {r.name: max((s for s in r.steps if position(r, s) <= t + 1e-9), default=None) for r in runs}
+        if not ticks or ticks[-1][1] != row:
+            ticks.append((label(t), row))
+    return clock, ticks
+
+
+def compare_targets():
+    """The comparison film's outputs, when the workflow films several runs."""
+    if len(RUNS) < 2:
+        return []
+    folder = f"results/compare/{COMPARE['name']}"
+    formats = sorted({fmt for r in RUNS.values() for fmt in r.cfg["animation"]["formats"]})
+    return [*(f"{folder}/animation.{fmt}" for fmt in formats), f"{folder}/metrics.csv"]
+
+
+def all_runs(stage, ext="npy"):
+    """Input function: the files of `stage` for every checkpoint of every run."""
+    return lambda wildcards: [f for r in RUNS.values() for f in per_step(r, stage, ext=ext)]
+
+
+def shown_steps(wildcards):
+    """{run: the step its panel shows at this tick (None: not started)} of a comparison frame."""
+    return compare_clock()[1][int(wildcards.tick)][1]
+
+
+def shown_files(stage, ext="npy"):
+    """Input function: the files of `stage` that a comparison frame's panels show."""
+    return lambda wildcards: [f"results/{r}/{stage}/{s}.{ext}" for r, s in shown_steps(wildcards).items() if s is not None]
+
+
+def compare_frames(wildcards):
+    return [f"results/compare/{wildcards.name}/frames/{i}.png" for i in range(len(compare_clock()[1]))]
+
+
 def final_targets():
-    return [
+    return compare_targets() + [
         target
         for run in RUNS.values()
         for target in (

@@ -33,9 +33,9 @@ KINDS: dict[str, tuple[str, ...]] = {
     "train": ("prepare_data", "preprocess", "train", "embed"),
     "analysis": (
         "import_train_log", "ood", "label_issues", "layout", "project", "frame_limits", "metrics",
-        "metrics_table", "outliers_table", "review", "compare_alignment",
+        "metrics_table", "outliers_table", "review", "compare_alignment", "compare_layout", "compare_metrics",
     ),
-    "render": ("frame", "tween", "animate", "film_html", "loss_curve", "film_page"),
+    "render": ("frame", "tween", "animate", "film_html", "loss_curve", "film_page", "compare_frame", "compare_animate"),
 }
 KIND_OF = {rule: kind for kind, rules in KINDS.items() for rule in rules}
 START_TIMEOUT = 300.0  # seconds a client waits for a starting worker (its imports) before running in-process
