@@ -1,5 +1,6 @@
 # Validate the config, derive each run's checkpoint steps, and define every input function and the shell
 # command that runs a rule's job (job()).
+import functools
 import inspect
 import json
 import os
@@ -21,6 +22,7 @@ from workflow_scripts.checkpoints import (
     training_fingerprint,
 )
 from workflow_scripts.common import UserError
+from workflow_scripts.film_html.compare import fraction_clock, same_step_clock
 from workflow_scripts.models import check_checkpoint_folders, check_model_source, failed_before, incomplete_checkpoints
 
 
@@ -479,29 +481,21 @@ def model_title(wildcards):
     return Path(run.cfg["checkpoints"]).name if run.external else Path(run.cfg["model"]).name
 
 
+@functools.cache
 def compare_clock():
-    """The comparison's common clock: (what it compares, [(tick label, {run: step shown, or None before the
-    run's first checkpoint})]). `step`: every panel at the same training step; `fraction`: at the same share of
-    each run's training (runs of different lengths); `auto`: step when all runs end at the same step."""
+    """The comparison's common clock: (which clock, [(tick label, {run: step shown, or None before its first
+    checkpoint})], [T, R] index of the checkpoint each run shows). `step`: every panel at the same training
+    step; `fraction`: at the same share of each run's training (runs of different lengths); `auto`: step when
+    every run ends at the same step. Ticks that would show the same checkpoints as the one before are merged."""
     runs = list(RUNS.values())
+    steps = [r.steps for r in runs]
     clock = COMPARE["clock"]
     if clock == "auto":
         clock = "step" if len({r.last for r in runs}) == 1 else "fraction"
-
-    if clock == "step":
-        points = sorted({s for r in runs for s in r.steps})
-        position = lambda r, s: s
-        label = lambda t: f"step {t}"
-    else:
-        points = sorted({round(s / r.last, 4) if r.last else 1.0 for r in runs for s in r.steps})
-        position = lambda r, s: s / r.last if r.last else 1.0
-        label = lambda t: f"{100 * t:.0f} % of training"
-    ticks = []
-    for t in points:
-        row = {r.name: max((s for s in r.steps if position(r, s) <= t + 1e-9), default=None) for r in runs}
-        if not ticks or ticks[-1][1] != row:
-            ticks.append((label(t), row))
-    return clock, ticks
+    labels, shown = same_step_clock(steps) if clock == "step" else fraction_clock(steps)
+    keep = [t for t in range(len(labels)) if t == 0 or list(shown[t]) != list(shown[t - 1])]
+    rows = [(labels[t], {r.name: r.steps[i] if i >= 0 else None for r, i in zip(runs, shown[t])}) for t in keep]
+    return clock, rows, shown[keep].tolist()
 
 
 def compare_targets():
@@ -510,7 +504,7 @@ def compare_targets():
         return []
     folder = f"results/compare/{COMPARE['name']}"
     formats = sorted({fmt for r in RUNS.values() for fmt in r.cfg["animation"]["formats"]})
-    return [*(f"{folder}/animation.{fmt}" for fmt in formats), f"{folder}/metrics.csv"]
+    return [*(f"{folder}/animation.{fmt}" for fmt in formats), f"{folder}/film.html", f"{folder}/metrics.csv"]
 
 
 def all_runs(stage, ext="npy"):

@@ -115,3 +115,47 @@ rule compare_metrics:
         "../envs/analysis.yaml"
     shell:
         job("compare_metrics")
+
+
+rule compare_html:
+    input:
+        layout=rules.compare_layout.output.layout,
+        projections=all_runs("projection"),
+        scores=all_runs("ood"),
+        probs=all_runs("probs"),
+        issues=all_runs("label_issues"),
+        metrics=all_runs("metrics", "json"),
+        labels=lambda wildcards: [f"results/{r}/data/labels.npy" for r in RUNS],
+        thumbnails=lambda wildcards: [f"results/{r}/data/thumbnails.npy" for r in RUNS],
+        classes=lambda wildcards: [f"results/{r}/data/classes.json" for r in RUNS],
+        loss_logs=lambda wildcards: [f"results/{r}/train_log.csv" for r in RUNS],
+        code=code_files("compare_html"),
+    output:
+        html=report(
+            "results/compare/{name}/film.html",
+            caption="../report/compare.rst",
+            category="Comparison",
+            labels={"format": "html"},
+        ),
+    log:
+        "results/compare/{name}/logs/film_html.log",
+    benchmark:
+        "results/compare/{name}/benchmarks/film_html.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        **job_params(
+            runs=list(RUNS),
+            steps=[r.steps for r in RUNS.values()],
+            ticks=lambda wildcards: [label for label, _ in compare_clock()[1]],
+            shown=lambda wildcards: compare_clock()[2],
+            clock=lambda wildcards: compare_clock()[0],
+            top_k=config["frames"]["top_k"],
+            max_points=config["html"]["max_points"],
+            title=lambda wildcards: f"{wildcards.name}: {', '.join(RUNS)}",
+        ),
+    conda:
+        "../envs/render.yaml"
+    shell:
+        job("compare_html")

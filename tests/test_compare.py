@@ -11,6 +11,7 @@ import yaml
 from PIL import Image
 
 from conftest import copy_run, make_workdir, planned, set_config, snakemake
+from test_film_html import browser  # noqa: F401 - the headless Chromium fixture
 
 pytestmark = pytest.mark.workflow
 
@@ -51,7 +52,7 @@ def test_the_comparison_alone_reruns_when_only_its_settings_change(two_runs: Pat
     workdir = copy_run(two_runs, tmp_path)
     set_config(workdir, {"compare": {"clock": "fraction"}})
     plan = planned(workdir)
-    assert set(plan) == {"compare_frame", "compare_animate"}, plan  # no embedding, projection or frame of a run
+    assert set(plan) == {"compare_frame", "compare_animate", "compare_html"}, plan  # nothing of a run
 
 
 def test_a_third_run_films_only_its_own_checkpoints_and_the_comparison(two_runs: Path, tmp_path: Path) -> None:
@@ -61,7 +62,7 @@ def test_a_third_run_films_only_its_own_checkpoints_and_the_comparison(two_runs:
     (workdir / "test.yaml").write_text(yaml.safe_dump(config))
     plan = planned(workdir)
     assert plan["embed"] == STEPS and plan["train"] == [""]  # only run c's
-    assert {"compare_layout", "compare_frame", "compare_animate", "compare_metrics"} <= set(plan)
+    assert {"compare_layout", "compare_frame", "compare_animate", "compare_metrics", "compare_html"} <= set(plan)
     proc = snakemake(workdir, "-n", "--configfile", "test.yaml")
     for line in proc.stdout.splitlines():
         if line.strip().startswith("output:"):
@@ -106,3 +107,27 @@ def test_runs_from_different_weights_keep_their_own_layouts(tmp_path: Path) -> N
     assert not bool(other["shared"]) and str(other["note"]) == SEPARATE
     np.testing.assert_array_equal(other["coords_1"][1], np.load(files["c/projection"][1]))  # its own layout
     assert other["limits"].tolist() == [[-1.0, 1.0, -2.0, 2.0]] * 2
+
+
+def test_the_comparison_page_links_an_image_across_panels_in_a_browser(two_runs: Path, browser: object) -> None:
+    """The workflow's own comparison page, in headless Chromium: no error, no request; hovering an image in
+    one panel highlights it in the other; pinning it draws its trajectory in both, a vertex per checkpoint."""
+    from test_film_html import Page
+
+    html = two_runs / "results" / "compare" / "runs" / "film.html"
+    page = Page(browser, html, hook="compareDebug")
+    try:
+        page.js(f"compareDebug.jump({len(STEPS) - 1})")
+        page.settle()
+        # the tiny runs' points crowd together: hover one and read which image the page took
+        page.page.mouse.move(*page.js("compareDebug.screen(1, 0)"))
+        page.page.wait_for_function("compareDebug.hover >= 0")
+        i = page.js("compareDebug.hover")
+        assert [p["highlighted"] for p in page.js("compareDebug.panels()")] == [i, i]
+        page.page.mouse.click(*page.js(f"compareDebug.screen(1, {i})"))
+        page.page.wait_for_function(f"compareDebug.pins.includes({i})")
+        for r in range(2):
+            assert len(page.js(f"compareDebug.trajectory({r}, {i})")) == len(STEPS)
+        assert page.errors == [] and page.foreign_requests(html) == []
+    finally:
+        page.close()
