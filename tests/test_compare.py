@@ -109,7 +109,7 @@ def test_runs_from_different_weights_keep_their_own_layouts(tmp_path: Path) -> N
     assert other["limits"].tolist() == [[-1.0, 1.0, -2.0, 2.0]] * 2
 
 
-def test_the_comparison_page_links_an_image_across_panels_in_a_browser(two_runs: Path, browser: object) -> None:
+def test_the_comparison_page_links_an_image_across_panels_in_a_browser(two_runs: Path, browser: object) -> None:  # noqa: F811
     """The workflow's own comparison page, in headless Chromium: no error, no request; hovering an image in
     one panel highlights it in the other; pinning it draws its trajectory in both, a vertex per checkpoint."""
     from test_film_html import Page
