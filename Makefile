@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint dag bench review report clean help
+.PHONY: run test lint dag bench review report clean help watch compare
 
 help:
 	@echo "make run     set up .venv and make the film (results/demo/animation.gif)"
@@ -17,6 +17,8 @@ help:
 	@echo "make report  the HTML report of results/demo (report.html)"
 	@echo "make review  open results/\$$(RUN)/review.parquet in Renumics Spotlight (RUN=demo; first use installs .venv-review)"
 	@echo "make bench   benchmarks (writes benchmarks/RESULTS.md tables)"
+	@echo "make watch   CONFIG=... film a fine-tuning while it runs (checkpoints: = the Trainer's output_dir)"
+	@echo "make compare the demo at two learning rates, side by side (results/compare/lr/)"
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +28,10 @@ $(BIN)/.installed: requirements.txt
 
 run: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES)
+
+# `make compare`: configs/compare.yaml, the demo and the demo at a tenth of its learning rate, side by side.
+compare: $(BIN)/.installed
+	$(BIN)/snakemake --cores $(CORES) --configfile configs/compare.yaml
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
@@ -67,7 +73,7 @@ DAG_DIR ?= dag
 dag: $(BIN)/.installed
 	@command -v dot >/dev/null || { echo "make dag needs Graphviz's dot (Debian/Ubuntu: apt-get install graphviz)" >&2; exit 1; }
 	mkdir -p $(DAG_DIR)
-	printf 'run: dag-example    # written by make dag: 3 checkpoints (steps 0, 5, 10), one job each\nchunk_size: 1\ntraining:\n  max_steps: 10\n  save_steps: 5\n' > $(DAG_DIR)/3-checkpoints.yaml
+	printf 'run: dag-example    # written by make dag: 3 checkpoints (steps 0, 5, 10)\ntraining:\n  max_steps: 10\n  save_steps: 5\n' > $(DAG_DIR)/3-checkpoints.yaml
 	set -o pipefail; $(BIN)/snakemake --rulegraph | dot -Tsvg > $(DAG_DIR)/rulegraph.svg
 	set -o pipefail; $(BIN)/snakemake --dag --configfile $(DAG_DIR)/3-checkpoints.yaml | dot -Tsvg > $(DAG_DIR)/dag-3-checkpoints.svg
 	$(BIN)/snakemake -n --quiet rules --configfile $(DAG_DIR)/3-checkpoints.yaml > $(DAG_DIR)/dry-run-3-checkpoints.txt
@@ -77,8 +83,15 @@ dag: $(BIN)/.installed
 # CONFIG=configs/cifar10-vit.yaml). Builds what is missing first, including the report-only loss curve
 # and film player (rules/report.smk). The run's name is the config's run: (config.yaml + CONFIG), or RUN=.
 REPORT_RUN = $(if $(filter command line,$(origin RUN)),$(RUN),$(shell $(BIN)/python -c 'import sys, yaml; c = {}; [c.update(yaml.safe_load(open(f)) or {}) for f in sys.argv[1:]]; print(c.get("run", "demo"))' config.yaml $(CONFIG)))
-REPORT_TARGETS := all loss_curve film_page
+REPORT_TARGETS := all report_extras
 report: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) $(REPORT_TARGETS) $(if $(CONFIG),--configfile $(CONFIG))
 	$(BIN)/snakemake $(REPORT_TARGETS) --report results/$(REPORT_RUN)/report.html $(if $(CONFIG),--configfile $(CONFIG))
 	@echo "open results/$(REPORT_RUN)/report.html in a browser"
+
+# `make watch CONFIG=path/to/config.yaml`: film a fine-tuning while it runs (CONFIG's checkpoints: is the
+# Trainer's output_dir). Rounds of the workflow as checkpoints appear; Ctrl-C stops cleanly (README, "Live").
+.PHONY: watch
+watch: $(BIN)/.installed
+	@test -n "$(CONFIG)" || { echo "make watch needs CONFIG=path/to/config.yaml with checkpoints: set to the Trainer's output_dir" >&2; exit 1; }
+	$(BIN)/python -m workflow_scripts.watch --cores $(CORES) --configfile $(CONFIG) $(if $(QUIET),--quiet $(QUIET))

@@ -1,17 +1,18 @@
 # Embedding film: how a vision model's embedding space changes while it is fine-tuned.
 #
-# Results layout (one folder per config `run:`):
+# Results layout (one folder per run, `run:` in the config), {step} = a checkpoint's training step:
 #   results/{run}/data/            eval/train parquet, labels, thumbnails, preprocessed pixels  (once per run)
 #   results/{run}/checkpoints/     checkpoint-{step}/ from the Trainer, step 0 included         (protected)
 #   results/{run}/train_log.csv    loss curve
-#   results/{run}/embeddings/{step}.npy   probs/{step}.npy   ood/{step}.npy
-#   results/{run}/projection/{step}.npy   (+ basis.npz, limits.json)
-#   results/{run}/frames/{step}.png
-#   results/{run}/animation.gif    results/{run}/review.parquet
-#   results/{run}/logs/, results/{run}/benchmarks/
+#   results/{run}/embeddings/{step}.npy   probs/{step}.npy   ood/{step}.npy   label_issues/{step}.npy
+#   results/{run}/projection/{step}.npy   (+ layout.npz, limits.json)         metrics/{step}.json
+#   results/{run}/frames/{step}.png       (+ frames/tween/{step}-{j}.png)
+#   results/{run}/animation.gif    results/{run}/review.parquet    metrics.csv   outliers.csv
+#   results/{run}/logs/{rule}/{step}.log, results/{run}/benchmarks/{rule}/{step}.tsv
 #
-# Per-checkpoint stages run in chunks of `chunk_size` checkpoints per job (see rules/common.smk), so
-# torch, transformers, cleanlab and matplotlib are imported once per chunk, not once per checkpoint.
+# Every per-checkpoint stage is one rule with a {step} wildcard (one job per checkpoint); film-level rules
+# gather them. Jobs run in warm workers that import torch, cleanlab and matplotlib once per Snakemake run
+# (workflow_scripts/worker.py), not once per job.
 
 from snakemake.utils import min_version
 
@@ -30,7 +31,9 @@ include: "rules/project.smk"
 include: "rules/metrics.smk"
 include: "rules/frames.smk"
 include: "rules/animate.smk"
+include: "rules/html.smk"
 include: "rules/review.smk"
+include: "rules/compare.smk"
 include: "rules/report.smk"
 
 
@@ -38,3 +41,7 @@ rule all:
     default_target: True
     input:
         final_targets(),
+
+
+onerror:
+    explain_missing_frames()

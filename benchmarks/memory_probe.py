@@ -23,7 +23,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -64,58 +63,61 @@ def make_inputs(d: Path, images: int, dim: int, checkpoints: int, classes: int =
         save_npy(d / "probs" / f"{s}.npy", probs.astype(np.float32))
 
 
+def run(rule: str, inputs: dict, outputs: dict, params: dict, **wildcards: object) -> None:
+    """One job of `rule`, as the workflow runs it: its adapter's main(job) (workflow_scripts/<rule>.py)."""
+    from workflow_scripts.job import Job, Named, adapter
+
+    job = Job(rule, Named(**inputs), Named(**outputs), Named(**params), Named(**{k: str(v) for k, v in wildcards.items()}))
+    adapter(rule).main(job)
+
+
 def stage(name: str, d: Path, args: argparse.Namespace) -> str:
-    """Run one stage's functions as its job would; returns what was run."""
-    n = 2  # two checkpoints in one job: shows whether memory accumulates along a chunk
+    """Run one job of a stage (one checkpoint, as the workflow does); returns what was run."""
+    step = 1
+    emb, probs = paths(d, "embeddings", 2), paths(d, "probs", 2)
     if name == "ood":
-        from workflow_scripts import ood
-
-        ood.score_checkpoints(paths(d, "embeddings", n), paths(d, "probs", n), str(d / "labels.npy"),
-                              paths(d, "ood", n), paths(d, "label_issues", n), 10)
-        return f"cleanlab OOD (k=10) + find_label_issues, {n} checkpoints"
+        run("ood", {"embeddings": emb[step]}, {"scores": paths(d, "ood", 2)[step]}, {"k": 10})
+        return "cleanlab OOD (k=10), one checkpoint"
+    if name == "label_issues":
+        run("label_issues", {"probs": probs[step], "labels": str(d / "labels.npy")}, {"issues": paths(d, "label_issues", 2)[step]}, {})
+        return "cleanlab find_label_issues, one checkpoint"
     if name == "project_previous":
-        from workflow_scripts import project
-
-        project.project_chunk("previous", paths(d, "embeddings", n), paths(d, "projection", n))
-        return f"PCA + Procrustes per checkpoint, {n} checkpoints"
-    if name == "pca_basis_global":
-        from workflow_scripts import project
-
+        run("project", {"embeddings": emb[0]}, {"projection": paths(d, "projection", 2)[0]}, {"align": "previous", "step": 0})
+        run("project", {"embeddings": emb[1], "anchor": paths(d, "projection", 2)[0]}, {"projection": paths(d, "projection", 2)[1]},
+            {"align": "previous", "step": 1})
+        return "PCA + Procrustes onto the previous frame, one checkpoint (after the first)"
+    if name == "layout_global":
         k = min(args.checkpoints, 20)
-        project.write_basis(paths(d, "embeddings", k), str(d / "basis.npz"), 0)
+        run("layout", {"embeddings": paths(d, "embeddings", k)}, {"layout": str(d / "layout.npz")},
+            {"align": "global", "steps": list(range(k)), "seed": 0})
         return f"align: global basis over {k} checkpoints ({k * args.images} rows, cap 200,000)"
     if name == "metrics":
-        from workflow_scripts import metrics
-
-        metrics.metrics_chunk(steps=list(range(n)), embeddings=paths(d, "embeddings", n), projections=paths(d, "projection", n),
-                              probs=paths(d, "probs", n), labels_path=str(d / "labels.npy"),
-                              outputs=paths(d, "metrics", n, "json"), previous_projection=None, k=10, max_points=2000)
-        return f"per-checkpoint metrics (subsample 2,000), {n} checkpoints"
+        run("metrics", {"embeddings": emb[step], "projection": paths(d, "projection", 2)[step], "probs": probs[step],
+                        "labels": str(d / "labels.npy"), "previous": paths(d, "projection", 2)[0]},
+            {"metrics": paths(d, "metrics", 2, "json")[step]}, {"k": 10, "max_points": 2000}, step=step)
+        return "per-checkpoint metrics (subsample 2,000), one checkpoint"
     if name == "metrics_table":
-        from workflow_scripts import metrics
-
         c = args.checkpoints
-        step_files = paths(d, "metrics", n, "json") * (c // n)
-        metrics.write_metrics_table(step_files, paths(d, "embeddings", c), [paths(d, "projection", n)[0]] * c,
-                                    str(d / "metrics.csv"), str(d / "film_metrics.json"), "previous")
+        run("metrics_table", {"steps": [paths(d, "metrics", 2, "json")[step]] * c, "embeddings": paths(d, "embeddings", c),
+                              "projections": [paths(d, "projection", 2)[step]] * c},
+            {"csv": str(d / "metrics.csv"), "film": str(d / "film_metrics.json")}, {"align": "previous", "skipped": []})
         return f"whole-film stability over {c} checkpoints (embeddings memory-mapped)"
-    if name == "frames":
-        from workflow_scripts import project, render
-        from workflow_scripts.common import save_json, load_npy
+    if name == "frame":
+        from workflow_scripts.common import load_npy, save_json
+        from workflow_scripts.frame_limits import axis_limits
 
-        save_json(d / "limits.json", project.axis_limits([load_npy(paths(d, "projection", n)[0])], 1.15))
-        ctx = render.load_context(SimpleNamespace(train_log=str(d / "train_log.csv"), labels=str(d / "labels.npy"),
-                                                  classes=str(d / "classes.json"), thumbnails=str(d / "thumbnails.npy"),
-                                                  limits=str(d / "limits.json")), args.checkpoints - 1, "probe")
-        render.render_chunk(steps=list(range(n)), projections=paths(d, "projection", n), scores=paths(d, "ood", n),
-                            issues=paths(d, "label_issues", n), metrics=paths(d, "metrics", n, "json"),
-                            frames=paths(d, "frames", n, "png"), ctx=ctx, kind="ood", top_k=8)
-        return f"1280x720 frames of {args.images} points, {n} checkpoints"
+        save_json(d / "limits.json", axis_limits([load_npy(paths(d, "projection", 2)[0])], 1.15))
+        inputs = {"projection": paths(d, "projection", 2)[step], "scores": paths(d, "ood", 2)[step],
+                  "issues": paths(d, "label_issues", 2)[step], "metrics": paths(d, "metrics", 2, "json")[step],
+                  "limits": str(d / "limits.json"), "labels": str(d / "labels.npy"), "thumbnails": str(d / "thumbnails.npy"),
+                  "classes": str(d / "classes.json"), "loss_log": str(d / "train_log.csv")}
+        style = {"width": 1280, "height": 720, "point_size": 12}
+        run("frame", inputs, {"frame": paths(d, "frames", 2, "png")[step]},
+            {"step": step, "max_step": args.checkpoints - 1, "title": "probe", "leaderboard": "ood", "top_k": 8, "style": style})
+        return f"one 1280x720 frame of {args.images} points"
     if name == "animate":
-        from workflow_scripts import animate
-
-        frames = paths(d, "frames", n, "png") * (args.checkpoints // n)
-        animate.write_gif(frames, str(d / "animation.gif"), 2.5, 2.0, 0)
+        frames = paths(d, "frames", 2, "png")[1:] * args.checkpoints
+        run("animate", {"frames": frames}, {"film": str(d / "animation.gif")}, {"fps": 2.5, "hold_last": 2.0, "loop": 0}, format="gif")
         return f"GIF of {len(frames)} 1280x720 frames"
     if name == "preprocess":
         from transformers import ViTImageProcessor
@@ -129,7 +131,6 @@ def stage(name: str, d: Path, args: argparse.Namespace) -> str:
         import numpy as np
         from transformers import ViTConfig, ViTForImageClassification
 
-        from workflow_scripts import embed
         from workflow_scripts.common import save_json, save_npy
 
         folder = d / "vit-b16" / "checkpoint-0"
@@ -138,8 +139,10 @@ def stage(name: str, d: Path, args: argparse.Namespace) -> str:
         save_npy(d / "pixels_embed.npy", np.random.default_rng(0).integers(0, 255, (m, 3, 224, 224), dtype=np.uint8))
         save_json(d / "pixels_embed.json", {"rescale": 1 / 255, "mean": [0.5] * 3, "std": [0.5] * 3})
         start = time.perf_counter()
-        embed.embed_checkpoints([str(folder)], str(d / "pixels_embed.npy"), str(d / "pixels_embed.json"),
-                                [str(d / "emb_vitb.npy")], [str(d / "probs_vitb.npy")], "auto", args.batch_size, "cpu", "fp32", False, 2)
+        run("embed", {"pixels": str(d / "pixels_embed.npy"), "spec": str(d / "pixels_embed.json")},
+            {"embeddings": str(d / "emb_vitb.npy"), "probs": str(d / "probs_vitb.npy")},
+            {"checkpoint_dir": str(folder), "pooling": "auto", "batch_size": args.batch_size, "device": "cpu",
+             "precision": "fp32", "allow_pickle": False, "failure_record": str(d / "skipped.json")})
         return (f"ViT-B/16 (86M parameters), {m} images in batches of {args.batch_size}, {time.perf_counter() - start:.0f} s; "
                 f"+ up to {args.images * 3 * 224 * 224 / 1e9:.1f} GB of reclaimable pixel pages when all {args.images} are read")
     raise SystemExit(f"unknown stage {name}")
@@ -154,7 +157,7 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
-STAGES = ["preprocess", "embed", "ood", "project_previous", "pca_basis_global", "metrics", "frames", "metrics_table", "animate"]
+STAGES = ["preprocess", "embed", "ood", "label_issues", "project_previous", "layout_global", "metrics", "frame", "metrics_table", "animate"]
 
 
 def main() -> None:

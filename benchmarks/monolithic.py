@@ -3,10 +3,11 @@
 checkpoints: load the model, embed the eval images, cleanlab scores, PCA + Procrustes, metrics, render the
 frame; then it writes the film, the tables and the review. No caching: every run recomputes everything.
 
-It produces the same files as the workflow (results/{run}/..., the layout of the Snakefile) by calling the
-workflow's own per-stage functions with one checkpoint at a time, so the work per checkpoint is identical;
-consecutive stages hand over through those same small files (milliseconds). What differs from the workflow
-is one process instead of a DAG of jobs. tests/test_bench.py checks that both produce the same files.
+It produces the same files as the workflow (results/{run}/..., the layout of the Snakefile) by calling each
+rule's own adapter (workflow_scripts/<rule>.py, main(job)) on the job the workflow would give it, one
+checkpoint at a time, so the work per checkpoint is identical; consecutive stages hand over through those
+same small files (milliseconds). What differs from the workflow is one process instead of a DAG of jobs.
+tests/test_bench.py checks that both produce the same files.
 
     python benchmarks/monolithic.py RESOLVED_CONFIG.yaml [--timings T.json] [--threads N]
 
@@ -26,7 +27,6 @@ import sys  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
-from types import SimpleNamespace  # noqa: E402
 from typing import Any, Iterator  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -36,7 +36,6 @@ import cleanlab.outlier  # noqa: E402,F401
 import datasets  # noqa: E402,F401
 import matplotlib.backends.backend_agg  # noqa: E402,F401
 import matplotlib.figure  # noqa: E402,F401
-import numpy as np  # noqa: E402
 import scipy.linalg  # noqa: E402,F401
 import scipy.stats  # noqa: E402,F401
 import sklearn.decomposition  # noqa: E402,F401
@@ -49,8 +48,14 @@ import yaml  # noqa: E402
 from PIL import Image  # noqa: E402,F401
 from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification  # noqa: E402,F401
 
-from workflow_scripts import animate, data, embed, metrics, ood, outliers, preprocess, project, render, review, trainer_state  # noqa: E402
-from workflow_scripts.common import load_json, load_npy, save_json, setup_logging  # noqa: E402
+from workflow_scripts.checkpoints import checkpoint_folder_steps  # noqa: E402
+from workflow_scripts.common import UserError  # noqa: E402
+from workflow_scripts.job import Job, Named, adapter, setup_logging  # noqa: E402
+
+# Every rule's adapter, imported up front like the rest.
+RULES = ("prepare_data", "preprocess", "import_train_log", "embed", "ood", "label_issues", "layout", "project",
+         "frame_limits", "metrics", "frame", "tween", "metrics_table", "outliers_table", "animate", "film_html", "review")
+ADAPTERS = {rule: adapter(rule) for rule in RULES}
 
 IMPORTS_S = time.perf_counter() - _START
 
@@ -64,19 +69,23 @@ def timed(stage: str) -> Iterator[None]:
     TIMES[stage].append(time.perf_counter() - start)
 
 
-def discover_steps(folder: str) -> list[int]:
-    from workflow_scripts.common import checkpoint_folder_steps
+def call(rule: str, inputs: dict[str, Any], outputs: dict[str, Any], params: dict[str, Any], **wildcards: Any) -> None:
+    """Run one rule's adapter in this process, on the job the workflow would give it, and time it."""
+    job = Job(rule, Named(**inputs), Named(**outputs), Named(**params), Named(**{k: str(v) for k, v in wildcards.items()}))
+    with timed(rule):
+        try:
+            ADAPTERS[rule].main(job)
+        except UserError as err:
+            raise SystemExit(f"{rule}: {err}") from err
 
-    return checkpoint_folder_steps(folder)
 
-
-def film(cfg: dict[str, Any], threads: int) -> None:
+def film(cfg: dict[str, Any]) -> None:
     res = Path("results") / cfg["run"]
     folder = cfg["checkpoints"]
     if not folder:
         raise SystemExit("the baseline films an existing checkpoints folder: set checkpoints: in the config.")
-    steps = discover_steps(folder)
-    dirs = [str(Path(folder) / f"checkpoint-{s}") for s in steps]
+    steps = checkpoint_folder_steps(folder)
+    dirs = {s: str(Path(folder) / f"checkpoint-{s}") for s in steps}
     first, last = steps[0], steps[-1]
 
     def f(stage: str, step: int, ext: str = "npy") -> str:
@@ -85,132 +94,115 @@ def film(cfg: dict[str, Any], threads: int) -> None:
     d = {name: str(res / "data" / file) for name, file in (
         ("train", "train.parquet"), ("eval", "eval.parquet"), ("labels", "labels.npy"),
         ("thumbnails", "thumbnails.npy"), ("classes", "classes.json"), ("pixels", "pixels.npy"), ("spec", "pixels.json"))}
-    train_log, limits = str(res / "train_log.csv"), str(res / "projection" / "limits.json")
-    basis = str(res / "projection" / "basis.npz")
+    train_log, limits, layout = str(res / "train_log.csv"), str(res / "projection" / "limits.json"), str(res / "projection" / "layout.npz")
     emb_cfg, frames_cfg, anim_cfg, proj_cfg = cfg["embedding"], cfg["frames"], cfg["animation"], cfg["projection"]
     align, tween = proj_cfg["align"], anim_cfg["tween"]
-    style = {k: frames_cfg[k] for k in ("width", "height", "point_size")}
-
-    def tweens(step: int) -> list[str]:
-        return [str(res / "frames" / "tween" / f"{step}-{j}.png") for j in range(1, tween + 1)] if step != last else []
+    state = Path(dirs[last]) / "trainer_state.json"
+    planned = max(int(json.loads(state.read_text()).get("max_steps") or 0) if state.is_file() else 0, last)
+    look = dict(max_step=planned, title=Path(folder).name, leaderboard=frames_cfg["leaderboard"], top_k=frames_cfg["top_k"],
+                style={k: frames_cfg[k] for k in ("width", "height", "point_size")})
+    ref_step = {"last": last, "first": first}.get(proj_cfg["reference_step"], proj_cfg["reference_step"])
+    layout_steps = {"reference": [int(ref_step)], "global": steps[:: proj_cfg["global_every"]], "gpa": steps}.get(align)
+    limit_steps = {"first": [first], "previous": [first], "reference": [int(ref_step)]}.get(align, steps)
 
     # Data, once.
-    with timed("prepare_data"):
-        data.prepare(dict(cfg["dataset"]), cfg["seed"], False,
-                     {k: d[k] for k in ("train", "eval", "labels", "thumbnails", "classes")})
-    with timed("preprocess"):
-        processor = preprocess.processor_for(cfg["model"], cfg["dataset"]["image_size"], dirs[0])
-        preprocess.preprocess(d["eval"], processor, d["pixels"], d["spec"])
-    with timed("import_train_log"):
-        trainer_state.import_log(str(Path(dirs[-1]) / "trainer_state.json"), train_log)
+    call("prepare_data", {}, {k: d[k] for k in ("train", "eval", "labels", "thumbnails", "classes")},
+         dict(dataset=cfg["dataset"], seed=cfg["seed"], need_train=False))
+    call("preprocess", {"eval": d["eval"]}, {"pixels": d["pixels"], "spec": d["spec"]},
+         dict(model=cfg["model"], image_size=cfg["dataset"]["image_size"], checkpoint_dir=dirs[first]))
+    call("import_train_log", {"state": [str(state)] if state.is_file() else []}, {"train_log": train_log}, {})
 
-    ref_step = {"last": last, "first": first}.get(proj_cfg["reference_step"], proj_cfg["reference_step"])
-    ref_step = int(ref_step)
-    limit_steps = {"first": [first], "previous": [first], "reference": [ref_step]}.get(align, steps)
-    ctx: Any = None
+    def embed_and_score(step: int) -> None:
+        call("embed", {"pixels": d["pixels"], "spec": d["spec"]}, {"embeddings": f("embeddings", step), "probs": f("probs", step)},
+             dict(checkpoint_dir=dirs[step], pooling=emb_cfg["pooling"], batch_size=emb_cfg["batch_size"],
+                  device=emb_cfg["device"], precision=emb_cfg["precision"], allow_pickle=cfg["allow_pickle_checkpoints"],
+                  failure_record=str(res / "skipped" / f"{step}.json")))
+        call("ood", {"embeddings": f("embeddings", step)}, {"scores": f("ood", step)}, dict(k=cfg["ood"]["k"]))
+        call("label_issues", {"probs": f("probs", step), "labels": d["labels"]}, {"issues": f("label_issues", step)}, {})
 
-    def write_limits() -> Any:
-        with timed("frame_limits"):
-            save_json(limits, project.axis_limits([load_npy(f("projection", s)) for s in limit_steps], frames_cfg["margin"]))
-            state = Path(dirs[-1]) / "trainer_state.json"
-            planned = max(int(json.loads(state.read_text()).get("max_steps") or 0) if state.is_file() else 0, last)
-            return render.load_context(
-                SimpleNamespace(train_log=train_log, labels=d["labels"], classes=d["classes"], thumbnails=d["thumbnails"], limits=limits),
-                planned, Path(folder).name,
-            )
-
-    def embed_and_score(step: int, ckpt: str) -> None:
-        with timed("embed"):
-            embed.embed_checkpoints(
-                checkpoints=[ckpt], pixels_path=d["pixels"], spec_path=d["spec"], out_embeddings=[f("embeddings", step)],
-                out_probs=[f("probs", step)], pooling=emb_cfg["pooling"], batch_size=emb_cfg["batch_size"],
-                device=emb_cfg["device"], precision=emb_cfg["precision"], allow_pickle=cfg["allow_pickle_checkpoints"],
-                threads=threads,
-            )
-        with timed("ood"):
-            ood.score_checkpoints(
-                embeddings=[f("embeddings", step)], probs=[f("probs", step)], labels_path=d["labels"],
-                out_scores=[f("ood", step)], out_issues=[f("label_issues", step)], k=cfg["ood"]["k"],
-            )
-
-    def measure(j: int) -> None:
+    def project(j: int) -> None:
         step = steps[j]
-        with timed("metrics"):
-            metrics.metrics_chunk(
-                steps=[step], embeddings=[f("embeddings", step)], projections=[f("projection", step)],
-                probs=[f("probs", step)], labels_path=d["labels"], outputs=[f("metrics", step, "json")],
-                previous_projection=f("projection", steps[j - 1]) if j else None, k=cfg["metrics"]["k"],
-                max_points=cfg["metrics"]["max_points"],
-            )
+        inputs = {"embeddings": f("embeddings", step)}
+        if layout_steps is not None:
+            inputs["layout"] = layout
+        elif j:
+            inputs["anchor"] = f("projection", first if align == "first" else steps[j - 1])
+        call("project", inputs, {"projection": f("projection", step)}, dict(align=align, step=step))
 
-    def draw(j: int) -> None:
+    def frame_inputs(j: int) -> dict[str, Any]:
         step = steps[j]
-        nxt = steps[j + 1] if tween and j + 1 < len(steps) else None
-        with timed("frames"):
-            render.render_chunk(
-                steps=[step], projections=[f("projection", step)], scores=[f("ood", step)],
-                issues=[f("label_issues", step)], metrics=[f("metrics", step, "json")], frames=[f("frames", step, "png")],
-                ctx=ctx, kind=frames_cfg["leaderboard"], top_k=frames_cfg["top_k"],
-                previous=(f("ood", steps[j - 1]), f("label_issues", steps[j - 1])) if j else None,
-                tween=tween, tween_frames=tweens(step), next_step=nxt,
-                next_projection=f("projection", nxt) if nxt is not None else None,
-                loss_curves=render.loss_curves(None, [str(Path(dirs[j]) / "trainer_state.json")]
-                                               if (Path(dirs[j]) / "trainer_state.json").is_file() else [], [dirs[j]]),
-                **style,
-            )
+        inputs = {"projection": f("projection", step), "scores": f("ood", step), "issues": f("label_issues", step),
+                  "metrics": f("metrics", step, "json"), "limits": limits, "labels": d["labels"],
+                  "thumbnails": d["thumbnails"], "classes": d["classes"]}
+        if j:
+            inputs.update(previous_scores=f("ood", steps[j - 1]), previous_issues=f("label_issues", steps[j - 1]))
+        own_state = Path(dirs[step]) / "trainer_state.json"
+        if own_state.is_file():
+            inputs["loss_log"] = str(own_state)
+        return inputs
 
-    if align in ("first", "previous"):
+    def measure_and_draw(j: int) -> None:
+        step = steps[j]
+        inputs = {"embeddings": f("embeddings", step), "projection": f("projection", step), "probs": f("probs", step),
+                  "labels": d["labels"]}
+        if j:
+            inputs["previous"] = f("projection", steps[j - 1])
+        call("metrics", inputs, {"metrics": f("metrics", step, "json")},
+             dict(k=cfg["metrics"]["k"], max_points=cfg["metrics"]["max_points"]), step=step)
+        call("frame", frame_inputs(j), {"frame": f("frames", step, "png")}, dict(step=step, **look))
+
+    def tweens(j: int) -> None:
+        step = steps[j]
+        for i in range(1, tween + 1):
+            call("tween", {**frame_inputs(j), "next_projection": f("projection", steps[j + 1])},
+                 {"frame": str(res / "frames" / "tween" / f"{step}-{i}.png")},
+                 dict(step=step, next_step=steps[j + 1], j=i, tween=tween, **look))
+
+    def write_limits() -> None:
+        call("frame_limits", {"projections": [f("projection", s) for s in limit_steps]}, {"limits": limits},
+             dict(margin=frames_cfg["margin"]))
+
+    if layout_steps is None:
         # The article's loop: everything for one checkpoint, then the next.
-        for j, (step, ckpt) in enumerate(zip(steps, dirs)):
-            embed_and_score(step, ckpt)
-            with timed("project"):
-                anchor = None if j == 0 else f("projection", first if align == "first" else steps[j - 1])
-                project.project_chunk(align, [f("embeddings", step)], [f("projection", step)], anchor=anchor)
+        for j, step in enumerate(steps):
+            embed_and_score(step)
+            project(j)
             if j == 0:
-                ctx = write_limits()
-            measure(j)
+                write_limits()
+            measure_and_draw(j)
             if tween and j:
-                draw(j - 1)  # an interpolated frame needs the next checkpoint's projection
-            if not tween or j == len(steps) - 1:
-                draw(j)
+                tweens(j - 1)  # an interpolated frame needs the next checkpoint's projection
     else:
         # A shared basis or GPA needs every embedding before the first projection: two loops.
-        for step, ckpt in zip(steps, dirs):
-            embed_and_score(step, ckpt)
-        if align == "gpa":
-            with timed("project_gpa"):
-                project.project_gpa([f("embeddings", s) for s in steps], [f("projection", s) for s in steps])
-        else:
-            with timed("pca_basis"):
-                basis_steps = [ref_step] if align == "reference" else steps[:: proj_cfg["global_every"]]
-                project.write_basis([f("embeddings", s) for s in basis_steps], basis, cfg["seed"])
-            for step in steps:
-                with timed("project"):
-                    project.project_chunk(align, [f("embeddings", step)], [f("projection", step)], basis=basis)
-        ctx = write_limits()
+        for step in steps:
+            embed_and_score(step)
+        call("layout", {"embeddings": [f("embeddings", s) for s in layout_steps]}, {"layout": layout},
+             dict(align=align, steps=layout_steps, seed=cfg["seed"]))
         for j in range(len(steps)):
-            measure(j)
-            draw(j)
+            project(j)
+        write_limits()
+        for j in range(len(steps)):
+            measure_and_draw(j)
+            if tween and j + 1 < len(steps):
+                tweens(j)
 
-    with timed("metrics_table"):
-        metrics.write_metrics_table([f("metrics", s, "json") for s in steps], [f("embeddings", s) for s in steps],
-                                    [f("projection", s) for s in steps], str(res / "metrics.csv"),
-                                    str(res / "film_metrics.json"), align)
-    with timed("outliers_table"):
-        outliers.write_outliers(steps, [f("ood", s) for s in steps], load_json(d["classes"])["ids"],
-                                frames_cfg["top_k"], str(res / "outliers.csv"))
-    with timed("animate"):
-        frames = [p for s in steps for p in [f("frames", s, "png"), *tweens(s)]]
-        for fmt in anim_cfg["formats"]:
-            out = str(res / f"animation.{fmt}")
-            if fmt == "gif":
-                animate.write_gif(frames, out, anim_cfg["fps"], anim_cfg["hold_last"], anim_cfg["loop"])
-            else:
-                animate.write_mp4(frames, out, anim_cfg["fps"], anim_cfg["hold_last"])
-    with timed("review"):
-        files = {s: {"embeddings": f("embeddings", s), "projection": f("projection", s), "scores": f("ood", s),
-                     "probs": f("probs", s)} for s in (first, last)}
-        review.write_review(review.build_review(d["eval"], d["classes"], files[first], files[last]), str(res / "review.parquet"))
+    every = {stage: [f(stage, s) for s in steps] for stage in ("embeddings", "projection", "ood")}
+    call("metrics_table", {"steps": [f("metrics", s, "json") for s in steps], "embeddings": every["embeddings"],
+                           "projections": every["projection"]},
+         {"csv": str(res / "metrics.csv"), "film": str(res / "film_metrics.json")}, dict(align=align, skipped=[]))
+    call("outliers_table", {"scores": every["ood"], "classes": d["classes"]}, {"csv": str(res / "outliers.csv")},
+         dict(steps=steps, top_k=frames_cfg["top_k"]))
+    frames = [p for s in steps for p in [f("frames", s, "png"), *(
+        str(res / "frames" / "tween" / f"{s}-{i}.png") for i in range(1, tween + 1) if s != last)]]
+    for fmt in anim_cfg["formats"]:
+        call("animate", {"frames": frames}, {"film": str(res / f"animation.{fmt}")},
+             dict(fps=anim_cfg["fps"], hold_last=anim_cfg["hold_last"], loop=anim_cfg["loop"]), format=fmt)
+    call("film_html", {}, {"html": str(res / "film.html")},
+         dict(run_dir=str(res), steps=steps, top_k=frames_cfg["top_k"], max_points=cfg["html"]["max_points"],
+              title=f"{cfg['run']}: {Path(folder).name}"))
+    ends = {f"{key}_{end}": f(stage, step) for end, step in (("first", first), ("last", last))
+            for key, stage in (("emb", "embeddings"), ("probs", "probs"), ("proj", "projection"), ("ood", "ood"))}
+    call("review", {"eval": d["eval"], "classes": d["classes"], **ends}, {"review": str(res / "review.parquet")}, {})
 
 
 def main() -> None:
@@ -222,7 +214,9 @@ def main() -> None:
     args = parser.parse_args()
     cfg = yaml.safe_load(Path(args.config).read_text())
     setup_logging(args.log)
-    film(cfg, args.threads or torch.get_num_threads())
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    film(cfg)
     total = time.perf_counter() - _START
     if args.timings:
         status = Path("/proc/self/status")

@@ -29,7 +29,7 @@ def pretrain(out: Path, steps: int, batch_size: int = 64, learning_rate: float =
     from tqdm.auto import tqdm
     from transformers import ViTForImageClassification
 
-    from workflow_scripts.data import builtin_digits
+    from workflow_scripts.prepare_data import builtin_digits
     from workflow_scripts.models import tiny_vit_config, tiny_vit_processor
 
     torch.manual_seed(seed)

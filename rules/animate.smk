@@ -1,32 +1,34 @@
-# Stage 7: the film.
+# Stage 7: the film, one job per format (animation.formats: gif, mp4).
 
 
 rule animate:
     input:
-        frames=film_frames(),
+        frames=film_frames,
+        code=code_files("animate"),
     output:
-        **{
-            fmt: report(
-                path,
-                caption="../report/animation.rst",
-                category="Film",
-                subcategory="Animation",
-                labels={"format": fmt},
-            )
-            for fmt, path in animation_outputs().items()
-        },
+        film=report(
+            "results/{run}/animation.{format}",
+            caption="../report/animation.rst",
+            category="Film",
+            subcategory="Animation",
+            labels=report_labels(format="{format}"),
+        ),
     log:
-        f"{RESULTS}/logs/animate.log",
+        "results/{run}/logs/animate-{format}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/animate.tsv"
+        "results/{run}/benchmarks/animate-{format}.tsv"
+    wildcard_constraints:
+        format="gif|mp4",
     threads: 1
     resources:
         mem_mb=2000,
     params:
-        fps=config["animation"]["fps"],
-        hold_last=config["animation"]["hold_last"],
-        loop=config["animation"]["loop"],
+        **job_params(
+            fps=setting("animation", "fps"),
+            hold_last=setting("animation", "hold_last"),
+            loop=setting("animation", "loop"),
+        ),
     conda:
         "../envs/render.yaml"
-    script:
-        "../workflow_scripts/animate.py"
+    shell:
+        job("animate")

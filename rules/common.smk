@@ -1,232 +1,567 @@
-# Validate the config, derive the checkpoint steps and chunks, and define every input function.
+# Validate the config, derive each run's checkpoint steps, and define every input function and the shell
+# command that runs a rule's job (job()).
+import functools
+import inspect
 import json
 import os
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.io import apply_wildcards
+from snakemake.logging import logger
 from snakemake.utils import validate
 
+sys.path.insert(0, workflow.basedir)
+from workflow_scripts.checkpoints import (
+    check_existing_checkpoints,
+    checkpoint_folder_steps,
+    checkpoint_steps,
+    training_fingerprint,
+)
+from workflow_scripts.common import UserError
+from workflow_scripts.film_html.compare import fraction_clock, same_step_clock
+from workflow_scripts.models import check_checkpoint_folders, check_model_source, failed_before, incomplete_checkpoints
 
+
+if "chunk_size" in config:
+    raise WorkflowError(
+        "chunk_size was removed: every stage now runs one job per checkpoint, warm workers pay the imports once "
+        "(workflow_scripts/worker.py); delete chunk_size from your config."
+    )
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
-# Scripts import the workflow_scripts package from this folder. We *set* PYTHONPATH (prepending the
-# workflow folder) so local, cluster and conda jobs inherit it; nothing is required from the user.
+# Jobs import the workflow_scripts package from this folder (PYTHONPATH is *set*, so local, cluster and conda
+# jobs inherit it), and find their warm workers through the id of the process the workers serve and end
+# with: this Snakemake, or the `make watch` process that runs Snakemake round after round (client.py).
+def _workers_owner():
+    owner = os.environ.get("FILM_OWNER_PID", "")
+    if owner.isdigit() and int(owner) != os.getpid():
+        try:
+            os.kill(int(owner), 0)  # still running
+            return owner
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            return owner
+    return str(os.getpid())
+
+
 os.environ.update(
-    PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
+    PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p),
+    FILM_OWNER_PID=_workers_owner(),
 )
 
 
-# The DAG has no wildcards: every checkpoint step is known at parse time (from the training config or
-# the external checkpoints folder), so each stage is expanded into one rule per chunk of steps. These
-# constraints guard the few patterns that users may request directly.
-wildcard_constraints:
-    step=r"\d+",
+@dataclass(frozen=True)
+class Run:
+    """One film: its settings and what follows from them when the workflow is parsed."""
+
+    name: str
+    cfg: dict
+    steps: list
+    checkpoint_root: str
+    external: bool
+    skipped: dict  # {step: why} of the checkpoints left out of this film
+
+    @property
+    def first(self):
+        return self.steps[0]
+
+    @property
+    def last(self):
+        return self.steps[-1]
+
+    def checkpoint_dir(self, step):
+        return f"{self.checkpoint_root}/checkpoint-{step}"
 
 
-sys.path.insert(0, workflow.basedir)
-from workflow_scripts.common import UserError, checkpoint_folder_steps
-from workflow_scripts.train import check_existing_checkpoints, checkpoint_steps, training_fingerprint
-
-RUN = config["run"]
-RESULTS = f"results/{RUN}"
-EXTERNAL = config["checkpoints"]
-TRAIN = config["training"]
-
-
-def discover_steps(folder):
-    """The steps of every checkpoint-<step> folder in an external Trainer output folder; every checkpoint is
-    checked (config, safetensors header, pickle policy, one architecture) before any job runs."""
+def discover_steps(folder, cfg):
+    """The steps of the checkpoint-<step> folders of an external Trainer output folder, and {step: why} of
+    those that cannot be filmed yet (still being written, truncated; see checkpoints.incomplete_checkpoint).
+    Every checkpoint that can is checked (config, safetensors header, pickle policy, one architecture)
+    before any job runs."""
     root = Path(folder)
     if not root.is_dir():
         raise WorkflowError(
             f"checkpoints folder '{folder}' does not exist; set checkpoints: to a Trainer output folder or null."
         )
     steps = checkpoint_folder_steps(root)
+    for temporary in sorted(root.glob("tmp-checkpoint-*")):
+        logger.warning(f"'{temporary}' is a checkpoint the Trainer is still writing; it joins the film once complete.")
     if not steps:
         raise WorkflowError(
             f"checkpoints folder '{folder}' has no checkpoint-<step> sub-folders; point checkpoints: at the Trainer's output_dir."
         )
-    from workflow_scripts.models import check_checkpoint_folders
-
-    try:
+    skipped = incomplete_checkpoints(root, steps)
+    ready = [s for s in steps if s not in skipped]
+    if ready:
         check_checkpoint_folders(
-            [root / f"checkpoint-{s}" for s in steps], config["allow_pickle_checkpoints"], config["embedding"]["pooling"]
+            [root / f"checkpoint-{s}" for s in ready], cfg["allow_pickle_checkpoints"], cfg["embedding"]["pooling"]
         )
-    except UserError as err:
-        raise WorkflowError(str(err))
-    return steps
+    return steps, skipped
 
 
-if EXTERNAL:
-    STEPS = discover_steps(EXTERNAL)
-    CHECKPOINT_ROOT = str(EXTERNAL)
-else:
-    if TRAIN["save_steps"] > TRAIN["max_steps"]:
-        raise WorkflowError(
-            f"training.save_steps ({TRAIN['save_steps']}) is larger than training.max_steps ({TRAIN['max_steps']}); lower save_steps."
-        )
-    STEPS = checkpoint_steps(TRAIN["max_steps"], TRAIN["save_steps"])
-    CHECKPOINT_ROOT = f"{RESULTS}/checkpoints"
-    try:
-        check_existing_checkpoints(
-            CHECKPOINT_ROOT,
-            training_fingerprint(
-                config["model"], TRAIN, config["tiny_vit"], config["dataset"]["image_size"], config["seed"]
-            ),
-        )
-    except UserError as err:
-        raise WorkflowError(str(err))
+def leave_out(run_name, root, steps, skipped, strict):
+    """The steps this film shows: `steps` without the incomplete ones (`skipped`) and those whose checkpoint
+    failed before for a reason of its own (results/{run}/skipped/{step}.json, while the checkpoint is
+    unchanged). One warning line names each; strict: true refuses instead."""
+    for s in steps:
+        if s not in skipped and (why := failed_before(f"results/{run_name}/skipped/{s}.json", f"{root}/checkpoint-{s}")):
+            skipped[s] = f"failed before: {why}"
+    for s, why in sorted(skipped.items()):
+        message = f"checkpoint '{root}/checkpoint-{s}' {why}"
+        if strict:
+            raise WorkflowError(f"{message}; fix or remove it (strict: true refuses to film without it).")
+        logger.warning(f"{message}: left out of this film (it joins once complete or replaced).")
+    shown = [s for s in steps if s not in skipped]
+    if not shown:
+        raise WorkflowError(f"no checkpoint of run {run_name} can be filmed (see the warnings above); fix them or wait for the Trainer.")
+    return shown
 
-def check_settings_against_data():
-    """Cheap checks that need no download: the model source, and settings that must fit the eval set once
-    its size is known (from an earlier data preparation; the jobs check again)."""
-    from workflow_scripts.models import check_model_source
 
-    try:
-        check_model_source(config["model"], config["allow_pickle_checkpoints"])
-    except UserError as err:
-        raise WorkflowError(str(err))
-    classes = Path(RESULTS) / "data" / "classes.json"
-    if classes.is_file():
+def plan_run(name, cfg):
+    """A Run from its settings: the checkpoint steps, and the checks that need no download."""
+    training = cfg["training"]
+    results = f"results/{name}"
+    check_model_source(cfg["model"], cfg["allow_pickle_checkpoints"])
+    if cfg["checkpoints"]:
+        root = str(cfg["checkpoints"])
+        steps, skipped = discover_steps(root, cfg)
+        run = Run(name, cfg, leave_out(name, root, steps, skipped, cfg["strict"]), root, True, skipped)
+    else:
+        if training["save_steps"] > training["max_steps"]:
+            raise WorkflowError(
+                f"training.save_steps ({training['save_steps']}) is larger than training.max_steps ({training['max_steps']}); lower save_steps."
+            )
+        root = f"{results}/checkpoints"
+        fingerprint = training_fingerprint(cfg["model"], training, cfg["tiny_vit"], cfg["dataset"], cfg["seed"])
+        check_existing_checkpoints(root, fingerprint)
+        skipped = {}
+        steps = leave_out(name, root, checkpoint_steps(training["max_steps"], training["save_steps"]), skipped, cfg["strict"])
+        run = Run(name, cfg, steps, root, False, skipped)
+    classes = Path(results) / "data" / "classes.json"
+    if classes.is_file():  # the eval set's size is known from an earlier data preparation (the jobs check again)
         n = len(json.loads(classes.read_text())["ids"])
-        for key, value in (("ood.k", config["ood"]["k"]), ("frames.top_k", config["frames"]["top_k"])):
+        for key, value in (("ood.k", cfg["ood"]["k"]), ("frames.top_k", cfg["frames"]["top_k"])):
             if value >= n:
                 raise WorkflowError(
                     f"{key} ({value}) must be smaller than the number of eval images ({n}); lower it or raise dataset.eval_size."
                 )
+    if cfg["projection"]["align"] == "reference":
+        reference_step(run)
+    return run
 
 
-check_settings_against_data()
-
-CHUNKS = [STEPS[i : i + config["chunk_size"]] for i in range(0, len(STEPS), config["chunk_size"])]
-FIRST, LAST = STEPS[0], STEPS[-1]
-
-
-def planned_last_step():
-    """The step the frames' loss axis and titles run to: training.max_steps, or for external checkpoints the
-    max_steps their Trainer planned (so appending a checkpoint of a running training redraws no old frame)."""
-    if not EXTERNAL:
-        return TRAIN["max_steps"]
-    state = Path(checkpoint_dir(LAST)) / "trainer_state.json"
-    try:
-        planned = int(json.loads(state.read_text()).get("max_steps") or 0)
-    except (OSError, ValueError, AttributeError):
-        planned = 0
-    return max(planned, LAST)
-
-
-def loss_inputs(chunk):
-    """The loss curve a chunk's frames draw: the training's log, or (external checkpoints) each
-    checkpoint's own trainer_state.json, so a frame never depends on checkpoints after it."""
-    if not EXTERNAL:
-        return {"train_log": f"{RESULTS}/train_log.csv"}
-    states = [f"{checkpoint_dir(s)}/trainer_state.json" for s in chunk]
-    return {"loss_states": [f for f in states if os.path.isfile(f)]}
-ALIGN = config["projection"]["align"]
-
-
-def reference_step():
-    ref = config["projection"]["reference_step"]
+def reference_step(run):
+    ref = run.cfg["projection"]["reference_step"]
     if ref == "last":
-        return LAST
+        return run.last
     if ref == "first":
-        return FIRST
-    if isinstance(ref, str) and not ref.isdigit() or int(ref) not in STEPS:
+        return run.first
+    if isinstance(ref, str) and not ref.isdigit() or int(ref) not in run.steps:
         raise WorkflowError(
-            f"projection.reference_step ({ref}) is not a checkpoint step; use last, first or one of {STEPS[:5]}..."
+            f"projection.reference_step ({ref}) is not a checkpoint step; use last, first or one of {run.steps[:5]}..."
         )
     return int(ref)
 
 
-def checkpoint_dir(step):
-    return f"{CHECKPOINT_ROOT}/checkpoint-{step}"
+def merged(base, overrides):
+    """`base` with `overrides` merged in, nested sections key by key (as Snakemake merges config files)."""
+    out = dict(base)
+    for key, value in (overrides or {}).items():
+        out[key] = merged(out.get(key) or {}, value) if isinstance(value, dict) else value
+    return out
 
 
-def checkpoint_files(steps):
-    """The weight file of each checkpoint (what a change to a checkpoint touches)."""
-    if not EXTERNAL:
-        return [f"{checkpoint_dir(s)}/model.safetensors" for s in steps]
-    files = []
-    for s in steps:
-        folder = Path(checkpoint_dir(s))
-        weights = [folder / n for n in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")]
-        files.append(str(next((w for w in weights if w.exists()), weights[0])))
-    return files
+def run_settings(config):
+    """{run name: its whole config}: `run` alone, or every entry of `runs` (overrides of the rest of the config,
+    or Trainer output folders), each validated as a config of its own."""
+    entries = config.get("runs")
+    if not entries:
+        return {config["run"]: config}
+    if isinstance(entries, list):
+        entries = {Path(folder).name: {"checkpoints": folder} for folder in entries}
+        if len(entries) != len(config["runs"]):
+            raise WorkflowError("runs: two checkpoint folders have the same name; give the runs names (runs: {name: {checkpoints: folder}}).")
+    base = {k: v for k, v in config.items() if k not in ("runs", "run")}
+    settings = {}
+    for name, overrides in entries.items():
+        cfg = merged(base, {**(overrides or {}), "run": name})
+        try:
+            validate(cfg, schema="../schemas/config.schema.yaml", set_default=True)
+        except WorkflowError as err:
+            raise WorkflowError(f"runs: {name}: {err}")
+        settings[name] = cfg
+    return settings
 
 
-def per_step(stage, steps, ext="npy"):
-    return [f"{RESULTS}/{stage}/{s}.{ext}" for s in steps]
+try:
+    RUNS = {name: plan_run(name, cfg) for name, cfg in run_settings(config).items()}
+except UserError as err:
+    raise WorkflowError(str(err))
 
 
-def projection_inputs(chunk_index):
-    """What a chunk's projections depend on besides its own embeddings: the PCA basis (reference, global),
-    or the aligned frame its first projection is aligned onto (first: step 0's, previous: the previous
-    chunk's last; nothing for the chunk that starts the film)."""
-    if ALIGN in ("reference", "global"):
-        return {"basis": f"{RESULTS}/projection/basis.npz"}
-    if chunk_index == 0:
+def names_regex(names):
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+COMPARE = config["compare"]
+
+
+wildcard_constraints:
+    run=names_regex(RUNS),
+    step=r"\d+",
+    name=re.escape(COMPARE["name"]),
+    tick=r"\d+",
+
+
+# --- the job command --------------------------------------------------------------------------------------
+# Every rule's shell command runs workflow_scripts/<script>.py's main(job) through the warm-worker client,
+# with the job's JSON (params.job, see job_params) on stdin. See workflow_scripts/worker.py and job.py.
+
+
+def job(script):
+    """The shell command of a job run by workflow_scripts/<script>.py (named after its rule)."""
+    return f"exec python -S -m workflow_scripts.client {script} --log {{log:q}} <<< {{params.job:q}}"
+
+
+def job_params(**settings):
+    """A rule's params: its settings (values, or functions of the wildcards), plus `job`, the JSON its adapter
+    receives (named input and output, the settings, wildcards, threads, resources). `job` is derived from the
+    input, output and threads, so Snakemake does not record it as a setting: only the settings rerun jobs."""
+
+    def resolve(wildcards, input, output):
+        """Each setting's value for this job, as Snakemake's params have it (wildcards in strings filled in;
+        a function gets the wildcards, and input/output when it names them)."""
+        available = {"input": input, "output": output}
+
+        def value_of(value):
+            if callable(value):
+                wanted = [p for p in inspect.signature(value).parameters if p in available]
+                return value(wildcards, **{p: available[p] for p in wanted})
+            return apply_wildcards(value, wildcards) if isinstance(value, str) else value
+
+        return {name: value_of(value) for name, value in settings.items()}
+
+    def named(files):
+        return {name: list(value) if isinstance(value, list) else str(value) for name, value in files.items()}
+
+    def job(wildcards, input, output, threads, resources):
+        return json.dumps(
+            {
+                "input": named(input),
+                "output": named(output),
+                "params": resolve(wildcards, input, output),
+                "wildcards": dict(wildcards.items()),
+                "threads": threads,
+                "resources": {k: v for k, v in resources.items() if not k.startswith("_") and k != "tmpdir"},
+            }
+        )
+
+    return {**settings, "job": job}
+
+
+def code_files(rule):
+    """The workflow_scripts modules a rule's outputs depend on: its adapter and everything it imports from the
+    package, found by reading the imports (so a change to models.py's pooling reruns embed)."""
+    return sorted(_module_files(rule, set()))
+
+
+def _module_files(module, seen):
+    """{files of workflow_scripts modules}: `module` (a .py file, or every file of a package such as film_html,
+    its page template and vendored JavaScript too) and, recursively, the modules it imports."""
+    folder = Path(workflow.basedir, "workflow_scripts")
+    single = folder / f"{module}.py"
+    package = [p for p in sorted((folder / module).rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
+    files = [single] if single.is_file() else package
+    if module in ("job", "client", "worker") or not files or str(files[0]) in seen:
+        return seen
+    seen.update(str(f) for f in files)
+    for source in (f for f in files if f.suffix == ".py"):
+        for name in re.findall(r"^\s*(?:from|import)\s+workflow_scripts\.(\w+)", source.read_text(), re.M):
+            _module_files(name, seen)
+    return seen
+
+
+# --- settings and steps -----------------------------------------------------------------------------------
+
+
+def setting(*keys):
+    """A function of the wildcards giving the run's value of a config key (setting("ood", "k"))."""
+
+    def value(wildcards):
+        node = RUNS[wildcards.run].cfg
+        for key in keys:
+            node = node[key]
+        return node
+
+    return value
+
+
+def run_of(wildcards):
+    return RUNS[wildcards.run]
+
+
+def step_of(wildcards):
+    """The checkpoint step of a job, which must be one of its run's checkpoints."""
+    run, step = run_of(wildcards), int(wildcards.step)
+    if step not in run.steps:
+        raise WorkflowError(f"step {step} is not a checkpoint of run {run.name}; its steps are {run.steps[:5]}...")
+    return step
+
+
+def neighbour(wildcards, offset):
+    """The step `offset` checkpoints away from the job's (None beyond the film's ends)."""
+    run = run_of(wildcards)
+    i = run.steps.index(step_of(wildcards)) + offset
+    return run.steps[i] if 0 <= i < len(run.steps) else None
+
+
+def per_step(run, stage, steps=None, ext="npy"):
+    return [f"results/{run.name}/{stage}/{s}.{ext}" for s in (run.steps if steps is None else steps)]
+
+
+def end_file(stage, end):
+    """Input function: the file of `stage` for the run's first or last checkpoint (end: "first" or "last")."""
+    return lambda wildcards: f"results/{wildcards.run}/{stage}/{getattr(run_of(wildcards), end)}.npy"
+
+
+def all_steps(stage, ext="npy"):
+    """Input function: the files of `stage` for every checkpoint of the job's run."""
+    return lambda wildcards: per_step(run_of(wildcards), stage, ext=ext)
+
+
+def previous_step(name, stage, ext="npy"):
+    """Input function: {name: the previous checkpoint's file of `stage`} (nothing for the film's first)."""
+
+    def inputs(wildcards):
+        before = neighbour(wildcards, -1)
+        return {} if before is None else {name: f"results/{wildcards.run}/{stage}/{before}.{ext}"}
+
+    return inputs
+
+
+def planned_last_step(wildcards):
+    """The step the frames' loss axis and titles run to: training.max_steps, or for external checkpoints the
+    max_steps their Trainer planned (so appending a checkpoint of a running training redraws no old frame)."""
+    run = run_of(wildcards)
+    if not run.external:
+        return run.cfg["training"]["max_steps"]
+    state = Path(run.checkpoint_dir(run.last)) / "trainer_state.json"
+    try:
+        planned = int(json.loads(state.read_text()).get("max_steps") or 0)
+    except (OSError, ValueError, AttributeError):
+        planned = 0
+    return max(planned, run.last)
+
+
+# --- checkpoints ------------------------------------------------------------------------------------------
+
+
+def checkpoint_weights(wildcards):
+    """What a checkpoint's embedding depends on: the weight file of an external checkpoint; for a trained run
+    the checkpoints folder, which the one training job writes as a whole."""
+    run, step = run_of(wildcards), step_of(wildcards)
+    if not run.external:
+        return f"results/{run.name}/checkpoints"
+    folder = Path(run.checkpoint_dir(step))
+    weights = [folder / n for n in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")]
+    return str(next((w for w in weights if w.exists()), weights[0]))
+
+
+def loss_log(wildcards):
+    """The loss curve a frame draws: the training's log, or (external checkpoints) the checkpoint's own
+    trainer_state.json, so a frame never depends on checkpoints after it."""
+    run = run_of(wildcards)
+    if not run.external:
+        return {"loss_log": f"results/{run.name}/train_log.csv"}
+    state = f"{run.checkpoint_dir(step_of(wildcards))}/trainer_state.json"
+    return {"loss_log": state} if os.path.isfile(state) else {}
+
+
+def newest_trainer_state(wildcards):
+    """The newest checkpoint's trainer_state.json of an external run (none: an empty loss curve)."""
+    run = run_of(wildcards)
+    states = (f"{run.checkpoint_dir(s)}/trainer_state.json" for s in reversed(run.steps))
+    return [f for f in states if os.path.isfile(f)][:1]
+
+
+# --- projection -------------------------------------------------------------------------------------------
+
+
+def layout_steps(wildcards):
+    """The checkpoints the film-wide layout is fitted on: the reference step (reference), every
+    global_every-th checkpoint (global), all (gpa)."""
+    run = run_of(wildcards)
+    align = run.cfg["projection"]["align"]
+    if align == "reference":
+        return [reference_step(run)]
+    if align == "global":
+        return run.steps[:: run.cfg["projection"]["global_every"]]
+    if align == "gpa":
+        return run.steps
+    raise WorkflowError(f"projection.align {align} of run {run.name} has no film-wide layout")
+
+
+def layout_embeddings(wildcards):
+    return per_step(run_of(wildcards), "embeddings", layout_steps(wildcards))
+
+
+def projection_inputs(wildcards):
+    """What a checkpoint's projection depends on besides its embeddings: the film-wide layout (reference,
+    global, gpa), or the aligned frame it is aligned onto (first: the film's first frame, previous: the
+    previous checkpoint's; nothing for the film's first checkpoint)."""
+    run, step = run_of(wildcards), step_of(wildcards)
+    align = run.cfg["projection"]["align"]
+    if align in ("reference", "global", "gpa"):
+        return {"layout": f"results/{run.name}/projection/layout.npz"}
+    if step == run.first:
         return {}
-    anchor = FIRST if ALIGN == "first" else CHUNKS[chunk_index - 1][-1]
-    return {"anchor": f"{RESULTS}/projection/{anchor}.npy"}
+    anchor = run.first if align == "first" else neighbour(wildcards, -1)
+    return {"anchor": f"results/{run.name}/projection/{anchor}.npy"}
 
 
-def previous_step_inputs(chunk_index, name, stage, ext="npy"):
-    """{name: the file of `stage` for the step just before this chunk} (nothing for the first chunk)."""
-    if chunk_index == 0:
-        return {}
-    return {name: f"{RESULTS}/{stage}/{CHUNKS[chunk_index - 1][-1]}.{ext}"}
+def limits_projections(wildcards):
+    """The projections the film's fixed axis limits come from (see workflow_scripts/frame_limits.py)."""
+    run = run_of(wildcards)
+    align = run.cfg["projection"]["align"]
+    if align in ("first", "previous"):
+        return per_step(run, "projection", [run.first])
+    if align == "reference":
+        return per_step(run, "projection", [reference_step(run)])
+    return per_step(run, "projection")
 
 
-def next_step(chunk_index):
-    """The first step of the next chunk (None for the last chunk)."""
-    return CHUNKS[chunk_index + 1][0] if chunk_index + 1 < len(CHUNKS) else None
+# --- frames and the film ----------------------------------------------------------------------------------
 
 
-def tween_frames(steps):
-    """The interpolated frames after each of `steps` (none after the film's last checkpoint)."""
-    k = config["animation"]["tween"]
-    return [f"{RESULTS}/frames/tween/{s}-{j}.png" for s in steps if s != LAST for j in range(1, k + 1)]
+def next_projection(wildcards):
+    """The next checkpoint's projection, which a tween frame moves towards."""
+    after = neighbour(wildcards, 1)
+    if after is None:
+        raise WorkflowError(f"checkpoint {wildcards.step} is the last of run {wildcards.run}: no frame follows it")
+    return f"results/{wildcards.run}/projection/{after}.npy"
 
 
-def film_frames():
+def film_frames(wildcards):
     """Every frame of the film in order: each checkpoint followed by its interpolated frames."""
-    return [f for s in STEPS for f in [f"{RESULTS}/frames/{s}.png", *tween_frames([s])]]
-
-
-def animation_outputs():
-    return {fmt: f"{RESULTS}/animation.{fmt}" for fmt in config["animation"]["formats"]}
-
-
-def basis_embeddings():
-    if ALIGN == "reference":
-        return per_step("embeddings", [reference_step()])
-    return per_step("embeddings", STEPS[:: config["projection"]["global_every"]])
-
-
-def limits_projections():
-    """The projections the film's fixed axis limits come from (see workflow_scripts/project.py)."""
-    if ALIGN in ("first", "previous"):
-        return per_step("projection", [FIRST])
-    if ALIGN == "reference":
-        return per_step("projection", [reference_step()])
-    return per_step("projection", STEPS)
-
-
-def final_targets():
+    run = run_of(wildcards)
+    tween = run.cfg["animation"]["tween"]
     return [
-        *animation_outputs().values(),
-        f"{RESULTS}/review.parquet",
-        f"{RESULTS}/metrics.csv",
-        f"{RESULTS}/outliers.csv",
-        f"{RESULTS}/train_log.csv",
+        f
+        for s in run.steps
+        for f in [
+            f"results/{run.name}/frames/{s}.png",
+            *(f"results/{run.name}/frames/tween/{s}-{j}.png" for j in range(1, tween + 1) if s != run.last),
+        ]
     ]
 
 
-def stage_resources(stage, **resources):
-    """Resources of every chunk of a stage, updated with what set-resources gives for the stage name
-    (profile `set-resources: {embed: {gpu_model: a100}}` or `--set-resources embed:gpu_model=a100`).
-    Snakemake matches set-resources by exact name and the chunks are named {stage}_chunk{i}; an entry
-    for one chunk (embed_chunk3) is still applied on top by Snakemake."""
-    overrides = workflow.resource_settings.overwrite_resources.get(stage, {})
-    return {**resources, **{name: getattr(res, "raw", res) for name, res in overrides.items()}}
+def report_labels(**labels):
+    """Report labels (functions of the wildcards giving strings, or strings with wildcards), with the run's
+    name first when the workflow films several runs."""
+
+    def expand(wildcards):
+        values = {k: v(wildcards) if callable(v) else apply_wildcards(v, wildcards) for k, v in labels.items()}
+        return {"run": wildcards.run, **values} if len(RUNS) > 1 else values
+
+    return expand
+
+
+def padded_step(wildcards):
+    """A checkpoint's step, zero-padded (the report sorts labels as text)."""
+    return str(wildcards.step).zfill(len(str(run_of(wildcards).last)))
+
+
+def model_title(wildcards):
+    run = run_of(wildcards)
+    return Path(run.cfg["checkpoints"]).name if run.external else Path(run.cfg["model"]).name
+
+
+@functools.cache
+def compare_clock():
+    """The comparison's common clock: (which clock, [(tick label, {run: step shown, or None before its first
+    checkpoint})], [T, R] index of the checkpoint each run shows). `step`: every panel at the same training
+    step; `fraction`: at the same share of each run's training (runs of different lengths); `auto`: step when
+    every run ends at the same step. Ticks that would show the same checkpoints as the one before are merged."""
+    runs = list(RUNS.values())
+    steps = [r.steps for r in runs]
+    clock = COMPARE["clock"]
+    if clock == "auto":
+        clock = "step" if len({r.last for r in runs}) == 1 else "fraction"
+    labels, shown = same_step_clock(steps) if clock == "step" else fraction_clock(steps)
+    keep = [t for t in range(len(labels)) if t == 0 or list(shown[t]) != list(shown[t - 1])]
+    rows = [(labels[t], {r.name: r.steps[i] if i >= 0 else None for r, i in zip(runs, shown[t])}) for t in keep]
+    return clock, rows, shown[keep].tolist()
+
+
+def compare_targets():
+    """The comparison film's outputs, when the workflow films several runs."""
+    if len(RUNS) < 2:
+        return []
+    folder = f"results/compare/{COMPARE['name']}"
+    formats = sorted({fmt for r in RUNS.values() for fmt in r.cfg["animation"]["formats"]})
+    return [*(f"{folder}/animation.{fmt}" for fmt in formats), f"{folder}/film.html", f"{folder}/metrics.csv"]
+
+
+def all_runs(stage, ext="npy"):
+    """Input function: the files of `stage` for every checkpoint of every run."""
+    return lambda wildcards: [f for r in RUNS.values() for f in per_step(r, stage, ext=ext)]
+
+
+def shown_steps(wildcards):
+    """{run: the step its panel shows at this tick (None: not started)} of a comparison frame."""
+    return compare_clock()[1][int(wildcards.tick)][1]
+
+
+def shown_files(stage, ext="npy"):
+    """Input function: the files of `stage` that a comparison frame's panels show."""
+    return lambda wildcards: [f"results/{r}/{stage}/{s}.{ext}" for r, s in shown_steps(wildcards).items() if s is not None]
+
+
+def compare_frames(wildcards):
+    return [f"results/compare/{wildcards.name}/frames/{i}.png" for i in range(len(compare_clock()[1]))]
+
+
+def final_targets():
+    return compare_targets() + [
+        target
+        for run in RUNS.values()
+        for target in (
+            *(f"results/{run.name}/animation.{fmt}" for fmt in run.cfg["animation"]["formats"]),
+            f"results/{run.name}/film.html",
+            f"results/{run.name}/review.parquet",
+            f"results/{run.name}/metrics.csv",
+            f"results/{run.name}/outliers.csv",
+            f"results/{run.name}/train_log.csv",
+        )
+    ]
+
+
+def explain_missing_frames():
+    """After a failure (e.g. with --keep-going): name each run's checkpoints that have no frame, so the film
+    that was not made says which steps held it back."""
+    for run in RUNS.values():
+        frames = {s: os.path.exists(f"results/{run.name}/frames/{s}.png") for s in run.steps}
+        missing = [str(s) for s, made in frames.items() if not made]
+        failed = [s for s in run.steps if os.path.exists(f"results/{run.name}/skipped/{s}.json")]
+        if missing and any(frames.values()):
+            print(
+                f"the film of run {run.name} was not made: no frame for steps {', '.join(missing)} (their jobs, or the "
+                f"jobs they read from, failed: see results/{run.name}/logs/)."
+                + (
+                    f" Checkpoints {', '.join(map(str, failed))} failed for reasons of their own: run again to make the film "
+                    f"without them (results/{run.name}/skipped/ says why)."
+                    if failed
+                    else " Fix or remove those checkpoints, then run again."
+                ),
+                file=sys.stderr,
+            )
+
+
+def runs_by_kind(external):
+    """Wildcard constraint of the run names that train (external=False) or film external checkpoints."""
+    return names_regex([r.name for r in RUNS.values() if r.external == external])

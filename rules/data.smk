@@ -2,47 +2,56 @@
 
 
 rule prepare_data:
+    input:
+        code=code_files("prepare_data"),
     output:
-        train=f"{RESULTS}/data/train.parquet",
-        eval=f"{RESULTS}/data/eval.parquet",
-        labels=f"{RESULTS}/data/labels.npy",
-        thumbnails=f"{RESULTS}/data/thumbnails.npy",
-        classes=f"{RESULTS}/data/classes.json",
+        train="results/{run}/data/train.parquet",
+        eval="results/{run}/data/eval.parquet",
+        labels="results/{run}/data/labels.npy",
+        thumbnails="results/{run}/data/thumbnails.npy",
+        classes="results/{run}/data/classes.json",
     log:
-        f"{RESULTS}/logs/prepare_data.log",
+        "results/{run}/logs/prepare_data.log",
     benchmark:
-        f"{RESULTS}/benchmarks/prepare_data.tsv"
+        "results/{run}/benchmarks/prepare_data.tsv"
     threads: 1
     resources:
         mem_mb=2000,
     params:
-        dataset=config["dataset"],
-        seed=config["seed"],
-        need_train=not EXTERNAL,
+        **job_params(
+            dataset=setting("dataset"),
+            seed=setting("seed"),
+            need_train=lambda wildcards: not run_of(wildcards).external,
+        ),
     conda:
         "../envs/train.yaml"
-    script:
-        "../workflow_scripts/data.py"
+    shell:
+        job("prepare_data")
 
 
 rule preprocess:
     input:
         eval=rules.prepare_data.output.eval,
+        code=code_files("preprocess"),
     output:
-        pixels=f"{RESULTS}/data/pixels.npy",
-        spec=f"{RESULTS}/data/pixels.json",
+        pixels="results/{run}/data/pixels.npy",
+        spec="results/{run}/data/pixels.json",
     log:
-        f"{RESULTS}/logs/preprocess.log",
+        "results/{run}/logs/preprocess.log",
     benchmark:
-        f"{RESULTS}/benchmarks/preprocess.tsv"
+        "results/{run}/benchmarks/preprocess.tsv"
     threads: 1
     resources:
         mem_mb=2000,
     params:
-        model=config["model"],
-        image_size=config["dataset"]["image_size"],
-        checkpoint_dir=checkpoint_dir(FIRST) if EXTERNAL else None,
+        **job_params(
+            model=setting("model"),
+            image_size=setting("dataset", "image_size"),
+            checkpoint_dir=lambda wildcards: (
+                run_of(wildcards).checkpoint_dir(run_of(wildcards).first) if run_of(wildcards).external else None
+            ),
+        ),
     conda:
         "../envs/train.yaml"
-    script:
-        "../workflow_scripts/preprocess.py"
+    shell:
+        job("preprocess")

@@ -1,34 +1,36 @@
-# Stage 3: embeddings and class probabilities, one job per chunk of checkpoints.
+# Stage 3: embeddings and class probabilities, one job per checkpoint.
 
-for i, chunk in enumerate(CHUNKS):
 
-    rule:
-        name:
-            f"embed_chunk{i}"
-        input:
-            checkpoints=checkpoint_files(chunk),
-            pixels=rules.preprocess.output.pixels,
-            spec=rules.preprocess.output.spec,
-        output:
-            embeddings=per_step("embeddings", chunk),
-            probs=per_step("probs", chunk),
-        log:
-            f"{RESULTS}/logs/embed/chunk{i}.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/embed/chunk{i}.tsv"
-        threads: 1
-        resources:
-            # one GPU unless embedding.device is cpu (slurm: --gpus; locally --resources gpu=N serialises);
-            # `set-resources: {embed: ...}` in a profile applies to every chunk (see stage_resources)
-            **stage_resources("embed", mem_mb=4000, gpu=0 if config["embedding"]["device"] == "cpu" else 1),
-        params:
-            checkpoint_dirs=[checkpoint_dir(s) for s in chunk],
-            pooling=config["embedding"]["pooling"],
-            batch_size=config["embedding"]["batch_size"],
-            device=config["embedding"]["device"],
-            precision=config["embedding"]["precision"],
-            allow_pickle=config["allow_pickle_checkpoints"],
-        conda:
-            "../envs/train.yaml"
-        script:
-            "../workflow_scripts/embed.py"
+rule embed:
+    input:
+        checkpoint=checkpoint_weights,
+        pixels=rules.preprocess.output.pixels,
+        spec=rules.preprocess.output.spec,
+        code=code_files("embed"),
+    output:
+        embeddings="results/{run}/embeddings/{step}.npy",
+        probs="results/{run}/probs/{step}.npy",
+    log:
+        "results/{run}/logs/embed/{step}.log",
+    benchmark:
+        "results/{run}/benchmarks/embed/{step}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        # one GPU unless embedding.device is cpu (slurm: --gpus; locally --resources gpu=N serialises)
+        gpu=lambda wildcards: 0 if setting("embedding", "device")(wildcards) == "cpu" else 1,
+    params:
+        **job_params(
+            checkpoint_dir=lambda wildcards: run_of(wildcards).checkpoint_dir(step_of(wildcards)),
+            pooling=setting("embedding", "pooling"),
+            batch_size=setting("embedding", "batch_size"),
+            device=setting("embedding", "device"),
+            precision=setting("embedding", "precision"),
+            allow_pickle=setting("allow_pickle_checkpoints"),
+            # where a checkpoint that fails for a reason of its own is noted, so the next run leaves it out
+            failure_record="results/{run}/skipped/{step}.json",
+        ),
+    conda:
+        "../envs/train.yaml"
+    shell:
+        job("embed")

@@ -1,93 +1,100 @@
-# Stage 5b: film quality metrics per checkpoint (one job per chunk), then the whole-film table.
+# Stage 5b: film quality metrics per checkpoint, then the whole-film tables.
 
-for i, chunk in enumerate(CHUNKS):
 
-    rule:
-        name:
-            f"metrics_chunk{i}"
-        input:
-            **previous_step_inputs(i, "previous", "projection"),
-            embeddings=per_step("embeddings", chunk),
-            projections=per_step("projection", chunk),
-            probs=per_step("probs", chunk),
-            labels=rules.prepare_data.output.labels,
-        output:
-            metrics=per_step("metrics", chunk, "json"),
-        log:
-            f"{RESULTS}/logs/metrics/chunk{i}.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/metrics/chunk{i}.tsv"
-        threads: 1
-        resources:
-            mem_mb=2000,
-        params:
-            steps=chunk,
-            k=config["metrics"]["k"],
-            max_points=config["metrics"]["max_points"],
-        conda:
-            "../envs/analysis.yaml"
-        script:
-            "../workflow_scripts/metrics.py"
+rule metrics:
+    input:
+        unpack(previous_step("previous", "projection")),
+        embeddings="results/{run}/embeddings/{step}.npy",
+        projection="results/{run}/projection/{step}.npy",
+        probs="results/{run}/probs/{step}.npy",
+        labels=rules.prepare_data.output.labels,
+        code=code_files("metrics"),
+    output:
+        metrics="results/{run}/metrics/{step}.json",
+    log:
+        "results/{run}/logs/metrics/{step}.log",
+    benchmark:
+        "results/{run}/benchmarks/metrics/{step}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        **job_params(k=setting("metrics", "k"), max_points=setting("metrics", "max_points")),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        job("metrics")
 
 
 rule metrics_table:
     input:
-        steps=per_step("metrics", STEPS, "json"),
-        embeddings=per_step("embeddings", STEPS),
-        projections=per_step("projection", STEPS),
+        steps=all_steps("metrics", "json"),
+        embeddings=all_steps("embeddings"),
+        projections=all_steps("projection"),
+        code=code_files("metrics_table"),
     output:
         csv=report(
-            f"{RESULTS}/metrics.csv",
+            "results/{run}/metrics.csv",
             caption="../report/metrics.rst",
             category="Film",
             subcategory="Metrics",
         ),
-        film=f"{RESULTS}/film_metrics.json",
+        film="results/{run}/film_metrics.json",
     log:
-        f"{RESULTS}/logs/metrics/table.log",
+        "results/{run}/logs/metrics/table.log",
+    benchmark:
+        "results/{run}/benchmarks/metrics/table.tsv"
     threads: 1
     resources:
         mem_mb=4000,
     params:
-        align=ALIGN,
+        **job_params(
+            align=setting("projection", "align"),
+            # the checkpoints left out of the film and why (incomplete, corrupt, failed before)
+            skipped=lambda wildcards: [{"step": s, "reason": why} for s, why in sorted(run_of(wildcards).skipped.items())],
+        ),
     conda:
         "../envs/analysis.yaml"
-    script:
-        "../workflow_scripts/metrics.py"
+    shell:
+        job("metrics_table")
 
 
 rule outliers_table:
     input:
-        scores=per_step("ood", STEPS),
+        scores=all_steps("ood"),
         classes=rules.prepare_data.output.classes,
+        code=code_files("outliers_table"),
     output:
-        csv=f"{RESULTS}/outliers.csv",
+        csv="results/{run}/outliers.csv",
     log:
-        f"{RESULTS}/logs/outliers.log",
+        "results/{run}/logs/outliers.log",
+    benchmark:
+        "results/{run}/benchmarks/outliers.tsv"
     threads: 1
     params:
-        steps=STEPS,
-        top_k=config["frames"]["top_k"],
+        **job_params(steps=lambda wildcards: run_of(wildcards).steps, top_k=setting("frames", "top_k")),
     conda:
         "../envs/analysis.yaml"
-    script:
-        "../workflow_scripts/outliers.py"
+    shell:
+        job("outliers_table")
 
 
 rule compare_alignment:
     input:
-        embeddings=per_step("embeddings", STEPS),
+        embeddings=all_steps("embeddings"),
+        code=code_files("compare_alignment"),
     output:
-        csv=f"{RESULTS}/alignment_comparison.csv",
+        csv="results/{run}/alignment_comparison.csv",
     log:
-        f"{RESULTS}/logs/metrics/compare_alignment.log",
+        "results/{run}/logs/metrics/compare_alignment.log",
+    benchmark:
+        "results/{run}/benchmarks/metrics/compare_alignment.tsv"
     threads: 1
     resources:
         mem_mb=4000,
     params:
-        k=config["metrics"]["k"],
-        max_points=config["metrics"]["max_points"],
+        **job_params(k=setting("metrics", "k"), max_points=setting("metrics", "max_points")),
     conda:
         "../envs/analysis.yaml"
-    script:
-        "../workflow_scripts/compare_alignment.py"
+    shell:
+        job("compare_alignment")

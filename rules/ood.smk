@@ -1,27 +1,44 @@
-# Stage 4: cleanlab outlier scores and label issues, one job per chunk of checkpoints.
+# Stage 4: cleanlab outlier scores and label issues, one job per checkpoint each.
 
-for i, chunk in enumerate(CHUNKS):
 
-    rule:
-        name:
-            f"ood_chunk{i}"
-        input:
-            embeddings=per_step("embeddings", chunk),
-            probs=per_step("probs", chunk),
-            labels=rules.prepare_data.output.labels,
-        output:
-            scores=per_step("ood", chunk),
-            label_issues=per_step("label_issues", chunk),
-        log:
-            f"{RESULTS}/logs/ood/chunk{i}.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/ood/chunk{i}.tsv"
-        threads: 1
-        resources:
-            mem_mb=2000,
-        params:
-            k=config["ood"]["k"],
-        conda:
-            "../envs/analysis.yaml"
-        script:
-            "../workflow_scripts/ood.py"
+rule ood:
+    input:
+        embeddings="results/{run}/embeddings/{step}.npy",
+        code=code_files("ood"),
+    output:
+        scores="results/{run}/ood/{step}.npy",
+    log:
+        "results/{run}/logs/ood/{step}.log",
+    benchmark:
+        "results/{run}/benchmarks/ood/{step}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        **job_params(k=setting("ood", "k")),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        job("ood")
+
+
+rule label_issues:
+    input:
+        probs="results/{run}/probs/{step}.npy",
+        labels=rules.prepare_data.output.labels,
+        code=code_files("label_issues"),
+    output:
+        issues="results/{run}/label_issues/{step}.npy",
+    log:
+        "results/{run}/logs/label_issues/{step}.log",
+    benchmark:
+        "results/{run}/benchmarks/label_issues/{step}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        **job_params(),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        job("label_issues")

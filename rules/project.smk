@@ -1,87 +1,64 @@
-# Stage 5: aligned 2-D projections. Which inputs a projection has is exactly what its alignment mode
-# makes it depend on (see workflow_scripts/project.py for the staleness of each mode).
-
-if ALIGN in ("reference", "global"):
-
-    rule pca_basis:
-        input:
-            embeddings=basis_embeddings(),
-        output:
-            basis=f"{RESULTS}/projection/basis.npz",
-        log:
-            f"{RESULTS}/logs/projection/basis.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/projection/basis.tsv"
-        threads: 1
-        resources:
-            mem_mb=4000,
-        params:
-            seed=config["seed"],
-        conda:
-            "../envs/analysis.yaml"
-        script:
-            "../workflow_scripts/project.py"
+# Stage 5: aligned 2-D projections. What a projection depends on is exactly what its alignment mode ties it
+# to (projection_inputs; workflow_scripts/project.py describes each mode's staleness).
 
 
-if ALIGN == "gpa":
+rule layout:
+    input:
+        embeddings=layout_embeddings,
+        code=code_files("layout"),
+    output:
+        layout="results/{run}/projection/layout.npz",
+    log:
+        "results/{run}/logs/projection/layout.log",
+    benchmark:
+        "results/{run}/benchmarks/projection/layout.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        **job_params(align=setting("projection", "align"), steps=layout_steps, seed=setting("seed")),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        job("layout")
 
-    rule project_gpa:
-        input:
-            embeddings=per_step("embeddings", STEPS),
-        output:
-            projections=per_step("projection", STEPS),
-        log:
-            f"{RESULTS}/logs/projection/gpa.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/projection/gpa.tsv"
-        threads: 1
-        resources:
-            mem_mb=4000,
-        params:
-            align=ALIGN,
-        conda:
-            "../envs/analysis.yaml"
-        script:
-            "../workflow_scripts/project.py"
 
-else:
-
-    for i, chunk in enumerate(CHUNKS):
-
-        rule:
-            name:
-                f"project_chunk{i}"
-            input:
-                **projection_inputs(i),
-                embeddings=per_step("embeddings", chunk),
-            output:
-                projections=per_step("projection", chunk),
-            log:
-                f"{RESULTS}/logs/projection/chunk{i}.log",
-            benchmark:
-                f"{RESULTS}/benchmarks/projection/chunk{i}.tsv"
-            threads: 1
-            resources:
-                mem_mb=2000,
-            params:
-                align=ALIGN,
-            conda:
-                "../envs/analysis.yaml"
-            script:
-                "../workflow_scripts/project.py"
+rule project:
+    input:
+        unpack(projection_inputs),
+        embeddings="results/{run}/embeddings/{step}.npy",
+        code=code_files("project"),
+    output:
+        projection="results/{run}/projection/{step}.npy",
+    log:
+        "results/{run}/logs/projection/{step}.log",
+    benchmark:
+        "results/{run}/benchmarks/projection/{step}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        **job_params(align=setting("projection", "align"), step=step_of),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        job("project")
 
 
 rule frame_limits:
     input:
-        projections=limits_projections(),
+        projections=limits_projections,
+        code=code_files("frame_limits"),
     output:
-        limits=f"{RESULTS}/projection/limits.json",
+        limits="results/{run}/projection/limits.json",
     log:
-        f"{RESULTS}/logs/projection/limits.log",
+        "results/{run}/logs/projection/limits.log",
+    benchmark:
+        "results/{run}/benchmarks/projection/limits.tsv"
     threads: 1
     params:
-        margin=config["frames"]["margin"],
+        **job_params(margin=setting("frames", "margin")),
     conda:
         "../envs/analysis.yaml"
-    script:
-        "../workflow_scripts/project.py"
+    shell:
+        job("frame_limits")

@@ -1,53 +1,74 @@
 # Report extras that only `snakemake --report` shows (docs/report.md): the loss curve and a page that plays
 # the film inline (the report offers a GIF/MP4 only as a download). They are not targets of `rule all`;
-# request them by rule name, for the run and for the report alike (`make report` does both):
-#   snakemake --cores all all loss_curve film_page
-#   snakemake --report results/{run}/report.html all loss_curve film_page
+# request them through report_extras, for the run and for the report alike (`make report` does both):
+#   snakemake --cores all all report_extras
+#   snakemake --report results/{run}/report.html all report_extras
 
 
 rule loss_curve:
     input:
-        train_log=f"{RESULTS}/train_log.csv",
+        train_log="results/{run}/train_log.csv",
+        code=code_files("loss_curve"),
     output:
         png=report(
-            f"{RESULTS}/loss_curve.png",
+            "results/{run}/loss_curve.png",
             caption="../report/loss_curve.rst",
             category="Film",
             subcategory="Training",
         ),
     log:
-        f"{RESULTS}/logs/loss_curve.log",
+        "results/{run}/logs/loss_curve.log",
+    benchmark:
+        "results/{run}/benchmarks/loss_curve.tsv"
     threads: 1
     resources:
         mem_mb=1000,
     params:
-        steps=STEPS,
-        title=f"Training loss ({RUN})",
+        **job_params(
+            steps=lambda wildcards: run_of(wildcards).steps,
+            title=lambda wildcards: f"Training loss ({wildcards.run})",
+        ),
     conda:
         "../envs/render.yaml"
-    script:
-        "../workflow_scripts/loss_plot.py"
+    shell:
+        job("loss_curve")
 
 
 rule film_page:
     input:
-        **animation_outputs(),
+        films=lambda wildcards: [
+            f"results/{wildcards.run}/animation.{fmt}" for fmt in setting("animation", "formats")(wildcards)
+        ],
+        code=code_files("film_page"),
     output:
         html=report(
-            f"{RESULTS}/report/film.html",
+            "results/{run}/report/film.html",
             caption="../report/film_page.rst",
             category="Film",
             subcategory="Animation",
-            labels={"format": "player"},
+            labels=report_labels(format="player"),
         ),
     log:
-        f"{RESULTS}/logs/film_page.log",
+        "results/{run}/logs/film_page.log",
+    benchmark:
+        "results/{run}/benchmarks/film_page.tsv"
     threads: 1
     resources:
         mem_mb=1000,
     params:
-        title=f"{RUN}: {len(STEPS)} checkpoints, steps {FIRST} to {LAST}",
+        **job_params(
+            title=lambda wildcards: (
+                f"{wildcards.run}: {len(run_of(wildcards).steps)} checkpoints, "
+                f"steps {run_of(wildcards).first} to {run_of(wildcards).last}"
+            ),
+        ),
     conda:
         "../envs/render.yaml"
-    script:
-        "../workflow_scripts/film_page.py"
+    shell:
+        job("film_page")
+
+
+# The report's own targets: every run's extras (snakemake --report needs them as targets).
+rule report_extras:
+    input:
+        [f"results/{run}/{name}" for run in RUNS for name in ("loss_curve.png", "report/film.html")],

@@ -5,22 +5,27 @@ rule review:
     input:
         eval=rules.prepare_data.output.eval,
         classes=rules.prepare_data.output.classes,
-        emb_first=f"{RESULTS}/embeddings/{FIRST}.npy",
-        emb_last=f"{RESULTS}/embeddings/{LAST}.npy",
-        probs_first=f"{RESULTS}/probs/{FIRST}.npy",
-        probs_last=f"{RESULTS}/probs/{LAST}.npy",
-        proj_first=f"{RESULTS}/projection/{FIRST}.npy",
-        proj_last=f"{RESULTS}/projection/{LAST}.npy",
-        ood_first=f"{RESULTS}/ood/{FIRST}.npy",
-        ood_last=f"{RESULTS}/ood/{LAST}.npy",
+        emb_first=end_file("embeddings", "first"),
+        emb_last=end_file("embeddings", "last"),
+        probs_first=end_file("probs", "first"),
+        probs_last=end_file("probs", "last"),
+        proj_first=end_file("projection", "first"),
+        proj_last=end_file("projection", "last"),
+        ood_first=end_file("ood", "first"),
+        ood_last=end_file("ood", "last"),
+        code=code_files("review"),
     output:
-        review=f"{RESULTS}/review.parquet",
+        review="results/{run}/review.parquet",
     log:
-        f"{RESULTS}/logs/review.log",
+        "results/{run}/logs/review.log",
+    benchmark:
+        "results/{run}/benchmarks/review.tsv"
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        **job_params(),
     conda:
         "../envs/analysis.yaml"
-    script:
-        "../workflow_scripts/review.py"
+    shell:
+        job("review")

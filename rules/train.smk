@@ -1,50 +1,60 @@
-# Stage 2: fine-tuning. Checkpoints are protected: Snakemake refuses to overwrite or delete them.
+# Stage 2: fine-tuning (or, for external checkpoints, their loss curve). The checkpoints folder is
+# protected, and its training settings are checked at start-up (rules/common.smk): it is never retrained
+# because something upstream changed.
 
-if not EXTERNAL:
 
-    rule train:
-        input:
-            train=rules.prepare_data.output.train,
-        output:
-            checkpoints=protected(checkpoint_files(STEPS)),
-            train_log=f"{RESULTS}/train_log.csv",
-        log:
-            f"{RESULTS}/logs/train.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/train.tsv"
-        threads: workflow.cores
-        resources:
-            mem_mb=4000,
-            gpu=0 if config["embedding"]["device"] == "cpu" else 1,
-        params:
-            model=config["model"],
-            training=TRAIN,
-            tiny_vit=config["tiny_vit"],
-            image_size=config["dataset"]["image_size"],
-            seed=config["seed"],
-            allow_pickle=config["allow_pickle_checkpoints"],
-            checkpoint_root=lambda wildcards, output: str(Path(output.checkpoints[0]).parent.parent),
+rule train:
+    input:
+        # ancient: a re-prepared dataset (or a code change) never retrains over existing checkpoints; what
+        # trained them is recorded and checked at start-up (training.json: model, training, data settings)
+        train=ancient(rules.prepare_data.output.train),
+    output:
+        checkpoints=protected(directory("results/{run}/checkpoints")),
+        train_log="results/{run}/train_log.csv",
+    log:
+        "results/{run}/logs/train.log",
+    benchmark:
+        "results/{run}/benchmarks/train.tsv"
+    wildcard_constraints:
+        run=runs_by_kind(external=False),
+    threads: workflow.cores
+    resources:
+        mem_mb=4000,
+        gpu=lambda wildcards: 0 if setting("embedding", "device")(wildcards) == "cpu" else 1,
+    params:
+        **job_params(
+            model=setting("model"),
+            training=setting("training"),
+            tiny_vit=setting("tiny_vit"),
+            dataset=setting("dataset"),
+            seed=setting("seed"),
+            allow_pickle=setting("allow_pickle_checkpoints"),
             # the Trainer's own folder (resume state), next to checkpoints/, removed when training ends
-            staging=lambda wildcards, output: str(Path(output.checkpoints[0]).parent.parent.parent / "training"),
-        conda:
-            "../envs/train.yaml"
-        script:
-            "../workflow_scripts/train.py"
+            staging="results/{run}/training",
+        ),
+    conda:
+        "../envs/train.yaml"
+    shell:
+        job("train")
 
-else:
 
-    rule import_train_log:
-        input:
-            # the newest checkpoint's log history (none: an empty loss curve); the folder is only read
-            state=[
-                f for f in (f"{checkpoint_dir(s)}/trainer_state.json" for s in reversed(STEPS)) if os.path.isfile(f)
-            ][:1],
-        output:
-            train_log=f"{RESULTS}/train_log.csv",
-        log:
-            f"{RESULTS}/logs/import_train_log.log",
-        threads: 1
-        conda:
-            "../envs/analysis.yaml"
-        script:
-            "../workflow_scripts/trainer_state.py"
+rule import_train_log:
+    input:
+        # the newest checkpoint's log history (none: an empty loss curve); the folder is only read
+        state=newest_trainer_state,
+        code=code_files("import_train_log"),
+    output:
+        train_log="results/{run}/train_log.csv",
+    log:
+        "results/{run}/logs/import_train_log.log",
+    benchmark:
+        "results/{run}/benchmarks/import_train_log.tsv"
+    wildcard_constraints:
+        run=runs_by_kind(external=True),
+    threads: 1
+    params:
+        **job_params(),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        job("import_train_log")

@@ -49,20 +49,27 @@ def make_workdir(path: Path, overrides: dict[str, Any] | None = None) -> Path:
     return path
 
 
+def planned(workdir: Path, *args: str, configfile: str = "test.yaml") -> dict[str, list[str]]:
+    """Dry-run and return {rule: sorted job names} of what Snakemake would run (empty when nothing). A job is
+    named by its wildcards other than run: the step ("15"), step-j for a tween frame ("15-1"), the format
+    for animate ("gif"), "" for a film-level job."""
+    proc = snakemake(workdir, "-n", *args, "--configfile", configfile)
+    out = proc.stdout + proc.stderr
+    jobs: dict[str, list[str]] = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out)[1:]:
+        rule = re.match(r"(?:local)?rule (\w+):", block).group(1)
+        if rule == "all":
+            continue
+        wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+        values = dict(kv.split("=", 1) for kv in wildcards.group(1).split(", ")) if wildcards else {}
+        values.pop("run", None)
+        jobs.setdefault(rule, []).append("-".join(values[k] for k in ("step", "j", "format") if k in values))
+    return {rule: sorted(names, key=lambda n: [int(x) if x.isdigit() else x for x in n.split("-")]) for rule, names in jobs.items()}
+
+
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
     """Dry-run and return {rule: job count} of what Snakemake would run (empty when nothing)."""
-    proc = snakemake(workdir, "-n", *args, "--configfile", "test.yaml")
-    out = proc.stdout + proc.stderr
-    if "Nothing to be done" in out:
-        return {}
-    table = out.split("Job stats:", 1)[1].split("total", 1)[0]
-    jobs = {}
-    for line in table.splitlines():
-        m = re.fullmatch(r"\s*(\S+)\s+(\d+)\s*", line)
-        if m and m.group(1) != "job":
-            jobs[m.group(1)] = int(m.group(2))
-    jobs.pop("all", None)
-    return jobs
+    return {rule: len(names) for rule, names in planned(workdir, *args).items()}
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 """The benchmark harness (benchmarks/), not timed: the baseline does the workflow's work, and the staleness
-semantics of chunking that the benchmark's incremental scenarios rely on.
+semantics that the benchmark's incremental scenarios rely on.
 
 One small film of real Trainer checkpoints (the test suite's 2-layer ViT, a checkpoint every step), filmed
-from an external folder with chunk_size 2 and align: first: 6 checkpoints = chunks [0, 1], [2, 3], [4, 5].
+from an external folder with align: first: 6 checkpoints, steps 0 to 5.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, copy_run, make_workdir, planned_jobs, set_config, snakemake
+from conftest import REPO, copy_run, make_workdir, planned, planned_jobs, set_config, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -54,7 +54,7 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def bench_run(pool: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The workflow run on the first N checkpoints of the pool; tests must not modify it (use `bench_copy`)."""
     workdir = make_workdir(
-        tmp_path_factory.mktemp("bench_run"), {"checkpoints": FOLDER, "chunk_size": 2, "projection": {"align": "first"}}
+        tmp_path_factory.mktemp("bench_run"), {"checkpoints": FOLDER, "projection": {"align": "first"}}
     )
     checkpoints.film(pool, workdir / FOLDER, N)
     snakemake(workdir, "--configfile", "test.yaml")
@@ -75,8 +75,9 @@ def test_baseline_writes_the_same_files_as_the_workflow(bench_run: Path, pool: P
     cfg = harness.resolve_config(yaml.safe_load((bench_run / "test.yaml").read_text()))
     cfg["checkpoints"] = str(bench_run / FOLDER)
     (tmp_path / "bench.yaml").write_text(yaml.safe_dump(cfg))
-    subprocess.run([sys.executable, str(BENCH / "monolithic.py"), "bench.yaml"], cwd=tmp_path, check=True,
-                   capture_output=True, timeout=600)
+    proc = subprocess.run([sys.executable, str(BENCH / "monolithic.py"), "bench.yaml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     verdict = harness.compare_outputs(bench_run / "results" / "tiny", tmp_path / "results" / "tiny")
     # identical here; on other machines float32 kernels may differ in the last bits (the baseline's BLAS
     # uses every core, jobs one thread each), so the same files with tiny differences also pass
@@ -86,9 +87,11 @@ def test_baseline_writes_the_same_files_as_the_workflow(bench_run: Path, pool: P
     assert len(list((tmp_path / "results" / "tiny" / "frames").glob("*.png"))) == N
 
 
-def test_changing_one_checkpoint_reruns_its_chunk_and_what_reads_its_files(bench_copy: Path) -> None:
-    # checkpoint-2 lives in chunk 1 ([2, 3]); its job also rewrites step 3's files, which chunk 2 reads
-    # (metrics: displacement since step 3; frames: leaderboard rank changes since step 3).
+FILM = {"metrics_table": [""], "outliers_table": [""], "animate": ["gif"], "film_html": [""]}
+
+
+def test_changing_one_checkpoint_reruns_its_jobs_and_what_reads_its_files(bench_copy: Path) -> None:
+    # step 3 reads step 2 as "previous" (metrics: displacement; frame: leaderboard rank changes).
     folder = bench_copy / FOLDER / "checkpoint-2"
     target = folder.resolve()
     folder.unlink()
@@ -100,31 +103,22 @@ def test_changing_one_checkpoint_reruns_its_chunk_and_what_reads_its_files(bench
     weights[name] = weights[name] * 1.01
     save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
     _later(folder / "model.safetensors")
-    assert planned_jobs(bench_copy) == {
-        "embed_chunk1": 1, "ood_chunk1": 1, "project_chunk1": 1, "metrics_chunk1": 1, "frames_chunk1": 1,
-        "metrics_chunk2": 1, "frames_chunk2": 1,
-        "metrics_table": 1, "outliers_table": 1, "animate": 1,
+    assert planned(bench_copy) == {
+        "embed": ["2"], "ood": ["2"], "label_issues": ["2"], "project": ["2"], "metrics": ["2", "3"], "frame": ["2", "3"],
+        **FILM,
     }
 
 
-def test_appending_a_checkpoint_computes_only_the_new_chunk(bench_copy: Path, pool: Path) -> None:
-    # 6 checkpoints = 3 full chunks of 2: checkpoint-6 opens chunk 3; no earlier chunk is embedded, scored,
-    # projected, measured or drawn again (a frame's loss curve comes from its own checkpoint's
-    # trainer_state.json and its axis from the Trainer's planned max_steps).
+def test_appending_a_checkpoint_computes_only_its_own_jobs(bench_copy: Path, pool: Path) -> None:
+    # No earlier checkpoint is embedded, scored, projected, measured or drawn again (a frame's loss curve
+    # comes from its own checkpoint's trainer_state.json and its axis from the Trainer's planned max_steps).
     checkpoints.add(pool, bench_copy / FOLDER, N)
-    assert planned_jobs(bench_copy) == {
-        "import_train_log": 1,
-        "embed_chunk3": 1, "ood_chunk3": 1, "project_chunk3": 1, "metrics_chunk3": 1, "frames_chunk3": 1,
-        "metrics_table": 1, "outliers_table": 1, "animate": 1, "review": 1,
-    }
-    # A second checkpoint joins the partial chunk 3: that chunk's jobs rerun (for both of its checkpoints).
+    own = {stage: ["6"] for stage in ("embed", "ood", "label_issues", "project", "metrics", "frame")}
+    assert planned(bench_copy) == {**own, "import_train_log": [""], "review": [""], **FILM}
     snakemake(bench_copy, "--configfile", "test.yaml")
     before = (bench_copy / "results" / "tiny" / "embeddings" / "6.npy").read_bytes()
     checkpoints.add(pool, bench_copy / FOLDER, N + 1)
-    jobs = planned_jobs(bench_copy)
-    assert {j for j in jobs if j.startswith(("embed", "ood", "project", "metrics_chunk"))} == {
-        "embed_chunk3", "ood_chunk3", "project_chunk3", "metrics_chunk3"
-    }
+    assert planned(bench_copy)["embed"] == ["7"]  # the one before is not touched again
     snakemake(bench_copy, "--configfile", "test.yaml")
     assert (bench_copy / "results" / "tiny" / "embeddings" / "6.npy").read_bytes() == before
 
@@ -132,22 +126,24 @@ def test_appending_a_checkpoint_computes_only_the_new_chunk(bench_copy: Path, po
 def test_frame_setting_reruns_frames_and_film_only(bench_copy: Path) -> None:
     top_k = yaml.safe_load((bench_copy / "test.yaml").read_text())["frames"]["top_k"]
     set_config(bench_copy, {"frames": {"top_k": top_k + 1}})
-    assert planned_jobs(bench_copy) == {
-        "frames_chunk0": 1, "frames_chunk1": 1, "frames_chunk2": 1, "outliers_table": 1, "animate": 1,
+    assert planned(bench_copy) == {
+        "frame": [str(s) for s in range(N)], "outliers_table": [""], "animate": ["gif"], "film_html": [""],  # top-k marks
     }
 
 
 def test_fake_checkpoints_pass_the_parse_time_checks(pool: Path, tmp_path: Path) -> None:
     # The dry-run scenario films hard links to one real checkpoint (a dry run reads no weights).
     checkpoints.fake(tmp_path / "fake" / "tiny-vit-digits", 45, template=pool / "checkpoint-8")
-    workdir = make_workdir(tmp_path / "wd", {"checkpoints": str(tmp_path / "fake" / "tiny-vit-digits"), "chunk_size": 40})
+    workdir = make_workdir(tmp_path / "wd", {"checkpoints": str(tmp_path / "fake" / "tiny-vit-digits")})
     jobs = planned_jobs(workdir)
-    assert jobs["embed_chunk0"] == jobs["embed_chunk1"] == 1 and "embed_chunk2" not in jobs
+    assert jobs["embed"] == jobs["frame"] == 45
     assert jobs["prepare_data"] == jobs["animate"] == 1
 
 
 def test_harness_helpers() -> None:
-    out = "Job stats:\njob               count\n--------------  -------\nembed_chunk0         1\nframes_chunk1  1\nall 1\ntotal 3\n"
-    assert harness.job_counts(out) == {"embed_chunk0": 1, "frames_chunk1": 1}
-    assert harness.summarise_jobs({"frames_chunk1": 1, "embed_chunk0": 1, "frames_chunk0": 1}) == "embed 1, frames 2"
+    out = "Job stats:\njob               count\n--------------  -------\nembed         3\nframe  3\nall 1\ntotal 7\n"
+    assert harness.job_counts(out) == {"embed": 3, "frame": 3}
+    assert harness.summarise_jobs({"frame": 3, "animate": 1, "embed": 3}) == "embed 3, frame 3, animate 1"
+    assert harness.stage_of(Path("projection/layout.tsv")) == "layout" and harness.stage_of(Path("projection/7.tsv")) == "project"
+    assert harness.stage_of(Path("frames/tween/3-1.tsv")) == "tween" and harness.stage_of(Path("animate-gif.tsv")) == "animate"
     assert np.isclose(harness.Row("x", 2.0, 4.0, "", True).ratio, 0.5)

@@ -8,26 +8,19 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, make_workdir, planned_jobs, set_config, snakemake
+from conftest import REPO, make_workdir, planned, planned_jobs, set_config, snakemake
 
 pytestmark = pytest.mark.workflow
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-TINY_CHUNKS = 3  # tiny.yaml: 5 checkpoints, chunk_size 2 -> [0, 5], [10, 15], [20]
-
-
-def stages(jobs: dict[str, int]) -> dict[str, int]:
-    """{stage: job count}, chunk rules folded into their stage (embed_chunk0, embed_chunk1 -> embed: 2)."""
-    out: dict[str, int] = {}
-    for name, count in jobs.items():
-        stage = re.sub(r"_chunk\d+$", "", name)
-        out[stage] = out.get(stage, 0) + count
-    return out
+TINY_STEPS = 5  # tiny.yaml: checkpoints 0, 5, 10, 15, 20
 
 
 def test_dry_run_lists_every_checkpoint_of_the_cifar10_config_offline(tmp_path: Path) -> None:
@@ -41,7 +34,7 @@ def test_dry_run_lists_every_checkpoint_of_the_cifar10_config_offline(tmp_path: 
     env_before = os.environ.get("HF_HUB_OFFLINE")
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
-        jobs = stages(planned_jobs(workdir, "--config", "chunk_size=1"))
+        jobs = planned_jobs(workdir)
     finally:
         if env_before is None:
             os.environ.pop("HF_HUB_OFFLINE")
@@ -49,7 +42,7 @@ def test_dry_run_lists_every_checkpoint_of_the_cifar10_config_offline(tmp_path: 
             os.environ["HF_HUB_OFFLINE"] = env_before
     assert jobs["train"] == 1
     assert n_checkpoints > 40
-    for stage in ("embed", "ood", "frames"):
+    for stage in ("embed", "ood", "frame"):
         assert jobs[stage] == n_checkpoints, (stage, jobs)
     assert not (workdir / "results").exists()
 
@@ -71,28 +64,30 @@ def test_make_dag_draws_the_rule_graph_and_a_3_checkpoint_dag(tmp_path: Path) ->
     rulegraph = (out / "rulegraph.svg").read_text()
     dag = (out / "dag-3-checkpoints.svg").read_text()
     assert rulegraph.lstrip().startswith(("<?xml", "<svg")) and dag.lstrip().startswith(("<?xml", "<svg"))
-    for rule in ("prepare_data", "train", "embed_chunk0", "ood_chunk0", "frames_chunk0", "animate", "review"):
+    for rule in ("prepare_data", "train", "embed", "ood", "label_issues", "project", "metrics", "frame", "animate", "review"):
         assert f">{rule}<" in rulegraph, rule
     # the DAG: one job per checkpoint and stage (steps 0, 5, 10), nothing for a fourth
-    for stage in ("embed", "ood", "project", "frames"):
-        assert {int(i) for i in re.findall(rf">{stage}_chunk(\d+)<", dag)} == {0, 1, 2}, stage
+    for stage in ("embed", "ood", "label_issues", "project", "metrics", "frame"):
+        assert dag.count(f">{stage}<") == 3, stage
+    for stage in ("train", "layout", "animate"):
+        assert dag.count(f">{stage}<") <= 1, stage
     plan = (out / "dry-run-3-checkpoints.txt").read_text()
-    assert re.search(r"^embed_chunk2\s+1$", plan, re.M) and not re.search(r"^embed_chunk3\s", plan, re.M)
+    assert re.search(r"^embed\s+3$", plan, re.M) and re.search(r"^frame\s+3$", plan, re.M)
 
 
 # ------------------------------------------------------- "What reruns when you change X" (docs/dag.md)
 
 
 def test_alignment_mode_change_reruns_projections_and_what_is_drawn_from_them(tiny_copy: Path) -> None:
-    # tiny.yaml aligns each chunk onto step 0's projection (first); reference fits one PCA basis instead.
+    # tiny.yaml aligns each checkpoint onto step 0's projection (first); reference fits one PCA basis instead.
     set_config(tiny_copy, {"projection": {"align": "reference"}})
-    jobs = stages(planned_jobs(tiny_copy))
-    assert jobs.pop("pca_basis") == 1 and jobs.pop("frame_limits") == 1
-    for stage in ("project", "frames"):
-        assert jobs.pop(stage) == TINY_CHUNKS, stage
-    assert jobs.pop("animate") == 1 and jobs.pop("review") == 1
+    jobs = planned_jobs(tiny_copy)
+    assert jobs.pop("layout") == 1 and jobs.pop("frame_limits") == 1
+    for stage in ("project", "frame"):
+        assert jobs.pop(stage) == TINY_STEPS, stage
+    assert jobs.pop("animate") == 1 and jobs.pop("review") == 1 and jobs.pop("film_html") == 1
     # metrics of the projection (trustworthiness, displacement) follow it
-    assert jobs.pop("metrics") == TINY_CHUNKS and jobs.pop("metrics_table") == 1
+    assert jobs.pop("metrics") == TINY_STEPS and jobs.pop("metrics_table") == 1
     assert jobs == {}, f"also planned: {jobs}"  # no training, embedding or outlier job
 
 
@@ -105,20 +100,25 @@ def test_model_change_is_refused_over_the_runs_checkpoints_and_a_new_run_plans_e
     # Under a new run: name every stage of the new film is planned, in its own results folder.
     set_config(tiny_copy, {"run": "tiny-vit-b"})
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub id is only looked up by the jobs themselves
-    jobs = stages(planned_jobs(tiny_copy))
+    jobs = planned_jobs(tiny_copy)
     for stage in ("prepare_data", "preprocess", "train", "animate", "review"):
         assert jobs[stage] == 1, stage
-    for stage in ("embed", "ood", "project", "frames"):
-        assert jobs[stage] == TINY_CHUNKS, stage
+    for stage in ("embed", "ood", "project", "frame"):
+        assert jobs[stage] == TINY_STEPS, stage
     assert not (tiny_copy / "results" / "tiny-vit-b").exists()
 
 
-def test_chunk_size_change_reruns_the_chunks_whose_checkpoints_changed(tiny_copy: Path) -> None:
-    # A chunk job's inputs and params are its checkpoints, so regrouping them (the cluster profile sets
-    # chunk_size: 1) reruns every embedding job whose group changed, and all that is drawn from them.
-    # Training and data preparation do not rerun. tiny: [0, 5], [10, 15], [20] -> [0], [5], ..., [20].
-    set_config(tiny_copy, {"chunk_size": 1})
-    jobs = planned_jobs(tiny_copy)
-    assert {name for name in jobs if name.startswith("embed_")} == {f"embed_chunk{i}" for i in range(4)}
-    assert not {"prepare_data", "preprocess", "train"} & set(jobs)
-    assert "animate" in jobs
+def test_global_alignment_ties_every_frame_to_each_embedding(tiny_copy: Path) -> None:
+    # One PCA basis fitted on all checkpoints: one changed embedding moves the basis, so every projection,
+    # metric and frame is redone (README's "what reruns" table), but no other checkpoint's embedding or score.
+    set_config(tiny_copy, {"projection": {"align": "global"}})
+    snakemake(tiny_copy, "--configfile", "test.yaml")
+    target = tiny_copy / "results" / "tiny" / "embeddings" / "10.npy"
+    np.save(target, np.load(target) * 1.01)
+    later = time.time() + 5
+    os.utime(target, (later, later))
+    every = ["0", "5", "10", "15", "20"]
+    assert planned(tiny_copy) == {
+        "ood": ["10"], "layout": [""], "project": every, "metrics": every, "frame": every, "frame_limits": [""],
+        "review": [""], "metrics_table": [""], "outliers_table": [""], "animate": ["gif"], "film_html": [""],
+    }

@@ -92,7 +92,7 @@ def cfg(name: str | Path, **overrides: Any) -> dict[str, Any]:
 
 
 def prepare(config: dict[str, Any], out: Path, need_train: bool = True, seed: int = 0) -> dict[str, str]:
-    from workflow_scripts.data import prepare as run
+    from workflow_scripts.prepare_data import prepare as run
 
     paths = {k: str(out / f"{k}.{ext}") for k, ext in
              [("train", "parquet"), ("eval", "parquet"), ("labels", "npy"), ("thumbnails", "npy"), ("classes", "json")]}

@@ -41,13 +41,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _embed(run: dict[str, Any], out: Path, checkpoints: list[str] | None = None, **overrides: Any) -> list[np.ndarray]:
-    from workflow_scripts.embed import embed_checkpoints
+    from workflow_scripts.embed import embed_checkpoint
 
     checkpoints = checkpoints or run["checkpoints"]
     emb = [str(out / f"emb{i}.npy") for i in range(len(checkpoints))]
     probs = [str(out / f"probs{i}.npy") for i in range(len(checkpoints))]
-    kwargs = dict(pooling="auto", batch_size=4, device="auto", precision="fp32", allow_pickle=False, threads=1) | overrides
-    embed_checkpoints(checkpoints, run["pixels"], run["spec"], emb, probs, **kwargs)
+    kwargs = dict(pooling="auto", batch_size=4, device="auto", precision="fp32", allow_pickle=False) | overrides
+    for checkpoint, e, p in zip(checkpoints, emb, probs):
+        embed_checkpoint(checkpoint, run["pixels"], run["spec"], e, p, **kwargs)
     return [np.load(p) for p in emb + probs]
 
 

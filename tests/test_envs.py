@@ -17,7 +17,7 @@ from conftest import REPO, make_workdir, snakemake
 
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
 # In requirements.txt for the workflow engine and the tests, not for the jobs' scripts.
-TOOLING = {"snakemake", "snakemake-executor-plugin-slurm", "jsonschema", "pytest"}
+TOOLING = {"snakemake", "snakemake-executor-plugin-slurm", "jsonschema", "pytest", "playwright"}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)$")
 
 
@@ -85,18 +85,21 @@ def test_venv_runs_the_pinned_versions() -> None:
 # ------------------------------------------------------------------ each rule's env covers its script
 
 
-def rule_blocks() -> list[tuple[str, str, str]]:
-    """(rule, conda env, script) for every rule with a script: directive, read from rules/*.smk."""
+def rule_blocks() -> list[tuple[str, Path, Path]]:
+    """(rule, conda env, adapter script) for every rule whose shell: runs job("<script>"), from rules/*.smk."""
     found = []
     for smk in sorted((REPO / "rules").glob("*.smk")):
         text = smk.read_text()
         for block in re.split(r"\n\s*rule\b", text)[1:]:
-            name = re.match(r"\s*(\w*)", block).group(1) or re.search(r'name:\s*\n\s*f?"([^"{]+)', block).group(1)
+            name = re.match(r"\s*(\w+)", block).group(1)
             conda = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
-            script = re.search(r'script:\s*\n\s*"([^"]+)"', block)
+            script = re.search(r'shell:\s*\n\s*job\("(\w+)"\)', block)
             if script:
-                assert conda, f"{smk.name}: rule {name} has a script but no conda: environment"
-                found.append((name, (smk.parent / conda.group(1)).resolve(), (smk.parent / script.group(1)).resolve()))
+                assert conda, f"{smk.name}: rule {name} runs a job but has no conda: environment"
+                assert script.group(1) == name, f"{smk.name}: rule {name} runs {script.group(1)}.py, not {name}.py"
+                module = REPO / "workflow_scripts" / f"{name}.py"
+                package = REPO / "workflow_scripts" / name / "__init__.py"
+                found.append((name, (smk.parent / conda.group(1)).resolve(), module if module.is_file() else package))
     return found
 
 
@@ -150,7 +153,7 @@ def test_each_rule_env_provides_what_its_script_imports() -> None:
     dists = {mod: [norm(d) for d in ds] for mod, ds in metadata.packages_distributions().items()}
     problems = []
     rules = rule_blocks()
-    assert {"train", "embed_chunk", "ood_chunk", "frames_chunk", "animate", "loss_curve"} <= {r for r, _, _ in rules}
+    assert {"train", "embed", "ood", "project", "frame", "animate", "loss_curve"} <= {r for r, _, _ in rules}
     for rule, env, script in rules:
         available = closure(set(env_pins(env)[1]))
         for module in sorted(imported_modules(script)):
@@ -160,6 +163,17 @@ def test_each_rule_env_provides_what_its_script_imports() -> None:
             elif not set(owners) & available:
                 problems.append(f"{rule}: {script.name} imports {module} ({owners[0]}), not in {env.name}")
     assert not problems, "\n".join(problems)
+
+
+def test_each_rule_runs_in_the_worker_of_its_env() -> None:
+    """A warm worker preloads every adapter of its kind in one Python: the kind must be the rule's env."""
+    from workflow_scripts.client import KIND_OF
+
+    rules = rule_blocks()
+    assert {rule for rule, _, _ in rules} == set(KIND_OF), "every rule that runs a job has a worker kind, and back"
+    for rule, env, script in rules:
+        assert script.is_file(), f"rule {rule} has no adapter {script.name}"
+        assert KIND_OF[rule] == env.stem, f"rule {rule} runs in envs/{env.name} but in the {KIND_OF[rule]} worker"
 
 
 def test_lint_asks_for_no_conda_env(tmp_path: Path) -> None:

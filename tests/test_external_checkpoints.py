@@ -10,6 +10,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import hashlib
 import json
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -17,15 +18,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from conftest import make_workdir, planned_jobs, set_config, snakemake
+from conftest import make_workdir, planned, planned_jobs, set_config, snakemake
 
 pytestmark = pytest.mark.workflow
 
 IMAGE = 16
 
 
-def trainer_run(output_dir: Path, max_steps: int = 6, save_steps: int = 2) -> Path:
+def trainer_run(output_dir: Path, max_steps: int = 6, save_steps: int = 2, callbacks: list[Any] | None = None) -> Path:
     """A tiny ViT fine-tuned on 64 digits by the plain Trainer (not the workflow), saving checkpoint-2/4/6."""
     import torch
     from PIL import Image
@@ -51,7 +53,8 @@ def trainer_run(output_dir: Path, max_steps: int = 6, save_steps: int = 2) -> Pa
         output_dir=str(output_dir), max_steps=max_steps, save_steps=save_steps, save_only_model=True, logging_steps=1,
         per_device_train_batch_size=16, learning_rate=1e-3, report_to="none", use_cpu=True, disable_tqdm=True, seed=0,
     )
-    Trainer(model=ViTForImageClassification(config), args=args, train_dataset=Digits(), processing_class=processor).train()
+    Trainer(model=ViTForImageClassification(config), args=args, train_dataset=Digits(), processing_class=processor,
+            callbacks=callbacks).train()
     return output_dir
 
 
@@ -81,12 +84,7 @@ def external_config(folder: Path) -> dict[str, Any]:
         "dataset": {"name": "builtin:digits", "eval_size": 40, "image_size": IMAGE},
         "projection": {"align": "first"},  # old frames stay valid when a checkpoint is added
         "ood": {"k": 5},
-        "chunk_size": 2,  # [2, 4] is chunk 0; checkpoint-6, added later, starts chunk 1
     }
-
-
-def chunk_jobs(jobs: dict[str, int], stage: str) -> set[int]:
-    return {int(name.rsplit("chunk", 1)[1]) for name in jobs if name.startswith(f"{stage}_chunk")}
 
 
 def test_external_checkpoints_are_filmed_read_only_and_a_new_one_plans_only_its_jobs(trainer_output: Path, tmp_path: Path) -> None:
@@ -98,9 +96,9 @@ def test_external_checkpoints_are_filmed_read_only_and_a_new_one_plans_only_its_
     assert (folder / "checkpoint-2" / "training_args.bin").is_file()  # a pickle, never loaded
 
     workdir = make_workdir(tmp_path / "work", external_config(folder))
-    jobs = planned_jobs(workdir)  # the steps are discovered at DAG-build time: a dry run lists them
-    assert "train" not in jobs and jobs["import_train_log"] == 1
-    assert chunk_jobs(jobs, "embed") == {0}
+    jobs = planned(workdir)  # the steps are discovered at DAG-build time: a dry run lists them
+    assert "train" not in jobs and jobs["import_train_log"] == [""]
+    assert jobs["embed"] == ["2", "4"]
 
     before = tree_state(folder)
     set_read_only(folder, True)
@@ -120,14 +118,13 @@ def test_external_checkpoints_are_filmed_read_only_and_a_new_one_plans_only_its_
         shutil.move(str(later), folder / "checkpoint-6")
         before = tree_state(folder)
         set_read_only(folder, True)
-        jobs = planned_jobs(workdir)
-        for stage in ("embed", "ood", "project"):
-            assert chunk_jobs(jobs, stage) == {1}, (stage, jobs)
-        assert not {"prepare_data", "preprocess", "pca_basis", "frame_limits"} & set(jobs)  # align: first: anchor unchanged
-        assert jobs.get("animate") == 1 and jobs.get("import_train_log") == 1  # the loss curve now ends at step 6
-        assert 1 in chunk_jobs(jobs, "frames")
-        # Every frame draws the whole loss curve and 'step s / last', so older frames are redrawn too (cheap):
-        assert chunk_jobs(jobs, "frames") <= {0, 1}
+        # only its own jobs: no old frame is redrawn (a frame's loss curve is its own checkpoint's
+        # trainer_state.json, its axis the Trainer's planned max_steps), and align: first keeps the anchor
+        assert planned(workdir) == {
+            "embed": ["6"], "ood": ["6"], "label_issues": ["6"], "project": ["6"], "metrics": ["6"], "frame": ["6"],
+            "import_train_log": [""],  # the loss curve now ends at step 6
+            "metrics_table": [""], "outliers_table": [""], "review": [""], "animate": ["gif"], "film_html": [""],
+        }
         snakemake(workdir, "--configfile", "test.yaml")
         assert np.load(res / "embeddings" / "6.npy").shape == (40, 16)
         assert len((res / "train_log.csv").read_text().splitlines()) == 1 + 6
@@ -163,12 +160,32 @@ def test_pickle_only_checkpoint_fails_at_parse_time_unless_opted_in(trainer_outp
     out = _dry_run_error(workdir)
     assert "checkpoint-4' only has pickled weights (pytorch_model.bin), which can run code when loaded; convert it to safetensors or set allow_pickle_checkpoints: true if you trust it." in out
     set_config(workdir, {"allow_pickle_checkpoints": True})
-    assert "embed_chunk0" in planned_jobs(workdir)  # opted in
+    assert "embed" in planned_jobs(workdir)  # opted in
+
+
+def test_incomplete_checkpoints_are_left_out_with_one_warning_each_or_refused_when_strict(trainer_output: Path, tmp_path: Path) -> None:
+    """A checkpoint still being written (truncated safetensors, no trainer_state.json yet, a Trainer temporary
+    folder) is not part of this run's film: one warning line names it; strict: true refuses instead."""
+    folder = tmp_path / "out"
+    shutil.copytree(trainer_output, folder)
+    weights = folder / "checkpoint-4" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # half-written
+    (folder / "checkpoint-6" / "trainer_state.json").unlink()  # the Trainer writes it last
+    (folder / "tmp-checkpoint-8").mkdir()
+    workdir = make_workdir(tmp_path / "work", external_config(folder))
+    proc = snakemake(workdir, "-n", "--configfile", "test.yaml")
+    out = proc.stdout + proc.stderr
+    assert re.search(r"checkpoint-4' has a model.safetensors that is \d+ bytes but its header needs \d+ \(truncated\): left out of this film", out)
+    assert "checkpoint-6' has no trainer_state.json yet (the Trainer writes it last): left out of this film" in out
+    assert "tmp-checkpoint-8' is a checkpoint the Trainer is still writing; it joins the film once complete." in out
+    assert planned(workdir)["embed"] == ["2"]
+    set_config(workdir, {"strict": True})
+    assert "checkpoint-4' has a model.safetensors that is" in _dry_run_error(workdir)
 
 
 def test_trainer_state_log_history_is_read_by_key(tmp_path: Path) -> None:
     from workflow_scripts.common import UserError
-    from workflow_scripts.trainer_state import import_log
+    from workflow_scripts.import_train_log import import_log
 
     state = tmp_path / "trainer_state.json"
     state.write_text(json.dumps({"log_history": [
@@ -186,7 +203,8 @@ def test_trainer_state_log_history_is_read_by_key(tmp_path: Path) -> None:
 
 def test_keep_going_films_every_other_checkpoint_when_one_diverged(trainer_output: Path, tmp_path: Path) -> None:
     """A checkpoint whose weights are NaN (a diverged run) fails only its own jobs under --keep-going, and the
-    next checkpoint's frame and metrics, which compare against it (rank change, displacement)."""
+    next checkpoint's frame and metrics, which compare against it (rank change, displacement); the film is
+    not made, and the message names the steps without a frame."""
     from safetensors.torch import load_file, save_file
 
     folder = tmp_path / "trainer_output"
@@ -196,7 +214,7 @@ def test_keep_going_films_every_other_checkpoint_when_one_diverged(trainer_outpu
     weights = folder / f"checkpoint-{bad}" / "model.safetensors"
     tensors = {name: t * float("nan") for name, t in load_file(weights).items()}
     save_file(tensors, weights, metadata={"format": "pt"})
-    workdir = make_workdir(tmp_path / "work", {**external_config(folder), "chunk_size": 1})
+    workdir = make_workdir(tmp_path / "work", external_config(folder))
     proc = snakemake(workdir, "--configfile", "test.yaml", "--keep-going", check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
@@ -206,3 +224,14 @@ def test_keep_going_films_every_other_checkpoint_when_one_diverged(trainer_outpu
     assert [s for s in steps if (res / "frames" / f"{s}.png").is_file()] == [s for s in steps if s not in (bad, after)]
     assert (res / "embeddings" / f"{after}.npy").is_file() and (res / "projection" / f"{after}.npy").is_file()
     assert not (res / "animation.gif").exists()
+    assert f"the film of run external was not made: no frame for steps {bad}, {after}" in out
+    assert f"Checkpoints {bad} failed for reasons of their own: run again to make the film without them" in out
+    # The next run leaves the diverged checkpoint out (one warning) and makes the film from the others.
+    proc = snakemake(workdir, "--configfile", "test.yaml")
+    assert f"checkpoint-{bad}' failed before: checkpoint" in proc.stdout + proc.stderr
+    rest = [s for s in steps if s != bad]
+    assert [s for s in steps if (res / "frames" / f"{s}.png").is_file()] == rest
+    with Image.open(res / "animation.gif") as gif:
+        assert gif.n_frames == len(rest)
+    skipped = json.loads((res / "film_metrics.json").read_text())["skipped"]
+    assert [entry["step"] for entry in skipped] == [bad] and "NaN/inf embeddings" in skipped[0]["reason"]

@@ -16,9 +16,9 @@ pytestmark = pytest.mark.workflow
 # Each kill happens once the named job's log appears (the job has started), in this order.
 KILL_POINTS = [
     ("training", "training/checkpoint-5/trainer_state.json", 0.0),  # after the first checkpoint, mid-training
-    ("embeddings", "logs/embed/chunk1.log", 0.5),
-    ("frames", "logs/frames/chunk1.log", 0.5),
-    ("animation", "logs/animate.log", 0.0),
+    ("embeddings", "logs/embed/10.log", 0.05),
+    ("frames", "logs/frames/10.log", 0.05),
+    ("animation", "logs/animate-gif.log", 0.0),
 ]
 
 
@@ -42,6 +42,23 @@ def run_until(workdir: Path, marker: Path, delay: float, timeout: float = 300) -
     return True
 
 
+def workers_of(workdir: Path, wait: float = 5.0) -> list[int]:
+    """The warm workers still running in `workdir` after `wait` seconds (they end with their Snakemake)."""
+    deadline = time.time() + wait
+    while True:
+        pids = []
+        for proc in Path("/proc").iterdir():
+            try:
+                cmd = (proc / "cmdline").read_bytes().split(b"\0")
+                if b"workflow_scripts.worker" in cmd and b"--serve" in cmd and (proc / "cwd").resolve() == workdir.resolve():
+                    pids.append(int(proc.name))
+            except (OSError, ValueError):
+                continue
+        if not pids or time.time() > deadline:
+            return pids
+        time.sleep(0.1)
+
+
 def film_files(workdir: Path) -> dict[str, bytes]:
     res = workdir / "results" / "tiny"
     files = [*res.glob("embeddings/*.npy"), *res.glob("projection/*.npy"), *res.glob("frames/*.png"), res / "animation.gif"]
@@ -61,8 +78,10 @@ def test_killed_runs_resume_to_the_identical_film(tiny_run: Path, tmp_path: Path
     assert killed[:3] == ["training", "embeddings", "frames"], killed
     assert "resuming the interrupted training" in (workdir / "results/tiny/logs/train.log").read_text()
     snakemake(workdir, "--configfile", "test.yaml")  # --rerun-incomplete comes from profiles/default
-    leftovers = [p for p in (workdir / "results").rglob(".*") if p.is_file()]
+    # (.snakemake_timestamp: Snakemake's own mark of a finished directory() output, the checkpoints folder)
+    leftovers = [p for p in (workdir / "results").rglob(".*") if p.is_file() and p.name != ".snakemake_timestamp"]
     assert not leftovers, f"temporary files left behind: {leftovers}"
+    assert not workers_of(workdir), "a warm worker outlived its Snakemake"
     expected, got = film_files(tiny_run), film_files(workdir)
     assert sorted(got) == sorted(expected)
     different = [name for name in expected if expected[name] != got[name]]

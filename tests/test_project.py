@@ -4,14 +4,16 @@ import numpy as np
 import pytest
 
 from workflow_scripts.common import load_npy, save_npy
+from workflow_scripts.frame_limits import axis_limits
 from workflow_scripts.project import (
-    axis_limits,
     fit_basis,
+    fit_layout,
     generalised_procrustes,
     pca_2d,
     pca_project,
     procrustes_align,
-    project_chunk,
+    project_all,
+    project_step,
 )
 
 
@@ -86,25 +88,34 @@ def _embeddings(tmp_path, n_steps: int = 5) -> list[str]:
     return paths
 
 
-@pytest.mark.parametrize("align", ["first", "previous"])
-def test_chunked_projection_equals_one_chunk(tmp_path, align: str) -> None:
-    """Splitting the checkpoints into chunks (separate jobs) gives byte-identical projections."""
-    emb = _embeddings(tmp_path)
-    whole = [str(tmp_path / f"whole{s}.npy") for s in range(5)]
-    project_chunk(align, emb, whole)
-    parts = [str(tmp_path / f"part{s}.npy") for s in range(5)]
-    project_chunk(align, emb[:2], parts[:2])
-    anchor = parts[0] if align == "first" else parts[1]
-    project_chunk(align, emb[2:], parts[2:], anchor=anchor)
-    for a, b in zip(whole, parts):
-        np.testing.assert_array_equal(load_npy(a), load_npy(b))
+def _jobs(align: str, embeddings: list[np.ndarray], tmp_path) -> list[np.ndarray]:
+    """Every checkpoint's projection as the workflow's jobs make it: one job per checkpoint, each reading the
+    layout or its anchor back from the file an earlier job wrote."""
+    steps = list(range(len(embeddings)))
+    layout = fit_layout(align, embeddings, steps) if align in ("global", "gpa") else None
+    written: list[str] = []
+    for step, emb in enumerate(embeddings):
+        anchor = None
+        if step > 0 and align in ("first", "previous"):
+            anchor = load_npy(written[0] if align == "first" else written[-1])
+        path = str(tmp_path / f"{align}{step}.npy")
+        save_npy(path, project_step(align, emb, layout, anchor, step))
+        written.append(path)
+    return [load_npy(p) for p in written]
+
+
+@pytest.mark.parametrize("align", ["first", "previous", "global", "gpa"])
+def test_one_job_per_checkpoint_equals_projecting_the_whole_film(tmp_path, align: str) -> None:
+    """Per-checkpoint jobs (through files) give the projections of the whole film computed at once."""
+    embeddings = [load_npy(p) for p in _embeddings(tmp_path)]
+    whole = project_all(align, embeddings)
+    for job, frame in zip(_jobs(align, embeddings, tmp_path), whole):
+        np.testing.assert_allclose(job, frame, atol=1e-4)
 
 
 def test_first_alignment_never_flips_between_frames(tmp_path) -> None:
-    emb = _embeddings(tmp_path)
+    emb = load_npy(_embeddings(tmp_path)[0])
     # the same embeddings with one coordinate negated: PCA may flip an axis, alignment must undo it
-    flipped = str(tmp_path / "flipped.npy")
-    save_npy(flipped, -load_npy(emb[0]))
-    outs = [str(tmp_path / "p0.npy"), str(tmp_path / "p1.npy")]
-    project_chunk("first", [emb[0], flipped], outs)
-    np.testing.assert_allclose(load_npy(outs[1]), load_npy(outs[0]), atol=1e-4)
+    first = project_step("first", emb)
+    flipped = project_step("first", -emb, anchor=first)
+    np.testing.assert_allclose(flipped, first, atol=1e-4)

@@ -27,7 +27,7 @@ STEPS = [0, 5, 10, 15, 20]  # tiny.yaml
 ARTIFACTS = REPO / "tests" / "artifacts"
 DRIVER = REPO / "tests" / "report" / "driver.js"
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-EXTRAS = ("loss_curve", "film_page")  # report-only targets (rules/report.smk), requested by rule name
+EXTRAS = ("report_extras",)  # report-only targets (rules/report.smk: the loss curve and the film player)
 
 
 def checkpoint_label(step: int) -> str:
@@ -102,7 +102,7 @@ def test_report_in_headless_chromium_plays_the_film_and_shows_a_frame(report_run
 
     assert seen["done"] and seen["errors"] == [], seen
     assert set(seen["categories"]) >= {"Film", "Frames"}
-    assert set(seen["film_subcategories"]) >= {"Animation", "Metrics", "Training"}
+    assert set(seen["film_subcategories"]) >= {"Animation", "Explorable film", "Metrics", "Training"}
     # The film: the GIF as a download, and the player page that embeds and plays it.
     assert seen["gif_download"] == {"href": "data:image/gif;charset", "download": "animation.gif"}
     assert seen["player"]["type"] == "text/html" and seen["player"]["embeds"] in ("image/gif", "video/mp4")

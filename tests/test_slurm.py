@@ -29,17 +29,18 @@ ARTIFACTS = REPO / "tests" / "artifacts"  # git-ignored
 STATE = Path(os.environ.get("FILM_SLURM_STATE", "/tmp/embedding-film-slurm"))
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 STEPS = [0, 5, 10, 15, 20]  # tiny.yaml
-GPU_RULE = re.compile(r"(train|embed_chunk\d+)$")  # the rules that must ask SLURM for a GPU
+GPU_RULES = {"train", "embed"}  # the rules that must ask SLURM for a GPU
+ARRAY_RULES = {"embed", "ood", "label_issues", "project", "metrics", "frame"}  # one job per checkpoint, one array each
 
 
-def _rule_resources(output: str) -> dict[str, dict[str, str]]:
-    """{rule: {resource: value}} from a dry run's job listing."""
-    found: dict[str, dict[str, str]] = {}
+def _rule_resources(output: str) -> dict[str, list[dict[str, str]]]:
+    """{rule: [{resource: value} per job]} from a dry run's job listing."""
+    found: dict[str, list[dict[str, str]]] = {}
     for block in re.split(r"\n(?=(?:local)?rule \S+:)", output):
         m = re.match(r"(?:local)?rule (\S+):", block.strip())
         res = re.search(r"^\s+resources: (.*)$", block, re.M)
         if m and res:
-            found[m.group(1)] = dict(kv.split("=", 1) for kv in res.group(1).split(", ") if "=" in kv)
+            found.setdefault(m.group(1), []).append(dict(kv.split("=", 1) for kv in res.group(1).split(", ") if "=" in kv))
     return found
 
 
@@ -48,12 +49,12 @@ def test_profile_plans_one_job_per_checkpoint_and_gpus_only_for_train_and_embed(
     workdir = make_workdir(tmp_path)
     proc = snakemake(workdir, "-n", "--workflow-profile", str(PROFILE), "--configfile", "test.yaml")
     out = proc.stdout + proc.stderr
-    resources = _rule_resources(out)
-    # config: chunk_size: 1 from the profile beats tiny.yaml's chunk_size 2: one embed job per checkpoint.
-    assert {r for r in resources if r.startswith("embed_chunk")} == {f"embed_chunk{i}" for i in range(len(STEPS))}
-    assert {r for r in resources if r.startswith("frames_chunk")} == {f"frames_chunk{i}" for i in range(len(STEPS))}
-    gpu_rules = {rule for rule, res in resources.items() if res.get("gpu", "0") != "0"}
-    assert gpu_rules == {r for r in resources if GPU_RULE.match(r)}, gpu_rules
+    jobs = _rule_resources(out)
+    for rule in ARRAY_RULES:
+        assert len(jobs[rule]) == len(STEPS), rule  # one job per checkpoint, submitted as one array
+    gpu_rules = {rule for rule, res in jobs.items() if any(r.get("gpu", "0") != "0" for r in res)}
+    assert gpu_rules == GPU_RULES, gpu_rules
+    resources = {rule: res[0] for rule, res in jobs.items()}
     assert resources["train"]["cpus_per_gpu"] == "4"
     for rule, res in resources.items():
         assert "runtime" in res and "mem_mb" in res, (rule, res)  # walltime and memory for every sbatch
@@ -168,11 +169,8 @@ def test_tiny_film_through_slurm_matches_the_local_run(slurm_cluster: Path, tiny
             "--workflow-profile", str(PROFILE),
             "--configfile", "test.yaml",
             # Test-only overrides, everything else is the profile as a user runs it:
-            # the profile's 20 s before the first status check would make this test wait ~3x longer,
+            # the profile's 20 s before the first status check would make this test wait ~3x longer.
             "--slurm-init-seconds-before-status-checks", "3",
-            # and one job per 5 checkpoints (this --config replaces the profile's chunk_size: 1) halves the
-            # number of jobs; one job per checkpoint is what the dry-run test above checks.
-            "--config", "chunk_size=5",
             # A site setting, as docs/cluster.md describes it: GPU jobs to partition "gpu", others to "cpu".
             "--slurm-partition-config", str(PROFILE / "partitions.example.yaml"),
         ],
@@ -185,32 +183,41 @@ def test_tiny_film_through_slurm_matches_the_local_run(slurm_cluster: Path, tiny
     (ARTIFACTS / "slurm_run.log").write_text(out)  # the whole run's output, for a failed CI job
     assert proc.returncode == 0, f"SLURM run failed ({proc.returncode}) after {elapsed:.0f} s:\n{out[-8000:]}"
 
-    # Every job went through sbatch: the plugin logs each SLURM job id and keeps each job's SLURM log.
-    submissions = re.findall(r"has been submitted with SLURM jobid (\d+) \(log: ([^)]+)\)", out)
-    assert submissions, out[-4000:]
-    slurm_ids = {jobid for jobid, _ in submissions}
-    for jobid, log in submissions:
+    # Every job went through sbatch: the plugin logs each single job's SLURM id, and each array's.
+    singles = re.findall(r"has been submitted with SLURM jobid (\d+) \(log: ([^)]+)\)", out)
+    jobs_done = int(re.search(r"(\d+) of \d+ steps \(100%\) done", out).group(1))
+    assert singles, out[-4000:]
+    for jobid, log in singles:
         log_path = Path(log)
         assert log_path.is_file(), f"no SLURM log for job {jobid}: {log}"
-        assert log_path.parent.name.startswith("rule_")  # .snakemake/slurm_logs/rule_<rule>/<jobid>.log
+        assert any(part.startswith("rule_") for part in log_path.parts)  # .snakemake/slurm_logs/rule_<rule>/<run>/<jobid>.log
+    arrays = re.findall(r"Submitted array job with Snakemake IDs ([\d,]+) and SLURM job ID (\d+)", out)
+    assert arrays, out[-4000:]
     run_id = re.search(r"SLURM run ID: (\S+)", out).group(1)
     assert run_id.startswith("film_")  # slurm-jobname-prefix from the profile
 
-    # ... and slurmctld ran them: all COMPLETED, one per rule instance, GPUs exactly for train and embed,
-    # which the partition config sent to the GPU partition.
+    # ... and slurmctld ran them, all COMPLETED: the jobs of a per-checkpoint stage that are ready together
+    # go as one array (all embeddings at once, after training), one task per checkpoint; film-level rules as
+    # single jobs; far fewer sbatch calls than jobs.
     history = _scheduler_history(run_id)
-    assert set(history) == slurm_ids, (history, slurm_ids)
     assert {j["state"] for j in history.values()} == {"COMPLETED"}, history
-    rules = sorted(j["comment"].removeprefix("rule_") for j in history.values())
-    assert "train" in rules and "embed_chunk0" in rules and "animate" in rules, rules
-    assert len(rules) == len(set(rules)), rules  # nothing ran twice
+    by_rule: dict[str, list[str]] = {}
+    for jobid, job in history.items():
+        by_rule.setdefault(job["comment"].removeprefix("rule_").split("_wildcards_")[0], []).append(jobid)
+    for rule in ARRAY_RULES:
+        assert len(by_rule[rule]) == len(STEPS), (rule, by_rule[rule])  # one task (or job) per checkpoint
+    assert len({t.split("_")[0] for t in by_rule["embed"]}) == 1, by_rule["embed"]  # one array for every embedding
+    submissions = len({jobid.split("_")[0] for jobid in history})
+    assert submissions == len(singles) + len(arrays) and submissions < 0.7 * jobs_done, (submissions, jobs_done)
+    assert {"train", "animate"} <= set(by_rule)
     for job in history.values():
-        wants_gpu = bool(GPU_RULE.match(job["comment"].removeprefix("rule_")))
+        wants_gpu = job["comment"].removeprefix("rule_").split("_wildcards_")[0] in GPU_RULES
         assert ("gpu" in job["tres"]) == wants_gpu, job
         assert job["partition"] == ("gpu" if wants_gpu else "cpu"), job
+    (ARTIFACTS / "slurm_submissions.txt").write_text(f"{submissions} sbatch submissions for {jobs_done} jobs\n")
 
-    # The film made on SLURM is the local film, byte for byte (CPU-deterministic; chunking and thread
-    # counts do not change results).
+    # The film made on SLURM is the local film, byte for byte (CPU-deterministic; warm workers, arrays
+    # and thread counts do not change results).
     differences = _compare_trees(tiny_run / "results" / "tiny", workdir / "results" / "tiny")
     assert not differences, differences
-    print(f"SLURM run: {len(slurm_ids)} jobs in {elapsed:.0f} s")
+    print(f"SLURM run: {jobs_done} jobs in {submissions} sbatch submissions, {elapsed:.0f} s")

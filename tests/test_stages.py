@@ -11,10 +11,13 @@ from PIL import Image
 
 from workflow_scripts.animate import frame_durations, write_gif, write_mp4
 from workflow_scripts.common import UserError, atomic_path, save_json, save_npy
-from workflow_scripts.ood import label_issues, ood_scores, top_outliers
-from workflow_scripts.outliers import write_outliers
-from workflow_scripts.render import FilmContext, Frame, leaderboard, render_chunk, render_frame
-from workflow_scripts.train import write_train_log
+from workflow_scripts import frame, tween
+from workflow_scripts.checkpoints import read_train_log, write_train_log
+from workflow_scripts.frame import leaderboard
+from workflow_scripts.job import Job, Named
+from workflow_scripts.label_issues import label_issues
+from workflow_scripts.ood import ood_scores, top_outliers
+from workflow_scripts.outliers_table import write_outliers
 
 
 def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:
@@ -66,50 +69,81 @@ def test_train_log_is_read_by_key_name(tmp_path: Path) -> None:
     assert write_train_log(history, tmp_path / "log.csv") == 2
     rows = list(csv.DictReader(open(tmp_path / "log.csv")))
     assert [(r["step"], r["loss"], r["learning_rate"]) for r in rows] == [("5", "2.0", "0.001"), ("10", "1.0", "0.0005")]
+    series = read_train_log(tmp_path / "log.csv")  # the one reader of train logs, for frames and the report
+    assert series["loss"] == [(5.0, 2.0), (10.0, 1.0)] and series["learning_rate"] == [(5.0, 1e-3), (10.0, 5e-4)]
 
 
 @pytest.fixture
 def film(tmp_path: Path) -> dict:
+    """The files of a 3-checkpoint film, as the frame and tween jobs read them."""
     rng = np.random.default_rng(0)
     n, steps = 30, [0, 10, 20]
-    labels = np.repeat(np.arange(3), 10)
-    ctx = FilmContext(
-        labels=labels,
-        class_names=["cat", "dog", "ship"],
-        thumbnails=rng.integers(0, 255, size=(n, 16, 16, 3), dtype=np.uint8),
-        loss_steps=np.array([2.0, 4, 8, 16]),
-        loss_values=np.array([2.0, 1.5, 1.0, 0.5]),
-        limits={"x": [-3.0, 3.0], "y": [-3.0, 3.0]},
-        max_step=20,
-        title="test",
-    )
-    files: dict[str, list[str]] = {k: [] for k in ("proj", "ood", "issues", "metrics", "frames")}
+    common = {
+        "labels": str(tmp_path / "labels.npy"),
+        "thumbnails": str(tmp_path / "thumbnails.npy"),
+        "classes": str(tmp_path / "classes.json"),
+        "limits": str(tmp_path / "limits.json"),
+        "loss_log": str(tmp_path / "train_log.csv"),
+    }
+    save_npy(common["labels"], np.repeat(np.arange(3), 10))
+    save_npy(common["thumbnails"], rng.integers(0, 255, size=(n, 16, 16, 3), dtype=np.uint8))
+    save_json(common["classes"], {"names": ["cat", "dog", "ship"], "ids": [f"img{i}" for i in range(n)]})
+    save_json(common["limits"], {"x": [-3.0, 3.0], "y": [-3.0, 3.0]})
+    write_train_log([{"step": s, "loss": 2.0 / (1 + s)} for s in (2, 4, 8, 16)], common["loss_log"])
+    files: dict[str, list[str]] = {k: [] for k in ("projection", "scores", "issues", "metrics")}
     for s in steps:
         for key, value in (
-            ("proj", rng.normal(size=(n, 2))),
-            ("ood", rng.uniform(size=n)),
+            ("projection", rng.normal(size=(n, 2))),
+            ("scores", rng.uniform(size=n)),
             ("issues", rng.permutation(n)[:5]),
         ):
             files[key].append(str(tmp_path / f"{key}{s}.npy"))
             save_npy(files[key][-1], value)
         files["metrics"].append(str(tmp_path / f"m{s}.json"))
         save_json(files["metrics"][-1], {"head_accuracy": 0.5, "knn_accuracy": 0.6, "silhouette": 0.1, "trustworthiness": 0.9})
-        files["frames"].append(str(tmp_path / f"frame{s}.png"))
-    return {"ctx": ctx, "steps": steps, "files": files, "dir": tmp_path}
+    return {"steps": steps, "files": files, "common": common, "dir": tmp_path}
+
+
+def frame_job(film: dict, i: int, out: str, kind: str, **params: object) -> Job:
+    """The job of checkpoint i's frame (rule frame), or with next_step/j/tween of its tween frame."""
+    f = film["files"]
+    inputs = {**film["common"], **{key: f[key][i] for key in f}}
+    if i > 0:
+        inputs.update(previous_scores=f["scores"][i - 1], previous_issues=f["issues"][i - 1])
+    if "j" in params:
+        inputs["next_projection"] = f["projection"][i + 1]
+    style = {"width": 640, "height": 360, "point_size": 12}
+    settings = dict(step=film["steps"][i], max_step=20, title="test", leaderboard=kind, top_k=4, style=style, **params)
+    return Job("frame", input=Named(**inputs), output=Named(frame=out), params=Named(**settings))
 
 
 @pytest.mark.parametrize("kind", ["ood", "label_issues"])
 def test_frames_render_at_the_requested_size_with_tweens(film: dict, kind: str) -> None:
-    f = film["files"]
-    tweens = [str(film["dir"] / f"t{i}.png") for i in range(4)]
-    render_chunk(film["steps"], f["proj"], f["ood"], f["issues"], f["metrics"], f["frames"], film["ctx"], kind=kind,
-                 top_k=4, tween=2, tween_frames=tweens, width=640, height=360)
-    for path in f["frames"] + tweens:
+    d = film["dir"]
+    frames = [str(d / f"frame{s}.png") for s in film["steps"]]
+    for i, out in enumerate(frames):
+        frame.main(frame_job(film, i, out, kind))
+    tweens = [str(d / f"t{j}.png") for j in (1, 2)]
+    for j, out in enumerate(tweens, start=1):
+        tween.main(frame_job(film, 0, out, kind, next_step=10, j=j, tween=2))
+    for path in frames + tweens:
         with Image.open(path) as im:
             assert im.size == (640, 360)
     # an interpolated frame lies between its two checkpoints' frames
-    a, t, b = (np.asarray(Image.open(p), dtype=float) for p in (f["frames"][0], tweens[0], f["frames"][1]))
+    a, t, b = (np.asarray(Image.open(p), dtype=float) for p in (frames[0], tweens[0], frames[1]))
     assert 0 < np.abs(t - a).mean() and 0 < np.abs(t - b).mean()
+
+
+def test_tween_positions_and_titles() -> None:
+    alpha, step, title = tween.between(10, 20, 1, 3)
+    assert alpha == 0.25 and step == 12.5 and title == "step 10 \u2192 20 (interpolated 1/4)"
+
+
+def test_frame_with_top_k_beyond_the_eval_set_is_one_clear_sentence(film: dict) -> None:
+    job = frame_job(film, 0, str(film["dir"] / "f.png"), "ood")
+    job.params.top_k = 30
+    with pytest.raises(UserError, match=r"frames.top_k \(30\) must be smaller than the number of eval images \(30\)"):
+        frame.main(job)
 
 
 def test_leaderboard_reports_rank_changes() -> None:
@@ -123,7 +157,7 @@ def test_leaderboard_reports_rank_changes() -> None:
 
 def test_outliers_table_lists_top_k_per_step(film: dict, tmp_path: Path) -> None:
     ids = [f"img{i}" for i in range(30)]
-    write_outliers(film["steps"], film["files"]["ood"], ids, 3, str(tmp_path / "outliers.csv"))
+    write_outliers(film["steps"], film["files"]["scores"], ids, 3, str(tmp_path / "outliers.csv"))
     table = pd.read_csv(tmp_path / "outliers.csv")
     assert len(table) == 9 and list(table.columns) == ["step", "rank", "id", "index", "score"]
     first = table[table.step == 0].sort_values("rank")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import make_workdir, planned_jobs, set_config, snakemake
+from conftest import REPO, make_workdir, planned, planned_jobs, set_config, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -80,14 +81,21 @@ def test_touching_without_change_plans_nothing(tiny_copy: Path) -> None:
     assert planned_jobs(tiny_copy) == {}
 
 
-def test_changing_one_embedding_reruns_only_its_downstream(tiny_copy: Path) -> None:
-    # align: first, chunk_size 2 -> chunks [0, 5], [10, 15], [20]; step 15 lives in chunk 1.
-    _change(results(tiny_copy) / "embeddings" / "15.npy")
-    # chunk 2 reads step 15 as "previous" (rank changes, displacement): its frames and metrics follow.
-    assert planned_jobs(tiny_copy) == {
-        "ood_chunk1": 1, "project_chunk1": 1, "metrics_chunk1": 1, "frames_chunk1": 1,
-        "metrics_chunk2": 1, "frames_chunk2": 1,
-        "metrics_table": 1, "outliers_table": 1, "animate": 1,
+FILM = {"metrics_table": [""], "outliers_table": [""], "animate": ["gif"], "film_html": [""]}  # film-level jobs
+
+
+def test_changing_the_middle_embedding_reruns_exactly_its_jobs_and_the_next_checkpoints(tiny_copy: Path) -> None:
+    # align: first. Step 15 reads step 10 as "previous" (rank changes, displacement): its frame and metrics follow.
+    _change(results(tiny_copy) / "embeddings" / "10.npy")
+    assert planned(tiny_copy) == {
+        "ood": ["10"], "project": ["10"], "metrics": ["10", "15"], "frame": ["10", "15"], **FILM,
+    }
+
+
+def test_changing_the_last_embedding_reruns_exactly_its_jobs_and_the_review(tiny_copy: Path) -> None:
+    _change(results(tiny_copy) / "embeddings" / "20.npy")
+    assert planned(tiny_copy) == {
+        "ood": ["20"], "project": ["20"], "metrics": ["20"], "frame": ["20"], "review": [""], **FILM,
     }
 
 
@@ -96,9 +104,9 @@ def test_deleted_embedding_is_rebuilt_identically_and_nothing_else_moves(tiny_co
     before = target.read_bytes()
     target.unlink()
     # Downstream files are still valid, so the film itself is up to date (Snakemake's rule for missing
-    # intermediates); asking for the file plans exactly its chunk's embedding job.
+    # intermediates); asking for the file plans exactly its embedding job.
     assert planned_jobs(tiny_copy) == {}
-    assert planned_jobs(tiny_copy, str(target.relative_to(tiny_copy))) == {"embed_chunk2": 1}
+    assert planned(tiny_copy, str(target.relative_to(tiny_copy))) == {"embed": ["20"]}
     snakemake(tiny_copy, str(target.relative_to(tiny_copy)), "--configfile", "test.yaml")
     assert target.read_bytes() == before  # deterministic on CPU
     assert planned_jobs(tiny_copy) == {}  # same content: nothing downstream is stale
@@ -108,31 +116,87 @@ def test_previous_alignment_chains_later_checkpoints(tiny_copy: Path) -> None:
     set_config(tiny_copy, {"projection": {"align": "previous"}})
     snakemake(tiny_copy, "--configfile", "test.yaml")  # projections/frames/animation for the new mode
     _change(results(tiny_copy) / "embeddings" / "5.npy")
-    chunks = ("chunk0", "chunk1", "chunk2")
-    expected = {f"{stage}_{c}": 1 for stage in ("project", "metrics", "frames") for c in chunks}
-    expected.update(
-        ood_chunk0=1,
-        frame_limits=1,  # the limits come from step 0's projection, which chunk 0 rewrites
-        review=1,  # the last checkpoint's projection moves with the chain
-        metrics_table=1, outliers_table=1, animate=1,
-    )
-    assert planned_jobs(tiny_copy) == expected
+    later = ["5", "10", "15", "20"]
+    assert planned(tiny_copy) == {
+        "ood": ["5"], "project": later, "metrics": later, "frame": later,
+        "review": [""],  # the last checkpoint's projection moves with the chain
+        **FILM,
+    }
 
 
 def test_frame_setting_reruns_frames_and_animation_only(tiny_copy: Path) -> None:
     set_config(tiny_copy, {"frames": {"width": 800}})
-    jobs = planned_jobs(tiny_copy)
-    assert jobs == {"frames_chunk0": 1, "frames_chunk1": 1, "frames_chunk2": 1, "animate": 1}
+    assert planned(tiny_copy) == {"frame": [str(s) for s in STEPS], "animate": ["gif"]}
 
 
 def test_ood_setting_reruns_ood_frames_and_animation_only(tiny_copy: Path) -> None:
     set_config(tiny_copy, {"ood": {"k": 4}})
-    jobs = planned_jobs(tiny_copy)
-    assert jobs == {
-        "ood_chunk0": 1, "ood_chunk1": 1, "ood_chunk2": 1,
-        "frames_chunk0": 1, "frames_chunk1": 1, "frames_chunk2": 1,
-        "animate": 1, "review": 1, "outliers_table": 1,
+    every = [str(s) for s in STEPS]
+    assert planned(tiny_copy) == {
+        "ood": every, "frame": every, "animate": ["gif"], "review": [""], "outliers_table": [""], "film_html": [""],
     }
+
+
+# --- one rule per stage: Snakemake's own rule-level options work (issue 11) ------------------------------
+
+
+def test_forcerun_a_stage_plans_every_checkpoint_of_it_and_what_depends_on_it(tiny_copy: Path) -> None:
+    every = [str(s) for s in STEPS]
+    assert planned(tiny_copy, "--forcerun", "embed") == {
+        "embed": every, "ood": every, "label_issues": every, "project": every, "metrics": every, "frame": every,
+        "frame_limits": [""], "review": [""], **FILM,
+    }
+
+
+def test_one_frame_can_be_redrawn_through_its_file(tiny_copy: Path) -> None:
+    assert planned(tiny_copy, "results/tiny/frames/10.png", "--forcerun", "frame") == {"frame": ["10"]}
+
+
+def test_until_a_stage_stops_after_it(tmp_path: Path) -> None:
+    every = [str(s) for s in STEPS]
+    plan = planned(make_workdir(tmp_path), "--until", "ood")
+    assert plan == {"prepare_data": [""], "preprocess": [""], "train": [""], "embed": every, "ood": every}
+
+
+def test_set_resources_and_set_threads_reach_each_job(tiny_copy: Path) -> None:
+    proc = snakemake(
+        tiny_copy, "-n", "-p", "--forcerun", "embed", "--set-resources", "ood:mem_mb=8000", "--set-threads", "embed=2",
+        "--configfile", "test.yaml",
+    )
+    blocks = {b.split(":", 1)[0]: b for b in proc.stdout.split("\nrule ")[1:] if b.startswith(("ood:", "embed:"))}
+    assert "mem_mb=8000" in blocks["ood"] and '"mem_mb": 8000' in blocks["ood"]  # in the job's JSON too
+    assert "threads: 2" in blocks["embed"] and '"threads": 2' in blocks["embed"]  # (--cores 2 caps it)
+
+
+def test_list_of_rules_does_not_depend_on_the_config(tmp_path: Path) -> None:
+    """The rules are the stages, whatever the checkpoint count or settings (tiny config against the demo)."""
+    tiny = snakemake(make_workdir(tmp_path / "tiny"), "--list-rules", "--configfile", "test.yaml").stdout
+    demo_dir = make_workdir(tmp_path / "demo")
+    (demo_dir / "test.yaml").write_text("{}\n")
+    demo = snakemake(demo_dir, "--list-rules", "--configfile", "test.yaml").stdout
+    assert tiny == demo
+    assert {"embed", "ood", "label_issues", "project", "metrics", "frame", "tween", "animate"} <= set(tiny.split())
+
+
+def test_chunk_size_is_refused_with_what_replaced_it(tmp_path: Path) -> None:
+    workdir = make_workdir(tmp_path, {"chunk_size": 40})
+    proc = snakemake(workdir, "-n", "--configfile", "test.yaml", check=False)
+    assert proc.returncode != 0
+    assert "chunk_size was removed: every stage now runs one job per checkpoint" in proc.stdout + proc.stderr
+
+
+def test_jobs_depend_on_the_library_code_they_import(tiny_copy: Path) -> None:
+    """A change to models.py's pooling must rerun embed (its code is an input), and not the frames."""
+    proc = snakemake(tiny_copy, "-n", "--forcerun", "embed", "--configfile", "test.yaml")
+    inputs = {
+        block.split(":", 1)[0]: re.search(r"^\s+input: (.*)$", block, re.M).group(1).split(", ")
+        for block in proc.stdout.split("\nrule ")[1:]
+        if block.startswith(("embed:", "frame:", "prepare_data:"))
+    }
+    code = {rule: {Path(f).name for f in files if "workflow_scripts" in f} for rule, files in inputs.items()}
+    assert {"embed.py", "models.py", "common.py"} <= code["embed"]
+    assert "frame.py" in code["frame"] and "models.py" not in code["frame"]
+    assert all(str(REPO) in f for files in inputs.values() for f in files if "workflow_scripts" in f)
 
 
 def test_changed_training_config_never_overwrites_checkpoints(tiny_copy: Path) -> None:
@@ -141,6 +205,14 @@ def test_changed_training_config_never_overwrites_checkpoints(tiny_copy: Path) -
     assert proc.returncode != 0
     assert "already holds 5 checkpoints trained with other settings (training changed)" in proc.stdout + proc.stderr
     assert (results(tiny_copy) / "checkpoints" / "checkpoint-20" / "model.safetensors").is_file()
+
+
+def test_changed_dataset_never_retrains_over_checkpoints(tiny_copy: Path) -> None:
+    # The data the checkpoints were trained on is part of what they are: another dataset needs a new run.
+    set_config(tiny_copy, {"dataset": {"eval_size": 50}})
+    proc = snakemake(tiny_copy, "-n", "--configfile", "test.yaml", check=False)
+    assert proc.returncode != 0
+    assert "already holds 5 checkpoints trained with other settings (dataset changed)" in proc.stdout + proc.stderr
 
 
 def test_unknown_config_key_is_rejected_in_one_sentence(tmp_path: Path) -> None:

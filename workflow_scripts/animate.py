@@ -11,7 +11,8 @@ Frames are streamed one at a time, so memory stays flat with thousands of frames
 import logging
 from typing import Any, Iterator, Sequence
 
-from workflow_scripts.common import UserError, atomic_path, run_job
+from workflow_scripts.common import UserError, atomic_path
+from workflow_scripts.job import Job
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +73,14 @@ def write_mp4(frames: Sequence[str], out: str, fps: float, hold_last: float = 0.
     log.info("wrote %s: %d frames + %d held", out, len(frames), hold)
 
 
-def _main(snakemake: Any) -> None:
-    p, frames = snakemake.params, list(snakemake.input.frames)
-    if "gif" in snakemake.output.keys():
-        write_gif(frames, snakemake.output.gif, p.fps, p.hold_last, p.loop)
-    if "mp4" in snakemake.output.keys():
-        write_mp4(frames, snakemake.output.mp4, p.fps, p.hold_last)
+def warm(job: Job | None = None) -> None:
+    import imageio.v3  # noqa: F401
+    import PIL.Image  # noqa: F401
 
 
-if __name__ == "__main__":
-    run_job(snakemake, _main)  # noqa: F821 - injected by Snakemake's script: directive
+def main(job: Job) -> None:
+    p, frames = job.params, list(job.input.frames)
+    if job.wildcards.format == "gif":
+        write_gif(frames, job.output.film, p.fps, p.hold_last, p.loop)
+    else:
+        write_mp4(frames, job.output.film, p.fps, p.hold_last)

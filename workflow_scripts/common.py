@@ -1,4 +1,4 @@
-"""Small helpers every stage uses: atomic writes, logging to the rule's log, user-facing errors.
+"""Small helpers every stage uses: atomic writes, .npy/JSON files, user-facing errors, progress bars.
 
 Nothing here imports a heavy library, so every job can use it without paying start-up time.
 """
@@ -8,11 +8,10 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -24,6 +23,11 @@ os.umask(_UMASK)
 
 class UserError(Exception):
     """An error the user can fix; its message is one sentence naming the thing and the fix."""
+
+
+class CheckpointError(UserError):
+    """A checkpoint that cannot be filmed for a reason of its own (unloadable, NaN embeddings): the other
+    checkpoints' film goes on without it (see checkpoints.record_failure)."""
 
 
 @contextlib.contextmanager
@@ -68,38 +72,6 @@ def save_json(path: str | os.PathLike[str], data: Any) -> None:
 
 def load_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(Path(path).read_text())
-
-
-def checkpoint_folder_steps(folder: str | os.PathLike[str]) -> list[int]:
-    """The steps of the checkpoint-<step> sub-folders of a Trainer output folder, sorted."""
-    return sorted(
-        int(m.group(1)) for p in Path(folder).iterdir() if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name))
-    )
-
-
-def setup_logging(log_file: str | os.PathLike[str] | None) -> None:
-    """Send this job's log records (and warnings) to the rule's log file and to stderr."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_file:
-        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, mode="w"))
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers, force=True
-    )
-    logging.captureWarnings(True)
-
-
-def run_job(snakemake: Any, main: Callable[[Any], None]) -> None:
-    """Entry point of every script: log to the rule's log, turn a UserError into one clear line."""
-    setup_logging(snakemake.log[0] if snakemake.log else None)
-    try:
-        main(snakemake)
-    except UserError as err:
-        log.error("%s", err)
-        sys.exit(1)
-    except Exception:
-        log.exception("rule %s failed", snakemake.rule)
-        raise
 
 
 def progress(iterable: Any, desc: str, total: int | None = None) -> Any:

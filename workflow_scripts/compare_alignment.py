@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from workflow_scripts.common import atomic_path, load_npy, progress, run_job
+from workflow_scripts.common import atomic_path, load_npy, progress
+from workflow_scripts.job import Job
 from workflow_scripts.metrics import subsample, temporal_stability
 from workflow_scripts.project import project_all
 
@@ -45,10 +46,11 @@ def write_comparison(rows: Sequence[dict[str, Any]], out: str) -> None:
             writer.writerow({key: f"{v:.4f}" if isinstance(v, float) else v for key, v in row.items()})
 
 
-def _main(snakemake: Any) -> None:
-    embeddings = [load_npy(p) for p in snakemake.input.embeddings]
-    write_comparison(compare(embeddings, snakemake.params.k, snakemake.params.max_points), snakemake.output.csv)
+def warm(job: Job | None = None) -> None:
+    import scipy.spatial  # noqa: F401
+    import sklearn.manifold  # noqa: F401
 
 
-if __name__ == "__main__":
-    run_job(snakemake, _main)  # noqa: F821 - injected by Snakemake's script: directive
+def main(job: Job) -> None:
+    embeddings = [load_npy(p) for p in job.input.embeddings]
+    write_comparison(compare(embeddings, job.params.k, job.params.max_points), job.output.csv)

@@ -4,10 +4,10 @@ In:  checkpoint folders (safetensors), data/pixels.npy + data/pixels.json (prepr
 Out: embeddings/{step}.npy (float32 [N, D], eval order) and probs/{step}.npy (float32 [N, classes], or
      [N, 0] when the checkpoint has no classification head), one pair per checkpoint.
 
-One job handles a chunk of checkpoints, so torch/transformers are imported once per chunk. On a GPU the
-uint8 pixels are uploaded once per job (4x smaller than float32) and normalised on the device in batches;
-while one checkpoint is embedded the next one is read from disk in a background thread, and the outputs
-stay on the device until the checkpoint is done, so the GPU does not wait for the host. Inference runs
+One job per checkpoint; torch and transformers (and the checkpoint's model class) are imported once by the
+warm worker (workflow_scripts/worker.py). On a GPU the uint8 pixels are uploaded per job (4x smaller than
+float32) and normalised on the device in batches, and the outputs stay on the device until the checkpoint
+is done, so the GPU does not wait for the host. Inference runs
 under `torch.inference_mode` with optional bf16/fp16 autocast; embeddings are stored as float32.
 """
 
@@ -16,13 +16,22 @@ import logging
 import queue
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
-from workflow_scripts.common import UserError, load_json, load_npy, progress, run_job, save_npy
-from workflow_scripts.models import classifier_module, load_for_embedding, pool, resolve_pooling
+from workflow_scripts.common import CheckpointError, UserError, load_json, load_npy, save_npy
+from workflow_scripts.job import Job
+from workflow_scripts.models import (
+    classifier_module,
+    load_for_embedding,
+    model_class,
+    pool,
+    read_config,
+    record_failure,
+    resolve_pooling,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -74,8 +83,7 @@ def autocast_dtype(precision: str, device: "torch.device") -> "torch.dtype | Non
 class PixelFeeder:
     """Normalised float32 batches of the uint8 pixels [N, 3, H, W], on the device.
 
-    On a GPU the pixels are uploaded once (when they take under RESIDENT_SHARE of the free memory) and
-    every checkpoint of the job reuses them; otherwise batches are staged in pinned memory by a background
+    On a GPU the pixels are uploaded once per job (when they take under RESIDENT_SHARE of the free memory); otherwise batches are staged in pinned memory by a background
     thread and copied asynchronously. On the CPU batches are read from the memory map as they are needed.
     """
 
@@ -212,28 +220,27 @@ def embed_model(
 def check_finite(embeddings: np.ndarray, checkpoint: str) -> None:
     if not np.isfinite(embeddings).all():
         bad = int((~np.isfinite(embeddings)).any(axis=1).sum())
-        raise UserError(
+        raise CheckpointError(
             f"checkpoint '{checkpoint}' gives NaN/inf embeddings for {bad} of {len(embeddings)} images (training diverged?); "
             "lower training.learning_rate or drop that checkpoint."
         )
 
 
-def embed_checkpoints(
-    checkpoints: Sequence[str],
+def embed_checkpoint(
+    checkpoint: str,
     pixels_path: str,
     spec_path: str,
-    out_embeddings: Sequence[str],
-    out_probs: Sequence[str],
-    pooling: str,
-    batch_size: int,
-    device: str,
-    precision: str,
-    allow_pickle: bool,
-    threads: int,
+    out_embeddings: str,
+    out_probs: str,
+    pooling: str = "auto",
+    batch_size: int = 256,
+    device: str = "auto",
+    precision: str = "fp32",
+    allow_pickle: bool = False,
 ) -> None:
+    """Embed the eval images with one checkpoint; write its embeddings and class probabilities."""
     import torch
 
-    torch.set_num_threads(max(1, threads))
     torch.manual_seed(0)
     dev = select_device(device)
     if dev.type == "cuda":
@@ -242,49 +249,39 @@ def embed_checkpoints(
         log.info("embedding.precision %s is ignored on the CPU; computing in float32", precision)
     pixels = load_npy(pixels_path, mmap=True)
     feeder = PixelFeeder(pixels, load_json(spec_path), dev, batch_size)
+    model = load_for_embedding(checkpoint, allow_pickle)
+    start = time.perf_counter()
+    emb, prob = embed_model(model, feeder, pooling=pooling, batch_size=batch_size, device=dev, precision=precision)
+    seconds = time.perf_counter() - start
+    check_finite(emb, checkpoint)
+    save_npy(out_embeddings, emb)
+    save_npy(out_probs, prob)
     log.info(
-        "embedding %d images with %d checkpoint(s) on %s (%s, pixels %s)",
-        len(pixels), len(checkpoints), dev, precision, "on the device" if feeder.resident is not None else "streamed",
+        "%s -> %s %s on %s (%s, pixels %s, %.0f images/s)", checkpoint, out_embeddings, emb.shape, dev, precision,
+        "on the device" if feeder.resident is not None else "streamed", len(emb) / max(seconds, 1e-9),
     )
-    # On an accelerator the next checkpoint is read while this one runs; on the CPU that would only compete.
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckpt-loader") if dev.type != "cpu" else None
+
+
+def warm(job: Job | None = None) -> None:
+    """Import torch and transformers, and the model class of the job's checkpoint (before the worker forks)."""
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+
+    if job is not None:
+        try:
+            model_class(read_config(job.params.checkpoint_dir, what="checkpoint"))
+        except Exception:  # noqa: BLE001 - only a head start: the job reports any problem itself
+            pass
+
+
+def main(job: Job) -> None:
+    p = job.params
     try:
-        pending: Future[Any] | None = executor.submit(load_for_embedding, checkpoints[0], allow_pickle) if executor else None
-        for i, (folder, emb_path, prob_path) in enumerate(
-            progress(list(zip(checkpoints, out_embeddings, out_probs)), "embed", len(checkpoints))
-        ):
-            model = pending.result() if pending is not None else load_for_embedding(folder, allow_pickle)
-            if executor is not None and i + 1 < len(checkpoints):
-                pending = executor.submit(load_for_embedding, checkpoints[i + 1], allow_pickle)
-            start = time.perf_counter()
-            emb, prob = embed_model(model, feeder, pooling=pooling, batch_size=batch_size, device=dev, precision=precision)
-            seconds = time.perf_counter() - start
-            check_finite(emb, folder)
-            save_npy(emb_path, emb)
-            save_npy(prob_path, prob)
-            log.info("%s -> %s %s (%.0f images/s)", folder, emb_path, emb.shape, len(emb) / max(seconds, 1e-9))
-            del model
-    finally:
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _main(snakemake: Any) -> None:
-    p = snakemake.params
-    embed_checkpoints(
-        p.checkpoint_dirs,
-        snakemake.input.pixels,
-        snakemake.input.spec,
-        snakemake.output.embeddings,
-        snakemake.output.probs,
-        p.pooling,
-        p.batch_size,
-        p.device,
-        p.precision,
-        p.allow_pickle,
-        snakemake.threads,
-    )
-
-
-if __name__ == "__main__":
-    run_job(snakemake, _main)  # noqa: F821 - injected by Snakemake's script: directive
+        embed_checkpoint(
+            p.checkpoint_dir, job.input.pixels, job.input.spec, job.output.embeddings, job.output.probs,
+            p.pooling, p.batch_size, p.device, p.precision, p.allow_pickle,
+        )
+    except CheckpointError as err:
+        record_failure(p.failure_record, p.checkpoint_dir, str(err))  # the next run leaves it out
+        raise
+    Path(p.failure_record).unlink(missing_ok=True)

@@ -12,9 +12,10 @@ import base64
 import html
 import logging
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
-from workflow_scripts.common import atomic_path, run_job
+from workflow_scripts.common import atomic_path
+from workflow_scripts.job import Job
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,6 @@ The file itself is listed next to this page in the report, for download.</p></bo
     log.info("wrote %s: plays %s", out, src)
 
 
-def _main(snakemake: Any) -> None:
-    film_page(dict(snakemake.input.items()), snakemake.output.html, snakemake.params.title)
-
-
-if __name__ == "__main__":
-    run_job(snakemake, _main)  # noqa: F821 - injected by Snakemake's script: directive
+def main(job: Job) -> None:
+    films = {path.rsplit(".", 1)[-1]: path for path in job.input.films}
+    film_page(films, job.output.html, job.params.title)

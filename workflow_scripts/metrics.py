@@ -1,6 +1,6 @@
 """Stage 5b: measure the film.
 
-Per checkpoint (metrics/{step}.json, one job per chunk):
+Per checkpoint (metrics/{step}.json, rule metrics):
   head_accuracy         accuracy of the checkpoint's own classifier head on the eval images (NaN without one)
   knn_accuracy          leave-one-out k-NN accuracy in embedding space
   silhouette            silhouette score of the classes in embedding space
@@ -11,7 +11,7 @@ Per checkpoint (metrics/{step}.json, one job per chunk):
                         dimensions did not keep their identity (see basis_warning)
   disparity_previous    Procrustes disparity of the projection to the previous checkpoint's
   displacement_previous mean on-screen movement of a point since the previous checkpoint
-Whole film (metrics.csv + film_metrics.json, one cheap job):
+Whole film (metrics.csv + film_metrics.json, rule metrics_table: metrics_table.py):
   stability_spearman    Spearman correlation between each point's movement in embedding space and on screen
                         between consecutive checkpoints, pooled over all points and pairs (Vernier et al.,
                         EuroVis 2020); 1 = the film moves exactly where the embeddings move
@@ -19,14 +19,14 @@ Whole film (metrics.csv + film_metrics.json, one cheap job):
 Large eval sets are subsampled (seeded) to `max_points` for the neighbourhood metrics.
 """
 
-import csv
 import logging
 import math
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from workflow_scripts.common import atomic_path, load_json, load_npy, progress, run_job, save_json
+from workflow_scripts.common import load_npy, save_json
+from workflow_scripts.job import Job
 from workflow_scripts.project import pca_2d, procrustes_align
 
 log = logging.getLogger(__name__)
@@ -128,59 +128,18 @@ def temporal_stability(embeddings: Sequence[np.ndarray], projections: Sequence[n
     return {"stability_spearman": rho, "movement_stress": float(((h - lo) ** 2).sum() / max((h**2).sum(), 1e-12))}
 
 
-def metrics_chunk(
-    steps: Sequence[int],
-    embeddings: Sequence[str],
-    projections: Sequence[str],
-    probs: Sequence[str],
-    labels_path: str,
-    outputs: Sequence[str],
-    previous_projection: str | None,
-    k: int,
-    max_points: int,
-) -> None:
-    labels = load_npy(labels_path)
-    previous = load_npy(previous_projection) if previous_projection else None
-    for step, emb, proj, prob, out in progress(zip(steps, embeddings, projections, probs, outputs), "metrics", len(steps)):
-        projection = load_npy(proj)
-        values = step_metrics(load_npy(emb), projection, labels, load_npy(prob), previous, k=k, max_points=max_points)
-        save_json(out, {"step": step, **values})
-        previous = projection
+def warm(job: Job | None = None) -> None:
+    import scipy.stats  # noqa: F401
+    import sklearn.manifold  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+    import sklearn.neighbors  # noqa: F401
 
 
-def write_metrics_table(step_files: Sequence[str], embeddings: Sequence[str], projections: Sequence[str], out_csv: str, out_json: str, align: str) -> dict[str, Any]:
-    """metrics.csv (one row per step) and film_metrics.json (whole-film stability)."""
-    rows = [load_json(p) for p in step_files]
-    with atomic_path(out_csv) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    film = temporal_stability([load_npy(p, mmap=True) for p in embeddings], [load_npy(p) for p in projections])
-    film["align"] = align
-    film["mean_trustworthiness"] = float(np.mean([r["trustworthiness"] for r in rows]))
-    film["min_trustworthiness"] = float(np.min([r["trustworthiness"] for r in rows]))
-    gaps = [r["shared_basis_gap"] for r in rows]
-    film["basis_warning"] = bool(align in ("reference", "global") and max(gaps) > BASIS_GAP_WARNING)
-    if film["basis_warning"]:
-        log.warning(
-            "the shared PCA basis fits some checkpoints much worse than their own PCA (trustworthiness gap %.3f): "
-            "the embedding dimensions may not keep their identity across checkpoints; consider align: first",
-            max(gaps),
-        )
-    save_json(out_json, film)
-    return film
-
-
-def _main(snakemake: Any) -> None:
-    i, p = snakemake.input, snakemake.params
-    if snakemake.rule == "metrics_table":
-        write_metrics_table(i.steps, i.embeddings, i.projections, snakemake.output.csv, snakemake.output.film, p.align)
-        return
-    metrics_chunk(
-        p.steps, i.embeddings, i.projections, i.probs, i.labels, snakemake.output.metrics, i.get("previous"), p.k,
-        p.max_points,
+def main(job: Job) -> None:
+    i = job.input
+    previous = load_npy(i.previous) if "previous" in i.keys() else None
+    values = step_metrics(
+        load_npy(i.embeddings), load_npy(i.projection), load_npy(i.labels), load_npy(i.probs), previous,
+        k=job.params.k, max_points=job.params.max_points,
     )
-
-
-if __name__ == "__main__":
-    run_job(snakemake, _main)  # noqa: F821 - injected by Snakemake's script: directive
+    save_json(job.output.metrics, {"step": int(job.wildcards.step), **values})

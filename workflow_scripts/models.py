@@ -25,7 +25,7 @@ import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from workflow_scripts.common import UserError
+from workflow_scripts.common import CheckpointError, UserError, load_json, save_json
 
 if TYPE_CHECKING:  # torch/transformers are imported lazily: they cost seconds per process.
     import torch
@@ -260,6 +260,90 @@ def check_model_source(model: str, allow_pickle: bool = False) -> None:
         check_model_folder(Path(model).expanduser(), allow_pickle)
 
 
+# --- which checkpoints can be filmed now (parse time and the watch loop; no torch) ------------------------
+
+
+def incomplete_checkpoints(root: str | Path, steps: list[int]) -> dict[int, str]:
+    """{step: why} of the checkpoint-<step> folders of a Trainer output folder that cannot be filmed (yet):
+    still being written, or broken (see incomplete_checkpoint). A checkpoint newer than every checkpoint
+    with a trainer_state.json must have one too: the Trainer writes it last (an older one, such as a
+    checkpoint-0 saved by hand before training, need not)."""
+    root = Path(root)
+    with_state = [s for s in steps if (root / f"checkpoint-{s}" / "trainer_state.json").is_file()]
+    newest = max(with_state, default=None)
+    problems = {}
+    for step in steps:
+        needs_state = newest is not None and step > newest
+        if why := incomplete_checkpoint(root / f"checkpoint-{step}", needs_state):
+            problems[step] = why
+    return problems
+
+
+def incomplete_checkpoint(folder: str | Path, needs_state: bool) -> str | None:
+    """Why a checkpoint folder cannot be filmed (yet): still being written, or broken; None when it can.
+    `needs_state`: it is complete only with its trainer_state.json. Header and size checks only (no torch):
+    milliseconds per folder."""
+    path = Path(folder)
+    if not (path / "config.json").is_file():
+        return "has no config.json yet"
+    try:
+        weights = weight_files(path)
+    except UserError as err:
+        return f"has an unreadable weight index ({err})"
+    if not weights:
+        if any((path / name).is_file() for name in PICKLE_FILES):
+            return None  # only pickled weights: allowed or refused by allow_pickle_checkpoints, not incomplete
+        return "has no model.safetensors yet"
+    for file in weights:
+        if not file.is_file():
+            return f"lacks the weight file '{file.name}' yet"
+        problem = safetensors_problem(file)
+        if problem:
+            return f"has a {file.name} that {problem}"
+    if needs_state:
+        state = path / "trainer_state.json"
+        if not state.is_file():
+            return "has no trainer_state.json yet (the Trainer writes it last)"
+        try:
+            json.loads(state.read_text())
+        except (OSError, ValueError):
+            return "has a trainer_state.json that is not whole JSON yet"
+    return None
+
+
+def weights_of(folder: str | Path) -> Path:
+    """A checkpoint's (first) weight file: what changes when the checkpoint is replaced."""
+    path = Path(folder)
+    try:
+        files = weight_files(path)
+    except UserError:
+        files = []
+    return next(iter(files), next((path / n for n in PICKLE_FILES if (path / n).is_file()), path / "model.safetensors"))
+
+
+def record_failure(record: str | Path, checkpoint: str | Path, reason: str) -> None:
+    """Note that a checkpoint failed for a reason of its own (common.CheckpointError), with its weight file's
+    size and time, so that later runs leave it out until the file changes."""
+    weights = weights_of(checkpoint)
+    stat = weights.stat()
+    save_json(record, {"reason": reason, "weights": str(weights), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+
+
+def failed_before(record: str | Path, checkpoint: str | Path) -> str | None:
+    """The reason a checkpoint failed earlier, while its weight file is unchanged since; else None."""
+    path = Path(record)
+    if not path.is_file():
+        return None
+    try:
+        noted = load_json(path)
+        stat = weights_of(checkpoint).stat()
+    except (OSError, ValueError):
+        return None
+    if (noted.get("size"), noted.get("mtime_ns")) != (stat.st_size, stat.st_mtime_ns):
+        return None
+    return str(noted.get("reason", "it failed before"))
+
+
 # --- loading (torch/transformers) ------------------------------------------------------------------------
 
 
@@ -378,14 +462,14 @@ def load_for_embedding(folder: str | os.PathLike[str], allow_pickle: bool) -> "t
         )
     except Exception as err:  # safetensors raises its own error types for corrupt files
         first_line = (str(err).splitlines() or [""])[0][:120]
-        raise UserError(
+        raise CheckpointError(
             f"checkpoint '{folder}' could not be loaded ({type(err).__name__}: {first_line}); "
             "the file is probably truncated or corrupt: re-save or re-download it."
         ) from err
     missing = sorted(info.get("missing_keys") or [])
     essential = [k for k in missing if "pooler" not in k]
     if essential:
-        raise UserError(
+        raise CheckpointError(
             f"checkpoint '{folder}' lacks {len(essential)} weights of its architecture (e.g. {essential[0]}); "
             "it is incomplete or of another model class: re-save it with save_pretrained."
         )

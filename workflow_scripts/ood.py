@@ -1,19 +1,16 @@
-"""Stage 4: outlier scores and label issues per checkpoint, with cleanlab.
+"""Stage 4: outlier scores per checkpoint, with cleanlab (rule ood; label issues: label_issues.py).
 
-In:  embeddings/{step}.npy, probs/{step}.npy, data/labels.npy.
-Out: ood/{step}.npy           float64 [N] in [0, 1] from cleanlab.outlier.OutOfDistribution().fit_score
-                              (lower = more outlying: cleanlab's convention).
-     label_issues/{step}.npy  int64 indices of likely label issues from cleanlab.filter.find_label_issues on
-                              the checkpoint's own predicted probabilities, most severe first (empty when the
-                              checkpoint has no classification head).
+In:  embeddings/{step}.npy.
+Out: ood/{step}.npy  float64 [N] in [0, 1] from cleanlab.outlier.OutOfDistribution().fit_score
+                     (lower = more outlying: cleanlab's convention).
 """
 
 import logging
-from typing import Any, Sequence
 
 import numpy as np
 
-from workflow_scripts.common import UserError, load_npy, progress, run_job, save_npy
+from workflow_scripts.common import UserError, load_npy, save_npy
+from workflow_scripts.job import Job
 
 log = logging.getLogger(__name__)
 
@@ -29,47 +26,14 @@ def ood_scores(embeddings: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(OutOfDistribution(params={"k": k}).fit_score(features=embeddings), dtype=np.float64)
 
 
-def label_issues(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """Indices of likely label issues ranked by cleanlab's self-confidence (empty without probabilities)."""
-    if probs.shape[1] == 0:
-        return np.zeros(0, dtype=np.int64)
-    from cleanlab.filter import find_label_issues
-
-    n_classes = probs.shape[1]
-    if labels.max() >= n_classes:
-        raise UserError(
-            f"the checkpoint's head predicts {n_classes} classes but the eval labels go up to {labels.max()}; "
-            "use checkpoints fine-tuned on this dataset."
-        )
-    ranked = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence")
-    return np.asarray(ranked, dtype=np.int64)
-
-
 def top_outliers(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k most outlying rows (lowest scores), most outlying first; ties broken by index."""
     return np.lexsort((np.arange(len(scores)), scores))[:k]
 
 
-def score_checkpoints(
-    embeddings: Sequence[str],
-    probs: Sequence[str],
-    labels_path: str,
-    out_scores: Sequence[str],
-    out_issues: Sequence[str],
-    k: int,
-) -> None:
-    labels = load_npy(labels_path)
-    for emb_path, prob_path, out_path, issues_path in progress(
-        zip(embeddings, probs, out_scores, out_issues), "ood", len(embeddings)
-    ):
-        save_npy(out_path, ood_scores(load_npy(emb_path), k))
-        save_npy(issues_path, label_issues(labels, load_npy(prob_path)))
+def warm(job: Job | None = None) -> None:
+    import cleanlab.outlier  # noqa: F401
 
 
-def _main(snakemake: Any) -> None:
-    i, o = snakemake.input, snakemake.output
-    score_checkpoints(i.embeddings, i.probs, i.labels, o.scores, o.label_issues, snakemake.params.k)
-
-
-if __name__ == "__main__":
-    run_job(snakemake, _main)  # noqa: F821 - injected by Snakemake's script: directive
+def main(job: Job) -> None:
+    save_npy(job.output.scores, ood_scores(load_npy(job.input.embeddings), job.params.k))

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from workflow_scripts.common import UserError, atomic_path, progress, run_job, save_json
+from workflow_scripts.common import UserError, atomic_path, progress, save_json
+from workflow_scripts.job import Job
 from workflow_scripts.models import is_builtin, load_processor, read_config, tiny_vit_processor
 
 log = logging.getLogger(__name__)
@@ -86,11 +87,12 @@ def preprocess(eval_parquet: str, processor: Any, out_pixels: str, out_spec: str
     save_json(out_spec, spec)
 
 
-def _main(snakemake: Any) -> None:
-    p = snakemake.params
+def warm(job: Job | None = None) -> None:
+    import torch  # noqa: F401
+    from transformers import AutoImageProcessor, ViTImageProcessorPil  # noqa: F401
+
+
+def main(job: Job) -> None:
+    p = job.params
     processor = processor_for(p.model, p.image_size, p.checkpoint_dir)
-    preprocess(snakemake.input.eval, processor, snakemake.output.pixels, snakemake.output.spec)
-
-
-if __name__ == "__main__":
-    run_job(snakemake, _main)  # noqa: F821 - injected by Snakemake's script: directive
+    preprocess(job.input.eval, processor, job.output.pixels, job.output.spec)

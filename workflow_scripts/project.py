@@ -22,11 +22,12 @@ Out: projection/{step}.npy (float32 [N, 2]); projection/basis.npz for the shared
 
 
 import logging
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from workflow_scripts.common import UserError, atomic_path, load_npy, progress, run_job, save_json, save_npy
+from workflow_scripts.common import UserError, load_npy, save_npy
+from workflow_scripts.job import Job
 
 log = logging.getLogger(__name__)
 
@@ -104,49 +105,56 @@ def fit_basis(embeddings: Sequence[np.ndarray], max_rows: int = 200_000, seed: i
     return pca_fit(stacked)
 
 
-def project_chunk(
+def project_step(
     align: str,
-    embeddings: Sequence[str],
-    outputs: Sequence[str],
-    anchor: str | None = None,
-    basis: str | None = None,
-) -> None:
-    """Project one chunk of checkpoints, in step order.
+    embeddings: np.ndarray,
+    layout: dict[str, np.ndarray] | None = None,
+    anchor: np.ndarray | None = None,
+    step: int | None = None,
+) -> np.ndarray:
+    """One checkpoint's aligned 2-D projection (float32 [N, 2]).
 
-    `anchor` is the aligned projection the chunk's first frame is aligned onto (step 0's for `first`, the
-    previous chunk's last for `previous`); None when the chunk starts the film.
+    `layout` is the film-wide layout (layout.npz: the PCA basis of reference/global, or gpa's aligned frames by
+    step); `anchor` the aligned projection this one is aligned onto (first: the film's first frame, previous:
+    the previous checkpoint's), None for the film's first checkpoint.
     """
     if align in ("reference", "global"):
-        with np.load(basis, allow_pickle=False) as b:
-            mean, components = b["mean"], b["components"]
-        for emb_path, out in progress(zip(embeddings, outputs), "project", len(outputs)):
-            save_npy(out, pca_project(load_npy(emb_path), mean, components).astype(np.float32))
-        return
+        return pca_project(embeddings, layout["mean"], layout["components"]).astype(np.float32)
+    if align == "gpa":
+        return np.asarray(layout["coords"][list(layout["steps"]).index(step)], dtype=np.float32)
     if align not in ("first", "previous"):
-        raise UserError(f"projection.align '{align}' is not a per-chunk mode; use one of {MODES}.")
-    ref = load_npy(anchor).astype(np.float64) if anchor else None
-    for emb_path, out in progress(zip(embeddings, outputs), "project", len(outputs)):
-        frame = pca_2d(load_npy(emb_path))
-        if ref is None:
-            aligned = frame  # the film's first frame defines the orientation
-        else:
-            aligned, disparity = procrustes_align(frame, ref)
-            log.info("%s: Procrustes disparity %.4f", out, disparity)
-        save_npy(out, aligned.astype(np.float32))
-        if align == "previous" or ref is None:
-            ref = aligned.astype(np.float32).astype(np.float64)  # as a later chunk reads it back
+        raise UserError(f"projection.align '{align}' is unknown; use one of {MODES}.")
+    frame = pca_2d(embeddings)
+    if anchor is None:
+        return frame.astype(np.float32)  # the film's first frame defines the orientation
+    aligned, disparity = procrustes_align(frame, np.asarray(anchor, dtype=np.float64))
+    log.info("Procrustes disparity to the anchor frame: %.4f", disparity)
+    return aligned.astype(np.float32)
 
 
-def write_basis(embeddings: Sequence[str], out: str, seed: int) -> None:
-    mean, components = fit_basis([load_npy(p) for p in embeddings], seed=seed)
-    with atomic_path(out, suffix=".npz") as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, mean=mean, components=components)
+def fit_layout(align: str, embeddings: Sequence[np.ndarray], steps: Sequence[int], seed: int = 0) -> dict[str, np.ndarray]:
+    """The film-wide layout of the shared-basis and gpa modes (what layout.npz holds)."""
+    if align in ("reference", "global"):
+        mean, components = fit_basis(embeddings, seed=seed)
+        return {"mean": mean, "components": components}
+    if align == "gpa":
+        return {"steps": np.asarray(steps), "coords": np.stack(generalised_procrustes([pca_2d(e) for e in embeddings]))}
+    raise UserError(f"projection.align '{align}' has no film-wide layout.")
 
 
-def project_gpa(embeddings: Sequence[str], outputs: Sequence[str]) -> None:
-    frames = [pca_2d(load_npy(p)) for p in progress(embeddings, "pca", len(embeddings))]
-    for out, aligned in zip(outputs, generalised_procrustes(frames)):
-        save_npy(out, aligned.astype(np.float32))
+def warm(job: Job | None = None) -> None:
+    import scipy.linalg  # noqa: F401
+    import sklearn.decomposition  # noqa: F401
+
+
+def main(job: Job) -> None:
+    layout = None
+    if "layout" in job.input.keys():
+        with np.load(job.input.layout, allow_pickle=False) as handle:
+            layout = dict(handle)
+    anchor = load_npy(job.input.anchor) if "anchor" in job.input.keys() else None
+    projection = project_step(job.params.align, load_npy(job.input.embeddings), layout, anchor, job.params.step)
+    save_npy(job.output.projection, projection)
 
 
 def project_all(align: str, embeddings: Sequence[np.ndarray], reference: int = -1, every: int = 1) -> list[np.ndarray]:
@@ -172,35 +180,3 @@ def project_all(align: str, embeddings: Sequence[np.ndarray], reference: int = -
         ref = frames[0] if align == "first" else frames[-1]
         frames.append(procrustes_align(pca_2d(emb), ref)[0])
     return frames
-
-
-def axis_limits(projections: Sequence[np.ndarray], margin: float) -> dict[str, list[float]]:
-    """Square, fixed axis limits around the anchor projection(s): the largest extent times `margin`."""
-    points = np.concatenate([np.asarray(p, dtype=np.float64) for p in projections])
-    low, high = np.percentile(points, 0.5, axis=0), np.percentile(points, 99.5, axis=0)
-    centre = (low + high) / 2
-    half = float(max(high - low) / 2 * margin) or 1.0
-    return {"x": [centre[0] - half, centre[0] + half], "y": [centre[1] - half, centre[1] + half]}
-
-
-def _main(snakemake: Any) -> None:
-    p = snakemake.params
-    if snakemake.rule.startswith("pca_basis"):
-        write_basis(snakemake.input.embeddings, snakemake.output.basis, p.seed)
-    elif snakemake.rule.startswith("frame_limits"):
-        limits = axis_limits([load_npy(x) for x in snakemake.input.projections], p.margin)
-        save_json(snakemake.output.limits, limits)
-    elif p.align == "gpa":
-        project_gpa(snakemake.input.embeddings, snakemake.output.projections)
-    else:
-        project_chunk(
-            p.align,
-            snakemake.input.embeddings,
-            snakemake.output.projections,
-            anchor=snakemake.input.get("anchor"),
-            basis=snakemake.input.get("basis"),
-        )
-
-
-if __name__ == "__main__":
-    run_job(snakemake, _main)  # noqa: F821 - injected by Snakemake's script: directive

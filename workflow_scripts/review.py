@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from workflow_scripts.common import atomic_path, load_json, load_npy, run_job
+from workflow_scripts.common import atomic_path, load_json, load_npy
+from workflow_scripts.job import Job
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +77,17 @@ def write_review(table: Any, out: str) -> None:
     log.info("wrote %s: %d rows, columns %s", out, table.num_rows, table.column_names)
 
 
-def _main(snakemake: Any) -> None:
-    i = snakemake.input
+def warm(job: Job | None = None) -> None:
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
+
+
+def main(job: Job) -> None:
+    i = job.input
     table = build_review(
         i.eval,
         i.classes,
         {"embeddings": i.emb_first, "projection": i.proj_first, "scores": i.ood_first, "probs": i.probs_first},
         {"embeddings": i.emb_last, "projection": i.proj_last, "scores": i.ood_last, "probs": i.probs_last},
     )
-    write_review(table, snakemake.output.review)
-
-
-if __name__ == "__main__":
-    run_job(snakemake, _main)  # noqa: F821 - injected by Snakemake's script: directive
+    write_review(table, job.output.review)

@@ -12,14 +12,15 @@ when training finishes, the checkpoints are moved into checkpoints/ and the stag
 """
 
 
-import csv
 import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from workflow_scripts.common import UserError, atomic_path, run_job, save_json
+from workflow_scripts.checkpoints import check_existing_checkpoints, training_fingerprint, write_train_log
+from workflow_scripts.common import UserError, save_json
+from workflow_scripts.job import Job
 from workflow_scripts.models import is_builtin, load_for_training, tiny_vit_config
 from workflow_scripts.preprocess import processor_for
 
@@ -28,60 +29,6 @@ log = logging.getLogger(__name__)
 RESERVED_ARGS = {"output_dir", "save_strategy", "save_steps", "max_steps", "save_only_model", "seed"}
 FILM_FILES = ("config.json", "preprocessor_config.json", "trainer_state.json", "model.safetensors")  # weights last
 RESUME_FILES = ("optimizer.pt", "scheduler.pt", "rng_state.pth", "scaler.pt")
-LOG_COLUMNS = ("step", "epoch", "loss", "learning_rate", "grad_norm")
-
-
-def checkpoint_steps(max_steps: int, save_steps: int) -> list[int]:
-    """The steps the Trainer saves at, plus 0 (the model before fine-tuning) and the final step."""
-    return sorted({0, *range(save_steps, max_steps + 1, save_steps), max_steps})
-
-
-def loss_rows(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The training-loss entries of a Trainer log history (other entries: eval, runtime summary)."""
-    return [entry for entry in log_history if isinstance(entry, dict) and "loss" in entry and "step" in entry]
-
-
-def write_train_log(log_history: list[dict[str, Any]], path: str | Path) -> int:
-    """Write the training-loss rows of the Trainer's log history as CSV, by key name. Returns the row count."""
-    rows = loss_rows(log_history)
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for entry in rows:
-            writer.writerow({key: entry.get(key, "") for key in LOG_COLUMNS})
-    return len(rows)
-
-
-def training_fingerprint(model: str, training: dict[str, Any], tiny_vit: dict[str, Any], image_size: int, seed: int) -> dict[str, Any]:
-    """The settings that decide what the checkpoints contain."""
-    return {
-        "model": model,
-        "training": dict(training),
-        "tiny_vit": dict(tiny_vit) if is_builtin(model) else None,
-        "image_size": image_size,
-        "seed": seed,
-    }
-
-
-def check_existing_checkpoints(checkpoint_root: str | Path, fingerprint: dict[str, Any]) -> None:
-    """Refuse to train over checkpoints made with other settings.
-
-    Called when the workflow is parsed (before Snakemake would delete outputs it plans to remake; as root,
-    protected() file modes do not stop that) and again by the training job. The settings are recorded in
-    `training.json` next to the checkpoints; the same settings (e.g. after an interruption) may proceed.
-    """
-    root = Path(checkpoint_root)
-    existing = sorted(p.parent.name for p in root.glob("checkpoint-*/model.safetensors"))
-    if not existing:
-        return
-    record = root / "training.json"
-    before = json.loads(record.read_text()) if record.is_file() else {}
-    if before != json.loads(json.dumps(fingerprint)):
-        changed = sorted(k for k in fingerprint if before.get(k) != fingerprint[k]) or ["unknown"]
-        raise UserError(
-            f"'{root}' already holds {len(existing)} checkpoints trained with other settings ({', '.join(changed)} changed); "
-            "revert those settings, choose a new run: name, or move that folder away to retrain."
-        )
 
 
 def _step(folder: Path) -> int:
@@ -176,7 +123,7 @@ def train(
     model: str,
     training: dict[str, Any],
     tiny_vit: dict[str, Any],
-    image_size: int,
+    dataset: dict[str, Any],
     seed: int,
     allow_pickle: bool,
     checkpoint_root: str,
@@ -192,7 +139,8 @@ def train(
     reserved = RESERVED_ARGS & set(training["extra_args"])
     if reserved:
         raise UserError(f"training.extra_args sets {sorted(reserved)}, which the workflow controls; use the training: keys instead.")
-    fingerprint = training_fingerprint(model, training, tiny_vit, image_size, seed)
+    image_size = dataset["image_size"]
+    fingerprint = training_fingerprint(model, training, tiny_vit, dataset, seed)
     check_existing_checkpoints(checkpoint_root, fingerprint)
     staged = Path(staging) / "training.json"
     if staged.is_file() and json.loads(staged.read_text()) != json.loads(json.dumps(fingerprint)):
@@ -259,22 +207,23 @@ def train(
     log.info("trained %d steps; %d loss rows in %s", trainer.state.global_step, rows, train_log)
 
 
-def _main(snakemake: Any) -> None:
-    p = snakemake.params
+def warm(job: Job | None = None) -> None:
+    import torch  # noqa: F401
+    from transformers import Trainer, TrainingArguments, ViTForImageClassification  # noqa: F401
+
+
+def main(job: Job) -> None:
+    p = job.params
     train(
-        snakemake.input.train,
+        job.input.train,
         p.model,
         dict(p.training),
         dict(p.tiny_vit),
-        p.image_size,
+        dict(p.dataset),
         p.seed,
         p.allow_pickle,
-        p.checkpoint_root,
-        snakemake.output.train_log,
-        snakemake.threads,
+        job.output.checkpoints,
+        job.output.train_log,
+        job.threads,
         p.staging,
     )
-
-
-if __name__ == "__main__":
-    run_job(snakemake, _main)  # noqa: F821 - injected by Snakemake's script: directive

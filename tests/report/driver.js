@@ -47,7 +47,7 @@
   async function film() {
     await home();
     await clickText("Film");
-    record.film_subcategories = links().map(text).filter((t) => ["Animation", "Metrics", "Training"].includes(t));
+    record.film_subcategories = links().map(text).filter((t) => ["Animation", "Explorable film", "Metrics", "Training"].includes(t));
     await clickText("Animation");
     record.animation_formats = rows().map((tr) => tr.querySelector("td")).filter(Boolean).map(text);
     const gif = row("gif").querySelector("a");

@@ -7,33 +7,14 @@ Out: loss_curve.png (for `snakemake --report`; not part of the film itself).
 An empty log (external checkpoints without trainer_state.json) gives a figure saying so, not an error.
 """
 
-import csv
 import logging
-import math
-from typing import Any, Sequence
+from typing import Sequence
 
-from workflow_scripts.common import atomic_path, run_job
+from workflow_scripts.checkpoints import read_train_log
+from workflow_scripts.common import atomic_path
+from workflow_scripts.job import Job
 
 log = logging.getLogger(__name__)
-
-
-def read_log(train_log: str) -> dict[str, list[tuple[float, float]]]:
-    """{column: [(step, value), ...]} of the numeric columns of train_log.csv, empty cells skipped."""
-    series: dict[str, list[tuple[float, float]]] = {}
-    with open(train_log, newline="") as f:
-        for row in csv.DictReader(f):
-            try:
-                step = float(row["step"])
-            except (KeyError, TypeError, ValueError):
-                continue
-            for key, value in row.items():
-                try:
-                    number = float(value)
-                except (TypeError, ValueError):
-                    continue
-                if key != "step" and math.isfinite(number):
-                    series.setdefault(key, []).append((step, number))
-    return series
 
 
 def plot_loss(train_log: str, out: str, steps: Sequence[int], title: str = "") -> None:
@@ -42,7 +23,7 @@ def plot_loss(train_log: str, out: str, steps: Sequence[int], title: str = "") -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    history = read_log(train_log)
+    history = read_train_log(train_log)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     if history.get("loss"):
         ax.plot(*zip(*history["loss"]), color="tab:blue", lw=1.5, label="training loss")
@@ -68,9 +49,9 @@ def plot_loss(train_log: str, out: str, steps: Sequence[int], title: str = "") -
     log.info("wrote %s: %d loss values, %d checkpoints", out, len(history.get("loss", [])), len(steps))
 
 
-def _main(snakemake: Any) -> None:
-    plot_loss(snakemake.input.train_log, snakemake.output.png, snakemake.params.steps, snakemake.params.title)
+def warm(job: Job | None = None) -> None:
+    import matplotlib.pyplot  # noqa: F401
 
 
-if __name__ == "__main__":
-    run_job(snakemake, _main)  # noqa: F821 - injected by Snakemake's script: directive
+def main(job: Job) -> None:
+    plot_loss(job.input.train_log, job.output.png, job.params.steps, job.params.title)

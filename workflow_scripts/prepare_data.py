@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
 
-from workflow_scripts.common import UserError, atomic_path, progress, run_job, save_json, save_npy
+from workflow_scripts.common import UserError, atomic_path, progress, save_json, save_npy
+from workflow_scripts.job import Job
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -391,9 +392,12 @@ def _prepare(cfg: dict[str, Any], seed: int, need_train: bool, out: dict[str, st
     save_json(out["classes"], {"names": names, "ids": list(ev["id"])})
 
 
-def _main(snakemake: Any) -> None:
-    prepare(dict(snakemake.params.dataset), snakemake.params.seed, snakemake.params.need_train, dict(snakemake.output))
+def warm(job: Job | None = None) -> None:
+    import datasets  # noqa: F401
+    import PIL.Image  # noqa: F401
+    import sklearn.datasets  # noqa: F401
 
 
-if __name__ == "__main__":
-    run_job(snakemake, _main)  # noqa: F821 - injected by Snakemake's script: directive
+def main(job: Job) -> None:
+    p = job.params
+    prepare(dict(p.dataset), p.seed, p.need_train, dict(job.output.items()))

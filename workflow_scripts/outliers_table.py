@@ -6,9 +6,10 @@ Out: outliers.csv: step, rank, id, index, score (rank 1 = most outlying).
 
 import csv
 import logging
-from typing import Any, Sequence
+from typing import Sequence
 
-from workflow_scripts.common import atomic_path, load_json, load_npy, run_job
+from workflow_scripts.common import atomic_path, load_json, load_npy
+from workflow_scripts.job import Job
 from workflow_scripts.ood import top_outliers
 
 log = logging.getLogger(__name__)
@@ -24,10 +25,6 @@ def write_outliers(steps: Sequence[int], scores: Sequence[str], ids: Sequence[st
                 writer.writerow([step, rank, ids[i], int(i), f"{values[i]:.6g}"])
 
 
-def _main(snakemake: Any) -> None:
-    ids = load_json(snakemake.input.classes)["ids"]
-    write_outliers(snakemake.params.steps, snakemake.input.scores, ids, snakemake.params.top_k, snakemake.output.csv)
-
-
-if __name__ == "__main__":
-    run_job(snakemake, _main)  # noqa: F821 - injected by Snakemake's script: directive
+def main(job: Job) -> None:
+    ids = load_json(job.input.classes)["ids"]
+    write_outliers(job.params.steps, job.input.scores, ids, job.params.top_k, job.output.csv)

@@ -1,0 +1,2 @@
+import createScatterplot from 'regl-scatterplot';
+window.createScatterplot = createScatterplot;

@@ -1,0 +1,44 @@
+# Stage 7b: the explorable film, one self-contained HTML page (workflow_scripts/film_html/).
+
+
+rule film_html:
+    input:
+        projections=all_steps("projection"),
+        scores=all_steps("ood"),
+        probs=all_steps("probs"),
+        issues=all_steps("label_issues"),
+        metrics=all_steps("metrics", "json"),
+        film=rules.metrics_table.output.film,
+        limits=rules.frame_limits.output.limits,
+        loss_log="results/{run}/train_log.csv",
+        labels=rules.prepare_data.output.labels,
+        thumbnails=rules.prepare_data.output.thumbnails,
+        classes=rules.prepare_data.output.classes,
+        code=code_files("film_html"),
+    output:
+        html=report(
+            "results/{run}/film.html",
+            caption="../report/film_html.rst",
+            category="Film",
+            subcategory="Explorable film",
+            labels=report_labels(format="html"),
+        ),
+    log:
+        "results/{run}/logs/film_html.log",
+    benchmark:
+        "results/{run}/benchmarks/film_html.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        **job_params(
+            run_dir=lambda wildcards, input: str(Path(input.labels).parent.parent),  # results/{run}
+            steps=lambda wildcards: run_of(wildcards).steps,
+            top_k=setting("frames", "top_k"),
+            max_points=setting("html", "max_points"),
+            title=lambda wildcards: f"{wildcards.run}: {model_title(wildcards)}",
+        ),
+    conda:
+        "../envs/render.yaml"
+    shell:
+        job("film_html")

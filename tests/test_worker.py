@@ -1,0 +1,155 @@
+"""Warm workers (workflow_scripts/client.py, worker.py): a job runs in a forked child of a worker that imported the heavy
+libraries once, with the job's own log, exit status and process; workers never outlive their Snakemake
+process, kill a job whose client went away, and serve nobody but their user."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+PYTHON = sys.executable
+
+
+def job_spec(tmp_path: Path, k: int = 5, embeddings: Path | None = None) -> str:
+    """The JSON of an `ood` job on 40 random embeddings (what rules/common.smk's job_params builds)."""
+    if embeddings is None:
+        embeddings = tmp_path / "emb.npy"
+        np.save(embeddings, np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32))
+    return json.dumps({
+        "input": {"embeddings": str(embeddings)},
+        "output": {"scores": str(tmp_path / "ood.npy")},
+        "params": {"k": k},
+        "wildcards": {"run": "t", "step": "0"},
+        "threads": 1,
+    })
+
+
+def client(tmp_path: Path, spec: str, owner: int, **env: str) -> subprocess.Popen[str]:
+    """Start a job's client as a rule's shell command does (python -S, the job's JSON on stdin)."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "FILM_OWNER_PID": str(owner), "FILM_WORKERS": "on", **env}
+    proc = subprocess.Popen(
+        [PYTHON, "-S", "-m", "workflow_scripts.client", "ood", "--log", str(tmp_path / "ood.log")],
+        cwd=tmp_path, env=environment, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    proc.stdin.write(spec)
+    proc.stdin.close()
+    return proc
+
+
+def workers(owner: int) -> list[int]:
+    """The pids of the warm workers serving `owner`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--serve" in cmd and str(owner).encode() in cmd and any(b"workflow_scripts.worker" in c for c in cmd):
+            found.append(int(proc.name))
+    return found
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(proc.name))
+    return found
+
+
+def wait_until(condition, timeout: float = 20.0) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.fixture
+def owner() -> int:
+    """A stand-in for the Snakemake process the workers serve; killed at the end (which ends the workers)."""
+    proc = subprocess.Popen(["sleep", "600"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+    assert wait_until(lambda: not workers(proc.pid)), "workers outlived their Snakemake process"
+
+
+def test_jobs_run_in_one_warm_worker_with_their_own_log_and_status(tmp_path: Path, owner: int) -> None:
+    first = client(tmp_path, job_spec(tmp_path), owner)
+    assert first.wait(timeout=120) == 0, first.stderr.read()
+    scores = np.load(tmp_path / "ood.npy")
+    assert scores.shape == (40,) and ((0 <= scores) & (scores <= 1)).all()
+    log = (tmp_path / "ood.log").read_text()
+    assert "job resources (forked from a warm worker)" in log  # the job's own process, measured by the worker
+    (pid,) = [p for p in workers(owner) if b"analysis" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    # a second job is served by the same worker (no second import), and a failing one reports its sentence
+    bad = client(tmp_path, job_spec(tmp_path, k=40), owner)
+    assert bad.wait(timeout=60) == 1
+    assert "ood.k (40) must be smaller than the number of eval images (40)" in (tmp_path / "ood.log").read_text()
+    assert pid in workers(owner)
+    ready = (tmp_path / ".snakemake" / "film-workers" / f"analysis-{owner}.log").read_text()
+    assert ready.count("analysis worker ready") == 1
+
+
+def test_workers_off_runs_the_job_in_the_clients_place(tmp_path: Path, owner: int) -> None:
+    proc = client(tmp_path, job_spec(tmp_path), owner, FILM_WORKERS="off")
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    assert np.load(tmp_path / "ood.npy").shape == (40,)
+    assert "forked from a warm worker" not in (tmp_path / "ood.log").read_text()
+    assert workers(owner) == []
+
+
+def test_a_job_whose_client_is_killed_is_killed_and_writes_nothing(tmp_path: Path, owner: int) -> None:
+    fifo = tmp_path / "never-written.npy"
+    os.mkfifo(fifo)  # the job blocks reading it, like a long job
+    proc = client(tmp_path, job_spec(tmp_path, embeddings=fifo), owner)
+    assert wait_until(lambda: any(children(w) for w in workers(owner)), timeout=120), proc.stderr.read()
+    (job,) = [c for w in workers(owner) for c in children(w)]
+    proc.send_signal(signal.SIGKILL)  # what Ctrl-C or Snakemake cancelling the job does to the client
+    proc.wait()
+    assert wait_until(lambda: not Path(f"/proc/{job}").exists() or "Z" in Path(f"/proc/{job}/stat").read_text().split()[2])
+    assert not (tmp_path / "ood.npy").exists()
+
+
+def test_a_worker_leaves_when_idle(tmp_path: Path, owner: int) -> None:
+    proc = client(tmp_path, job_spec(tmp_path), owner, FILM_WORKER_IDLE="1")
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    assert wait_until(lambda: not workers(owner), timeout=30)
+    assert "exits: idle for 1 s" in (tmp_path / ".snakemake" / "film-workers" / f"analysis-{owner}.log").read_text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as another user")
+def test_another_user_cannot_use_the_worker(tmp_path: Path, owner: int) -> None:
+    assert client(tmp_path, job_spec(tmp_path), owner).wait(timeout=120) == 0  # the worker is running
+    (tmp_path / "ood.npy").unlink()
+    tmp_path.chmod(0o777)
+    environment = dict(os.environ, PYTHONPATH=str(REPO), FILM_OWNER_PID=str(owner), FILM_WORKERS="on")
+    code = f"""
+import json, os
+from workflow_scripts import client
+address = client.address("analysis", {owner}, {PYTHON!r})  # the worker's name, as its user computes it
+os.setuid(65534)  # then become nobody
+sock = client.connect(address)
+assert sock is not None, "the worker's socket is reachable"
+client.send_request(sock, json.dumps({{"rule": "ood"}}).encode())
+print(client.await_reply(sock))
+"""
+    out = subprocess.run([PYTHON, "-c", code], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60)
+    assert "may not use this worker" in out.stdout, out.stdout + out.stderr
+    assert not (tmp_path / "ood.npy").exists()

@@ -1,0 +1,225 @@
+"""The client every rule's job runs: hands the job to a warm worker, or runs it in this process's place.
+
+A rule's shell command (rules/common.smk, job("RULE")) is
+
+    exec python -S -m workflow_scripts.client RULE --log LOG <<< JOB_JSON
+
+Started without site-packages and importing only a few standard modules, the client costs a few hundredths of
+a second. Locally (FILM_WORKERS=auto or on) it connects to the warm worker of its rule's kind, starting it
+when there is none (workflow_scripts/worker.py), sends the job with its stdin/stdout/stderr, working folder
+and environment, and exits with the job's status; the worker's record of the job's own process (wall and
+CPU seconds, peak memory) is appended to the job's log. With FILM_WORKERS=off, inside a SLURM job (auto), or
+when no worker can be had, it replaces itself with a Python that runs the job itself
+(workflow_scripts.job.run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import sys
+import time
+import zlib
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing itself is not imported at run time: this module's start-up is every job's)
+    from typing import Any
+
+# Rules by worker kind, in pipeline order: a kind's worker preloads what its rules' adapters import (their
+# `warm()`). A kind is the conda environment its rules run in (envs/<kind>.yaml; tests/test_envs.py).
+KINDS: dict[str, tuple[str, ...]] = {
+    "train": ("prepare_data", "preprocess", "train", "embed"),
+    "analysis": (
+        "import_train_log", "ood", "label_issues", "layout", "project", "frame_limits", "metrics",
+        "metrics_table", "outliers_table", "review", "compare_alignment", "compare_layout", "compare_metrics",
+    ),
+    "render": ("frame", "tween", "animate", "film_html", "loss_curve", "film_page", "compare_frame", "compare_animate",
+               "compare_html"),
+}
+KIND_OF = {rule: kind for kind, rules in KINDS.items() for rule in rules}
+START_TIMEOUT = 300.0  # seconds a client waits for a starting worker (its imports) before running in-process
+HEADER = struct.Struct("!Q")
+
+
+def mode() -> str:
+    """'on' (warm workers) or 'off' (one fresh process per job), from FILM_WORKERS (auto: off in SLURM jobs)."""
+    value = os.environ.get("FILM_WORKERS", "auto").lower()
+    if value in ("0", "off", "false", "no"):
+        return "off"
+    if value in ("1", "on", "true", "yes"):
+        return "on"
+    return "off" if "SLURM_JOB_ID" in os.environ else "on"
+
+
+def owner_pid() -> int:
+    """The Snakemake process the workers serve (the client's parent when not run by Snakemake)."""
+    try:
+        return int(os.environ["FILM_OWNER_PID"])
+    except (KeyError, ValueError):
+        return os.getppid()
+
+
+def address(kind: str, owner: int, python: str = sys.executable) -> bytes:
+    """The abstract socket name of a worker: per user, Snakemake process, kind and Python."""
+    digest = f"{zlib.crc32(f'{os.path.abspath(python)}{os.sep}{os.getcwd()}'.encode()):08x}"
+    return f"\0embedding-film/{os.getuid()}/{owner}/{kind}/{digest}".encode()
+
+
+def worker_log(kind: str, owner: int) -> str:
+    return os.path.join(".snakemake", "film-workers", f"{kind}-{owner}.log")
+
+
+def connect(addr: bytes) -> socket.socket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(addr)
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def start_workers(kind: str, owner: int) -> Any:
+    """Start the worker of `kind` and, so that their imports overlap with this kind's jobs, those of the
+    kinds after it in the pipeline (KINDS' order: a run that starts by embedding will score and draw, one
+    that starts by drawing will not embed); a worker that finds its address taken exits at once. Not the
+    others under Snakemake's per-rule conda environments, where each kind has its own Python. Returns the
+    process of `kind`'s worker."""
+    import subprocess
+
+    per_rule_envs = f"{os.sep}.snakemake{os.sep}conda{os.sep}" in os.environ.get("CONDA_PREFIX", "")
+    kinds = list(KINDS)
+    procs = {}
+    for other in [kind] if per_rule_envs else kinds[kinds.index(kind):]:
+        log_path = worker_log(other, owner)
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        with open(log_path, "ab") as log_file:
+            procs[other] = subprocess.Popen(
+                [sys.executable, "-m", "workflow_scripts.worker", "--serve", other, "--owner", str(owner)],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlives this client; ends with its Snakemake process
+                close_fds=True,
+            )
+    return procs[kind]
+
+
+def connect_or_start(kind: str) -> socket.socket | None:
+    owner = owner_pid()
+    addr = address(kind, owner)
+    sock = connect(addr)
+    if sock is not None:
+        return sock
+    proc = start_workers(kind, owner)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        sock = connect(addr)
+        if sock is not None:
+            return sock
+        if proc.poll() is not None and connect(addr) is None:
+            # lost a start race to another client's worker (exit 0): keep waiting for that one; else give up
+            if proc.returncode != 0:
+                return None
+        time.sleep(0.02)
+    return None
+
+
+def send_request(sock: socket.socket, payload: bytes) -> None:
+    socket.send_fds(sock, [HEADER.pack(len(payload))], [0, 1, 2])
+    sock.sendall(payload)
+
+
+def await_reply(sock: socket.socket) -> dict[str, Any]:
+    """The worker's one-line reply; stops waiting (and so kills the job) when this client is orphaned."""
+    parent = os.getppid()
+    sock.settimeout(1.0)
+    data = b""
+    while not data.endswith(b"\n"):
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            if os.getppid() != parent:
+                return {"status": 1, "error": "the job's shell is gone"}
+            continue
+        if not chunk:
+            return {"status": 1, "error": "the warm worker stopped before the job finished"}
+        data += chunk
+    return json.loads(data)
+
+
+def describe(usage: dict[str, float]) -> str:
+    return (
+        f"job resources (forked from a warm worker): wall {usage['wall_s']:.2f} s, cpu {usage['cpu_s']:.2f} s, "
+        f"max RSS {usage['max_rss_mb']:.0f} MB"
+    )
+
+
+def client(rule: str, log_file: str | None) -> int:
+    """Run one job: in a warm worker, or in this process's place when workers are off or unavailable."""
+    kind = KIND_OF.get(rule)
+    if kind is None:
+        print(f"workflow_scripts.client: no rule {rule!r} (known: {', '.join(sorted(KIND_OF))})", file=sys.stderr)
+        return 2
+    sock = connect_or_start(kind) if mode() == "on" else None
+    if sock is None:
+        run_in_place(rule, log_file)  # does not return
+    spec = sys.stdin.read()
+    payload = json.dumps({"rule": rule, "log": log_file, "spec": spec, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+    with sock:
+        send_request(sock, payload)
+        reply = await_reply(sock)
+    if reply.get("fallback"):
+        run_in_place(rule, log_file, spec)  # does not return
+    if "error" in reply:
+        print(f"workflow_scripts.client: {reply['error']} (see {worker_log(kind, owner_pid())})", file=sys.stderr)
+    elif log_file and "usage" in reply:
+        with open(log_file, "a") as handle:
+            print(describe(reply["usage"]), file=handle)
+    return int(reply["status"])
+
+
+def run_in_place(rule: str, log_file: str | None, spec: str | None = None) -> None:
+    """Replace this client by a normal Python (site-packages on) that runs the job itself, reading the job's
+    JSON from stdin (or from `spec`, when this client has read stdin already)."""
+    if spec is not None:
+        import tempfile
+
+        with tempfile.TemporaryFile() as handle:
+            handle.write(spec.encode())
+            handle.seek(0)
+            os.dup2(handle.fileno(), 0)
+    args = [sys.executable, "-m", "workflow_scripts.client", rule, "--in-process"]
+    if log_file:
+        args += ["--log", log_file]
+    os.execv(sys.executable, args)
+
+
+def in_process(rule: str, log_file: str | None) -> int:
+    """Run the job (JSON on stdin) in this process."""
+    from workflow_scripts.job import Job, run
+
+    return run(Job.from_json(rule, sys.stdin.read(), log_file))
+
+
+
+def main(argv: list[str]) -> int:
+    """python -S -m workflow_scripts.client RULE [--log LOG] [--in-process] (the job's JSON on stdin)."""
+    args = list(argv)
+    log_file = None
+    if "--log" in args:
+        i = args.index("--log")
+        log_file = args[i + 1]
+        del args[i : i + 2]
+    inside = "--in-process" in args
+    rules = [a for a in args if a != "--in-process"]
+    if len(rules) != 1 or rules[0].startswith("-"):
+        print(main.__doc__, file=sys.stderr)
+        return 2
+    return in_process(rules[0], log_file) if inside else client(rules[0], log_file)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

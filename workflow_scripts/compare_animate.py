@@ -1,0 +1,12 @@
+"""Stage 9c: the comparison film (rule compare_animate): its frames, one per tick, as a GIF or MP4."""
+
+from workflow_scripts.animate import warm, write_gif, write_mp4  # noqa: F401 - warm: this rule's imports
+from workflow_scripts.job import Job
+
+
+def main(job: Job) -> None:
+    p, frames = job.params, list(job.input.frames)
+    if job.wildcards.format == "gif":
+        write_gif(frames, job.output.film, p.fps, p.hold_last, p.loop)
+    else:
+        write_mp4(frames, job.output.film, p.fps, p.hold_last)

@@ -1,0 +1,246 @@
+"""Stage 6: one frame per checkpoint (rule frame; the interpolated frames' rule tween is tween.py).
+
+In:  projection/{step}.npy, ood/{step}.npy, label_issues/{step}.npy, metrics/{step}.json,
+     projection/limits.json, data/labels.npy, data/thumbnails.npy, data/classes.json, the loss curve
+     (train_log.csv, or for external checkpoints the checkpoint's own trainer_state.json), and the previous
+     checkpoint's scores and label issues (rank changes).
+Out: frames/{step}.png: the 2-D embedding coloured by class (fixed axes for the whole film) with the top-k
+     marked, a leaderboard (top-k outliers by cleanlab OOD score, or top-k label issues) with each entry's
+     rank change since the previous checkpoint, the loss curve with the current step, the checkpoint's
+     metrics, and the true step number in the title.
+
+Matplotlib's object-oriented API with the Agg canvas (no pyplot state, no GUI backend); the scatter is
+rasterised so a 10,000-point frame renders as fast as a 100-point one.
+"""
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from workflow_scripts.checkpoints import read_train_log
+from workflow_scripts.common import UserError, atomic_path, load_json, load_npy
+from workflow_scripts.job import Job
+from workflow_scripts.ood import top_outliers
+
+log = logging.getLogger(__name__)
+
+METRIC_LABELS = (
+    ("head_accuracy", "head acc"),
+    ("knn_accuracy", "kNN acc"),
+    ("silhouette", "silhouette"),
+    ("trustworthiness", "trustworthiness"),
+)
+
+
+@dataclass(frozen=True)
+class FilmContext:
+    """What every frame of the film shares."""
+
+    labels: np.ndarray
+    class_names: list[str]
+    thumbnails: np.ndarray
+    loss_steps: np.ndarray
+    loss_values: np.ndarray
+    limits: dict[str, list[float]]
+    max_step: int
+    title: str
+
+
+@dataclass
+class Leaderboard:
+    """The ranked images of one checkpoint: indices, the value shown, and the rank each had before."""
+
+    kind: str  # "ood" or "label_issues"
+    indices: np.ndarray
+    values: np.ndarray
+    previous_rank: dict[int, int] | None = None  # image index -> 1-based rank at the previous checkpoint
+
+    def change(self, index: int, rank: int) -> str:
+        if self.previous_rank is None:
+            return ""
+        before = self.previous_rank.get(int(index))
+        if before is None:
+            return " new"
+        if before == rank:
+            return " ="
+        return f" \u25b2{before - rank}" if before > rank else f" \u25bc{rank - before}"
+
+
+@dataclass
+class Frame:
+    """What differs between frames."""
+
+    title: str
+    step: float
+    coords: np.ndarray
+    board: Leaderboard
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def read_loss_curve(path: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, losses) of train_log.csv or a checkpoint's trainer_state.json (empty without one)."""
+    pairs = read_train_log(path).get("loss", []) if path else []
+    return np.array([p[0] for p in pairs], dtype=float), np.array([p[1] for p in pairs], dtype=float)
+
+
+def class_colours(n: int) -> np.ndarray:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20" if n <= 20 else "turbo"]
+    return np.array([cmap(i if n <= 20 else i / max(n - 1, 1)) for i in range(n)])
+
+
+def full_ranking(kind: str, scores: np.ndarray, issues: np.ndarray) -> np.ndarray:
+    """All ranked image indices: by OOD score (lowest first) or cleanlab's label-issue order."""
+    return top_outliers(scores, len(scores)) if kind == "ood" else np.asarray(issues, dtype=np.int64)
+
+
+def leaderboard(
+    kind: str, scores: np.ndarray, issues: np.ndarray, top_k: int, previous: tuple[np.ndarray, np.ndarray] | None
+) -> Leaderboard:
+    ranking = full_ranking(kind, scores, issues)
+    top = ranking[:top_k]
+    values = scores[top] if kind == "ood" else np.arange(1, len(top) + 1, dtype=float)
+    before = None
+    if previous is not None:
+        prev_ranking = full_ranking(kind, *previous)
+        before = {int(i): r for r, i in enumerate(prev_ranking, start=1)}
+    return Leaderboard(kind, top, values, before)
+
+
+def embedding_panel(ax: Any, frame: Frame, ctx: FilmContext, colours: np.ndarray, point_size: float) -> None:
+    """The 2-D embedding in the film's fixed axes, coloured by class, the leaderboard's images ringed and
+    numbered, the class legend beside it and the checkpoint's metrics underneath."""
+    top = frame.board.indices
+    xy = np.column_stack([np.clip(frame.coords[:, 0], *ctx.limits["x"]), np.clip(frame.coords[:, 1], *ctx.limits["y"])])
+    ax.scatter(xy[:, 0], xy[:, 1], c=colours[ctx.labels], s=point_size, linewidths=0, alpha=0.8, rasterized=True)
+    ax.scatter(xy[top, 0], xy[top, 1], s=point_size * 8, facecolors="none", edgecolors="black", linewidths=1.2)
+    for rank, i in enumerate(top, start=1):
+        ax.annotate(str(rank), xy[i], xytext=(4, 4), textcoords="offset points", fontsize=8, weight="bold")
+    ax.set_xlim(*ctx.limits["x"])
+    ax.set_ylim(*ctx.limits["y"])
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title("Embeddings of the eval images (PCA, aligned)", fontsize=11)
+    handles = [ax.scatter([], [], color=colours[i], s=30, label=name) for i, name in enumerate(ctx.class_names[:20])]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False,
+              title="class", title_fontsize=9, handletextpad=0.2, borderaxespad=0.2)
+    shown = [f"{label} {frame.metrics[key]:.2f}" for key, label in METRIC_LABELS
+             if key in frame.metrics and not math.isnan(frame.metrics[key])]
+    if shown:
+        ax.text(0.0, -0.03, "   ".join(shown), transform=ax.transAxes, ha="left", va="top", fontsize=9, color="0.25")
+
+
+def leaderboard_panel(fig: Any, cell: Any, frame: Frame, ctx: FilmContext, colours: np.ndarray) -> None:
+    """The top-k images of the leaderboard as thumbnails framed in their class colour, with rank changes."""
+    top = frame.board.indices
+    heading = (f"Top-{len(top)} outliers (cleanlab OOD score, low = outlying)" if frame.board.kind == "ood"
+               else f"Top-{len(top)} label issues (cleanlab, by self-confidence)")
+    fig.text(0.79, 0.935, heading, ha="center", fontsize=10)
+    if not len(top):
+        fig.text(0.79, 0.75, "none", ha="center", fontsize=10, color="0.5")
+        return
+    cols = min(4, len(top))
+    rows = -(-len(top) // cols)
+    board = cell.subgridspec(rows, cols, wspace=0.25, hspace=0.6)
+    for rank, (i, value) in enumerate(zip(top, frame.board.values), start=1):
+        tax = fig.add_subplot(board[(rank - 1) // cols, (rank - 1) % cols])
+        tax.imshow(ctx.thumbnails[i], interpolation="nearest")
+        tax.set_xticks([])
+        tax.set_yticks([])
+        for spine in tax.spines.values():
+            spine.set_edgecolor(colours[ctx.labels[i]])
+            spine.set_linewidth(3)
+        detail = f"{value:.2g}" if frame.board.kind == "ood" else "suspect label"
+        tax.set_title(f"#{rank}{frame.board.change(i, rank)} {ctx.class_names[ctx.labels[i]]}\n{detail}",
+                      fontsize=8, pad=2)
+
+
+def loss_panel(ax: Any, frame: Frame, ctx: FilmContext) -> None:
+    """The training loss, red up to the current step, with a cursor at the current step."""
+    if len(ctx.loss_steps):
+        ax.plot(ctx.loss_steps, ctx.loss_values, color="0.3", linewidth=1.2)
+        seen = ctx.loss_steps <= frame.step
+        ax.plot(ctx.loss_steps[seen], ctx.loss_values[seen], color="tab:red", linewidth=1.8)
+    else:
+        ax.text(0.5, 0.5, "no training log", ha="center", va="center", transform=ax.transAxes, color="0.5")
+    ax.axvline(frame.step, color="tab:red", linestyle="--", linewidth=1)
+    ax.set_xlim(0, max(ctx.max_step, 1))
+    ax.set_xlabel("step", fontsize=9)
+    ax.set_ylabel("training loss", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3)
+
+
+def render_frame(
+    frame: Frame,
+    ctx: FilmContext,
+    out_png: str,
+    width: int = 1280,
+    height: int = 720,
+    point_size: float = 12.0,
+) -> None:
+    """Draw one frame (embedding, leaderboard, loss curve) and write it atomically as PNG.
+
+    The layout is designed at 1280 px wide; other widths scale the resolution, so text keeps its proportion.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    dpi = width / 12.8
+    fig = Figure(figsize=(12.8, height / dpi), dpi=dpi)
+    FigureCanvasAgg(fig)
+    outer = fig.add_gridspec(2, 2, width_ratios=[1.55, 1], height_ratios=[1.35, 1], left=0.04, right=0.98,
+                             bottom=0.1, top=0.88, wspace=0.12, hspace=0.3)
+    colours = class_colours(len(ctx.class_names))
+    embedding_panel(fig.add_subplot(outer[:, 0]), frame, ctx, colours, point_size)
+    leaderboard_panel(fig, outer[0, 1], frame, ctx, colours)
+    loss_panel(fig.add_subplot(outer[1, 1]), frame, ctx)
+    fig.suptitle(f"{ctx.title}   {frame.title}", fontsize=14, weight="bold")
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+
+
+def load_context(inputs: Any, max_step: int, title: str) -> FilmContext:
+    """What a frame shares with the rest of the film, from a frame or tween job's inputs."""
+    loss_steps, loss_values = read_loss_curve(inputs.get("loss_log"))
+    return FilmContext(
+        labels=load_npy(inputs.labels),
+        class_names=list(load_json(inputs.classes)["names"]),
+        thumbnails=load_npy(inputs.thumbnails),
+        loss_steps=loss_steps,
+        loss_values=loss_values,
+        limits=load_json(inputs.limits),
+        max_step=max_step,
+        title=title,
+    )
+
+
+def checkpoint_board(inputs: Any, kind: str, top_k: int, n_images: int) -> Leaderboard:
+    """A checkpoint's leaderboard, with rank changes against the previous checkpoint when there is one."""
+    if top_k >= n_images:
+        raise UserError(
+            f"frames.top_k ({top_k}) must be smaller than the number of eval images ({n_images}); "
+            "lower it or raise dataset.eval_size."
+        )
+    previous = None
+    if "previous_scores" in inputs.keys():
+        previous = (load_npy(inputs.previous_scores), load_npy(inputs.previous_issues))
+    return leaderboard(kind, load_npy(inputs.scores), load_npy(inputs.issues), top_k, previous)
+
+
+def warm(job: Job | None = None) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401
+
+
+def main(job: Job) -> None:
+    i, p = job.input, job.params
+    ctx = load_context(i, p.max_step, p.title)
+    board = checkpoint_board(i, p.leaderboard, p.top_k, len(ctx.labels))
+    frame = Frame(f"step {p.step} / {ctx.max_step}", p.step, load_npy(i.projection), board, load_json(i.metrics))
+    render_frame(frame, ctx, job.output.frame, **p.style)

@@ -1,0 +1,61 @@
+"""Stage 5d: the whole film's metrics (rule metrics_table).
+
+In:  metrics/{step}.json, embeddings/{step}.npy and projection/{step}.npy of every checkpoint.
+Out: metrics.csv (one row per checkpoint, the columns of metrics.COLUMNS) and film_metrics.json (the film's
+     stability_spearman and movement_stress, trustworthiness mean and worst, a warning when a shared PCA
+     basis fits some checkpoint much worse than its own PCA, and `skipped`: the checkpoints left out of the
+     film, each with its step and why).
+"""
+
+import csv
+import logging
+from typing import Any, Sequence
+
+import numpy as np
+
+from workflow_scripts.common import atomic_path, load_json, load_npy, save_json
+from workflow_scripts.job import Job
+from workflow_scripts.metrics import BASIS_GAP_WARNING, COLUMNS, temporal_stability
+
+log = logging.getLogger(__name__)
+
+
+def write_metrics_table(
+    step_files: Sequence[str],
+    embeddings: Sequence[str],
+    projections: Sequence[str],
+    out_csv: str,
+    out_json: str,
+    align: str,
+    skipped: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """metrics.csv (one row per step) and film_metrics.json (whole-film stability)."""
+    rows = [load_json(p) for p in step_files]
+    with atomic_path(out_csv) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    film = temporal_stability([load_npy(p, mmap=True) for p in embeddings], [load_npy(p) for p in projections])
+    film["align"] = align
+    film["skipped"] = list(skipped)
+    film["mean_trustworthiness"] = float(np.mean([r["trustworthiness"] for r in rows]))
+    film["min_trustworthiness"] = float(np.min([r["trustworthiness"] for r in rows]))
+    gaps = [r["shared_basis_gap"] for r in rows]
+    film["basis_warning"] = bool(align in ("reference", "global") and max(gaps) > BASIS_GAP_WARNING)
+    if film["basis_warning"]:
+        log.warning(
+            "the shared PCA basis fits some checkpoints much worse than their own PCA (trustworthiness gap %.3f): "
+            "the embedding dimensions may not keep their identity across checkpoints; consider align: first",
+            max(gaps),
+        )
+    save_json(out_json, film)
+    return film
+
+
+def warm(job: Job | None = None) -> None:
+    import scipy.stats  # noqa: F401
+
+
+def main(job: Job) -> None:
+    i, o = job.input, job.output
+    write_metrics_table(i.steps, i.embeddings, i.projections, o.csv, o.film, job.params.align, job.params.skipped)

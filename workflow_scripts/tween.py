@@ -1,0 +1,32 @@
+"""Stage 6b: the interpolated frames between consecutive checkpoints (rule tween, animation.tween > 0).
+
+In:  what the checkpoint's own frame reads (frame.py), plus the next checkpoint's projection.
+Out: frames/tween/{step}-{j}.png: the j-th of `tween` frames between a checkpoint and the next, each point
+     moved along the straight line between its two aligned positions, titled as interpolated.
+"""
+
+from workflow_scripts.common import load_json, load_npy
+from workflow_scripts.frame import Frame, checkpoint_board, load_context, render_frame
+from workflow_scripts.job import Job
+
+
+def between(step: int, next_step: int, j: int, tween: int) -> tuple[float, float, str]:
+    """The interpolation weight, the (fractional) step and the title of the j-th of `tween` frames."""
+    alpha = j / (tween + 1)
+    title = f"step {step} \u2192 {next_step} (interpolated {j}/{tween + 1})"
+    return alpha, step + alpha * (next_step - step), title
+
+
+def warm(job: Job | None = None) -> None:
+    from workflow_scripts.frame import warm as warm_frame
+
+    warm_frame(job)
+
+
+def main(job: Job) -> None:
+    i, p = job.input, job.params
+    ctx = load_context(i, p.max_step, p.title)
+    board = checkpoint_board(i, p.leaderboard, p.top_k, len(ctx.labels))
+    alpha, position, title = between(p.step, p.next_step, p.j, p.tween)
+    coords = (1 - alpha) * load_npy(i.projection) + alpha * load_npy(i.next_projection)
+    render_frame(Frame(title, position, coords, board, load_json(i.metrics)), ctx, job.output.frame, **p.style)
