@@ -82,14 +82,15 @@ def stage(name: str, d: Path, args: argparse.Namespace) -> str:
         run("label_issues", {"probs": probs[step], "labels": str(d / "labels.npy")}, {"issues": paths(d, "label_issues", 2)[step]}, {})
         return "cleanlab find_label_issues, one checkpoint"
     if name == "project_previous":
-        run("project", {"embeddings": emb[0]}, {"projection": paths(d, "projection", 2)[0]}, {"align": "previous", "step": 0})
+        run("project", {"embeddings": emb[0]}, {"projection": paths(d, "projection", 2)[0]},
+            {"method": "pca", "align": "previous", "step": 0})
         run("project", {"embeddings": emb[1], "anchor": paths(d, "projection", 2)[0]}, {"projection": paths(d, "projection", 2)[1]},
-            {"align": "previous", "step": 1})
+            {"method": "pca", "align": "previous", "step": 1})
         return "PCA + Procrustes onto the previous frame, one checkpoint (after the first)"
     if name == "layout_global":
         k = min(args.checkpoints, 20)
         run("layout", {"embeddings": paths(d, "embeddings", k)}, {"layout": str(d / "layout.npz")},
-            {"align": "global", "steps": list(range(k)), "seed": 0})
+            {"method": "pca", "align": "global", "steps": list(range(k)), "seed": 0})
         return f"align: global basis over {k} checkpoints ({k * args.images} rows, cap 200,000)"
     if name == "metrics":
         run("metrics", {"embeddings": emb[step], "projection": paths(d, "projection", 2)[step], "probs": probs[step],
@@ -99,8 +100,9 @@ def stage(name: str, d: Path, args: argparse.Namespace) -> str:
     if name == "metrics_table":
         c = args.checkpoints
         run("metrics_table", {"steps": [paths(d, "metrics", 2, "json")[step]] * c, "embeddings": paths(d, "embeddings", c),
-                              "projections": [paths(d, "projection", 2)[step]] * c},
-            {"csv": str(d / "metrics.csv"), "film": str(d / "film_metrics.json")}, {"align": "previous", "skipped": []})
+                              "projections": [paths(d, "projection", 2)[step]] * c, "layout": []},
+            {"csv": str(d / "metrics.csv"), "film": str(d / "film_metrics.json")},
+            {"align": "previous", "skipped": [], "view_files": [str(d / "limits.json")] * c})
         return f"whole-film stability over {c} checkpoints (embeddings memory-mapped)"
     if name == "frame":
         from workflow_scripts.common import load_npy, save_json
@@ -109,7 +111,7 @@ def stage(name: str, d: Path, args: argparse.Namespace) -> str:
         save_json(d / "limits.json", axis_limits([load_npy(paths(d, "projection", 2)[0])], 1.15))
         inputs = {"projection": paths(d, "projection", 2)[step], "scores": paths(d, "ood", 2)[step],
                   "issues": paths(d, "label_issues", 2)[step], "metrics": paths(d, "metrics", 2, "json")[step],
-                  "limits": str(d / "limits.json"), "labels": str(d / "labels.npy"), "thumbnails": str(d / "thumbnails.npy"),
+                  "view": str(d / "limits.json"), "labels": str(d / "labels.npy"), "thumbnails": str(d / "thumbnails.npy"),
                   "classes": str(d / "classes.json"), "loss_log": str(d / "train_log.csv")}
         style = {"width": 1280, "height": 720, "point_size": 12}
         run("frame", inputs, {"frame": paths(d, "frames", 2, "png")[step]},

@@ -54,7 +54,8 @@ from workflow_scripts.job import Job, Named, adapter, setup_logging  # noqa: E40
 
 # Every rule's adapter, imported up front like the rest.
 RULES = ("prepare_data", "preprocess", "import_train_log", "embed", "ood", "label_issues", "layout", "project",
-         "frame_limits", "metrics", "frame", "tween", "metrics_table", "outliers_table", "animate", "film_html", "review")
+         "frame_limits", "camera", "camera_step", "metrics", "frame", "tween", "metrics_table", "outliers_table",
+         "animate", "film_html", "review")
 ADAPTERS = {rule: adapter(rule) for rule in RULES}
 
 IMPORTS_S = time.perf_counter() - _START
@@ -96,14 +97,26 @@ def film(cfg: dict[str, Any]) -> None:
         ("thumbnails", "thumbnails.npy"), ("classes", "classes.json"), ("pixels", "pixels.npy"), ("spec", "pixels.json"))}
     train_log, limits, layout = str(res / "train_log.csv"), str(res / "projection" / "limits.json"), str(res / "projection" / "layout.npz")
     emb_cfg, frames_cfg, anim_cfg, proj_cfg = cfg["embedding"], cfg["frames"], cfg["animation"], cfg["projection"]
-    align, tween = proj_cfg["align"], anim_cfg["tween"]
+    align, method, tween = proj_cfg["align"], proj_cfg["method"], anim_cfg["tween"]
     state = Path(dirs[last]) / "trainer_state.json"
     planned = max(int(json.loads(state.read_text()).get("max_steps") or 0) if state.is_file() else 0, last)
     look = dict(max_step=planned, title=Path(folder).name, leaderboard=frames_cfg["leaderboard"], top_k=frames_cfg["top_k"],
                 style={k: frames_cfg[k] for k in ("width", "height", "point_size")})
     ref_step = {"last": last, "first": first}.get(proj_cfg["reference_step"], proj_cfg["reference_step"])
-    layout_steps = {"reference": [int(ref_step)], "global": steps[:: proj_cfg["global_every"]], "gpa": steps}.get(align)
+    if method == "pca":
+        layout_steps = {"reference": [int(ref_step)], "global": steps[:: proj_cfg["global_every"]], "gpa": steps}.get(align)
+    else:
+        layout_steps = steps if proj_cfg["fit"] == "all" else sorted(proj_cfg["reference_steps"])
     limit_steps = {"first": [first], "previous": [first], "reference": [int(ref_step)]}.get(align, steps)
+    camera = cfg["camera"]["mode"]
+    if camera == "auto":
+        camera = "fixed" if method == "pca" and align in ("first", "previous", "gpa") else "lookahead"
+
+    def view(step: int) -> str:
+        return {"fixed": limits, "lookahead": str(res / "projection" / "camera.json")}.get(
+            camera, str(res / "projection" / "camera" / f"{step}.json"))
+
+    camera_params = dict(settings=cfg["camera"], margin=frames_cfg["margin"])
 
     # Data, once.
     call("prepare_data", {}, {k: d[k] for k in ("train", "eval", "labels", "thumbnails", "classes")},
@@ -127,12 +140,15 @@ def film(cfg: dict[str, Any]) -> None:
             inputs["layout"] = layout
         elif j:
             inputs["anchor"] = f("projection", first if align == "first" else steps[j - 1])
-        call("project", inputs, {"projection": f("projection", step)}, dict(align=align, step=step))
+        call("project", inputs, {"projection": f("projection", step)}, dict(method=method, align=align, step=step))
+        if camera == "causal":
+            call("camera_step", {"projections": [f("projection", s) for s in steps[: j + 1]]}, {"camera": view(step)},
+                 dict(steps=steps[: j + 1], mode="causal", **camera_params))
 
     def frame_inputs(j: int) -> dict[str, Any]:
         step = steps[j]
         inputs = {"projection": f("projection", step), "scores": f("ood", step), "issues": f("label_issues", step),
-                  "metrics": f("metrics", step, "json"), "limits": limits, "labels": d["labels"],
+                  "metrics": f("metrics", step, "json"), "view": view(step), "labels": d["labels"],
                   "thumbnails": d["thumbnails"], "classes": d["classes"]}
         if j:
             inputs.update(previous_scores=f("ood", steps[j - 1]), previous_issues=f("label_issues", steps[j - 1]))
@@ -154,13 +170,17 @@ def film(cfg: dict[str, Any]) -> None:
     def tweens(j: int) -> None:
         step = steps[j]
         for i in range(1, tween + 1):
-            call("tween", {**frame_inputs(j), "next_projection": f("projection", steps[j + 1])},
+            call("tween", {**frame_inputs(j), "next_projection": f("projection", steps[j + 1]), "next_view": view(steps[j + 1])},
                  {"frame": str(res / "frames" / "tween" / f"{step}-{i}.png")},
                  dict(step=step, next_step=steps[j + 1], j=i, tween=tween, **look))
 
     def write_limits() -> None:
-        call("frame_limits", {"projections": [f("projection", s) for s in limit_steps]}, {"limits": limits},
-             dict(margin=frames_cfg["margin"]))
+        if camera == "fixed":
+            call("frame_limits", {"projections": [f("projection", s) for s in limit_steps]}, {"limits": limits},
+                 dict(margin=frames_cfg["margin"]))
+        elif camera == "lookahead":
+            call("camera", {"projections": [f("projection", s) for s in steps]}, {"camera": view(first)},
+                 dict(steps=steps, mode="lookahead", **camera_params))
 
     if layout_steps is None:
         # The article's loop: everything for one checkpoint, then the next.
@@ -177,7 +197,9 @@ def film(cfg: dict[str, Any]) -> None:
         for step in steps:
             embed_and_score(step)
         call("layout", {"embeddings": [f("embeddings", s) for s in layout_steps]}, {"layout": layout},
-             dict(align=align, steps=layout_steps, seed=cfg["seed"]))
+             dict(method=method, align=align, steps=layout_steps, seed=cfg["seed"],
+                  settings={k: proj_cfg[k] for k in ("tsne", "umap", "auto")}, k=cfg["metrics"]["k"],
+                  max_points=cfg["metrics"]["max_points"]))
         for j in range(len(steps)):
             project(j)
         write_limits()
@@ -188,8 +210,9 @@ def film(cfg: dict[str, Any]) -> None:
 
     every = {stage: [f(stage, s) for s in steps] for stage in ("embeddings", "projection", "ood")}
     call("metrics_table", {"steps": [f("metrics", s, "json") for s in steps], "embeddings": every["embeddings"],
-                           "projections": every["projection"]},
-         {"csv": str(res / "metrics.csv"), "film": str(res / "film_metrics.json")}, dict(align=align, skipped=[]))
+                           "projections": every["projection"], "layout": [layout] if layout_steps is not None else []},
+         {"csv": str(res / "metrics.csv"), "film": str(res / "film_metrics.json")},
+         dict(align=align, skipped=[], view_files=[view(s) for s in steps]))
     call("outliers_table", {"scores": every["ood"], "classes": d["classes"]}, {"csv": str(res / "outliers.csv")},
          dict(steps=steps, top_k=frames_cfg["top_k"]))
     frames = [p for s in steps for p in [f("frames", s, "png"), *(
@@ -199,7 +222,7 @@ def film(cfg: dict[str, Any]) -> None:
              dict(fps=anim_cfg["fps"], hold_last=anim_cfg["hold_last"], loop=anim_cfg["loop"]), format=fmt)
     call("film_html", {}, {"html": str(res / "film.html")},
          dict(run_dir=str(res), steps=steps, top_k=frames_cfg["top_k"], max_points=cfg["html"]["max_points"],
-              title=f"{cfg['run']}: {Path(folder).name}"))
+              title=f"{cfg['run']}: {Path(folder).name}", view_files=[view(s) for s in steps]))
     ends = {f"{key}_{end}": f(stage, step) for end, step in (("first", first), ("last", last))
             for key, stage in (("emb", "embeddings"), ("probs", "probs"), ("proj", "projection"), ("ood", "ood"))}
     call("review", {"eval": d["eval"], "classes": d["classes"], **ends}, {"review": str(res / "review.parquet")}, {})

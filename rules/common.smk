@@ -150,9 +150,27 @@ def plan_run(name, cfg):
                 raise WorkflowError(
                     f"{key} ({value}) must be smaller than the number of eval images ({n}); lower it or raise dataset.eval_size."
                 )
-    if cfg["projection"]["align"] == "reference":
+    if cfg["projection"]["method"] == "pca" and cfg["projection"]["align"] == "reference":
         reference_step(run)
+    if cfg["projection"]["method"] != "pca":
+        fit_steps(run)
     return run
+
+
+def fit_steps(run):
+    """The checkpoints a tsne/umap/auto layout is fitted on: all, or projection.reference_steps (fit:
+    reference), which must all be checkpoints of the run."""
+    projection = run.cfg["projection"]
+    if projection["fit"] == "all":
+        return run.steps
+    chosen = projection["reference_steps"] or []
+    missing = [s for s in chosen if s not in run.steps]
+    if not chosen or missing:
+        raise WorkflowError(
+            f"projection.reference_steps {missing or chosen} of run {run.name} are not checkpoint steps (it has "
+            f"{run.steps[:5]}...); list steps that exist, or set projection.fit: all."
+        )
+    return sorted(chosen)
 
 
 def reference_step(run):
@@ -393,10 +411,14 @@ def newest_trainer_state(wildcards):
 
 
 def layout_steps(wildcards):
-    """The checkpoints the film-wide layout is fitted on: the reference step (reference), every
-    global_every-th checkpoint (global), all (gpa)."""
+    """The checkpoints the film-wide layout is fitted on: for method pca the reference step (align reference),
+    every global_every-th checkpoint (global), all (gpa); for tsne/umap/auto all, or reference_steps (fit:
+    reference)."""
     run = run_of(wildcards)
-    align = run.cfg["projection"]["align"]
+    projection = run.cfg["projection"]
+    if projection["method"] != "pca":
+        return fit_steps(run)
+    align = projection["align"]
     if align == "reference":
         return [reference_step(run)]
     if align == "global":
@@ -411,17 +433,65 @@ def layout_embeddings(wildcards):
 
 
 def projection_inputs(wildcards):
-    """What a checkpoint's projection depends on besides its embeddings: the film-wide layout (reference,
-    global, gpa), or the aligned frame it is aligned onto (first: the film's first frame, previous: the
-    previous checkpoint's; nothing for the film's first checkpoint)."""
+    """What a checkpoint's projection depends on besides its embeddings: the film-wide layout (method tsne,
+    umap, auto; align reference, global, gpa), or the aligned frame it is aligned onto (first: the film's first
+    frame, previous: the previous checkpoint's; nothing for the film's first checkpoint)."""
     run, step = run_of(wildcards), step_of(wildcards)
     align = run.cfg["projection"]["align"]
-    if align in ("reference", "global", "gpa"):
+    if run.cfg["projection"]["method"] != "pca" or align in ("reference", "global", "gpa"):
         return {"layout": f"results/{run.name}/projection/layout.npz"}
     if step == run.first:
         return {}
     anchor = run.first if align == "first" else neighbour(wildcards, -1)
     return {"anchor": f"results/{run.name}/projection/{anchor}.npy"}
+
+
+def film_layout(wildcards):
+    """[the run's film-wide layout file] when it has one (method tsne/umap/auto, align reference/global/gpa)."""
+    run = run_of(wildcards)
+    projection = run.cfg["projection"]
+    if projection["method"] != "pca" or projection["align"] in ("reference", "global", "gpa"):
+        return [f"results/{run.name}/projection/layout.npz"]
+    return []
+
+
+
+
+def camera_mode(run):
+    """The run's camera: fixed (projection/limits.json), lookahead or causal (workflow_scripts/camera.py);
+    auto = fixed for the Procrustes modes, whose frames all have the reference's size, else lookahead."""
+    mode = run.cfg["camera"]["mode"]
+    if mode != "auto":
+        return mode
+    projection = run.cfg["projection"]
+    return "fixed" if projection["method"] == "pca" and projection["align"] in ("first", "previous", "gpa") else "lookahead"
+
+
+def view_file(wildcards, step=None):
+    """What a frame shows of the layout: the film's fixed limits, the planned camera of every frame, or
+    (causal) this checkpoint's own camera file."""
+    run = run_of(wildcards)
+    mode = camera_mode(run)
+    if mode == "fixed":
+        return f"results/{run.name}/projection/limits.json"
+    if mode == "lookahead":
+        return f"results/{run.name}/projection/camera.json"
+    return f"results/{run.name}/projection/camera/{step_of(wildcards) if step is None else step}.json"
+
+
+def frame_views(wildcards):
+    """{view: this checkpoint's view file} for a frame, and {next_view} for a tween frame."""
+    return {"view": view_file(wildcards)}
+
+
+def tween_views(wildcards):
+    return {"view": view_file(wildcards), "next_view": view_file(wildcards, neighbour(wildcards, 1))}
+
+
+def all_views(wildcards):
+    """Every checkpoint's view file (one file for fixed and lookahead cameras)."""
+    run = run_of(wildcards)
+    return sorted({view_file(wildcards, s) for s in run.steps})
 
 
 def limits_projections(wildcards):

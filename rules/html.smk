@@ -9,7 +9,7 @@ rule film_html:
         issues=all_steps("label_issues"),
         metrics=all_steps("metrics", "json"),
         film=rules.metrics_table.output.film,
-        limits=rules.frame_limits.output.limits,
+        views=all_views,
         loss_log="results/{run}/train_log.csv",
         labels=rules.prepare_data.output.labels,
         thumbnails=rules.prepare_data.output.thumbnails,
@@ -36,6 +36,7 @@ rule film_html:
             steps=lambda wildcards: run_of(wildcards).steps,
             top_k=setting("frames", "top_k"),
             max_points=setting("html", "max_points"),
+            view_files=lambda wildcards: [view_file(wildcards, s) for s in run_of(wildcards).steps],
             title=lambda wildcards: f"{wildcards.run}: {model_title(wildcards)}",
         ),
     conda:

@@ -31,6 +31,8 @@ rule metrics_table:
         steps=all_steps("metrics", "json"),
         embeddings=all_steps("embeddings"),
         projections=all_steps("projection"),
+        views=all_views,
+        layout=film_layout,
         code=code_files("metrics_table"),
     output:
         csv=report(
@@ -52,6 +54,7 @@ rule metrics_table:
             align=setting("projection", "align"),
             # the checkpoints left out of the film and why (incomplete, corrupt, failed before)
             skipped=lambda wildcards: [{"step": s, "reason": why} for s, why in sorted(run_of(wildcards).skipped.items())],
+            view_files=lambda wildcards: [view_file(wildcards, s) for s in run_of(wildcards).steps],
         ),
     conda:
         "../envs/analysis.yaml"

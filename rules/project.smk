@@ -16,7 +16,15 @@ rule layout:
     resources:
         mem_mb=4000,
     params:
-        **job_params(align=setting("projection", "align"), steps=layout_steps, seed=setting("seed")),
+        **job_params(
+            method=setting("projection", "method"),
+            align=setting("projection", "align"),
+            steps=layout_steps,
+            seed=setting("seed"),
+            settings=lambda wildcards: {k: setting("projection", k)(wildcards) for k in ("tsne", "umap", "auto")},
+            k=setting("metrics", "k"),
+            max_points=setting("metrics", "max_points"),
+        ),
     conda:
         "../envs/analysis.yaml"
     shell:
@@ -38,7 +46,7 @@ rule project:
     resources:
         mem_mb=2000,
     params:
-        **job_params(align=setting("projection", "align"), step=step_of),
+        **job_params(method=setting("projection", "method"), align=setting("projection", "align"), step=step_of),
     conda:
         "../envs/analysis.yaml"
     shell:
@@ -62,3 +70,58 @@ rule frame_limits:
         "../envs/analysis.yaml"
     shell:
         job("frame_limits")
+
+
+# The camera (workflow_scripts/camera.py): what each frame shows of the layout. camera.mode fixed uses
+# frame_limits above; lookahead plans every frame at once (rule camera); causal gives each checkpoint its own
+# camera from the frames up to it (rule camera_step), so appending a checkpoint changes no old frame.
+
+
+rule camera:
+    input:
+        projections=all_steps("projection"),
+        code=code_files("camera"),
+    output:
+        camera="results/{run}/projection/camera.json",
+    log:
+        "results/{run}/logs/projection/camera.log",
+    benchmark:
+        "results/{run}/benchmarks/projection/camera.tsv"
+    threads: 1
+    params:
+        **job_params(
+            steps=lambda wildcards: run_of(wildcards).steps,
+            mode="lookahead",
+            settings=setting("camera"),
+            margin=setting("frames", "margin"),
+        ),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        job("camera")
+
+
+rule camera_step:
+    input:
+        projections=lambda wildcards: [
+            f"results/{wildcards.run}/projection/{s}.npy" for s in run_of(wildcards).steps if s <= step_of(wildcards)
+        ],
+        code=code_files("camera_step"),
+    output:
+        camera="results/{run}/projection/camera/{step}.json",
+    log:
+        "results/{run}/logs/projection/camera/{step}.log",
+    benchmark:
+        "results/{run}/benchmarks/projection/camera/{step}.tsv"
+    threads: 1
+    params:
+        **job_params(
+            steps=lambda wildcards: [s for s in run_of(wildcards).steps if s <= step_of(wildcards)],
+            mode="causal",
+            settings=setting("camera"),
+            margin=setting("frames", "margin"),
+        ),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        job("camera_step")

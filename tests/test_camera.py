@@ -125,7 +125,8 @@ def test_the_demo_dot_at_step_zero_becomes_readable() -> None:
     and spread out, shown with one global PCA basis and film-wide axes as the workflow does today."""
     from sklearn.datasets import load_digits
 
-    from workflow_scripts.project import axis_limits, project_all
+    from workflow_scripts.frame_limits import axis_limits
+    from workflow_scripts.project import project_all
 
     x = load_digits().data[:360].astype(np.float64)
     rng = np.random.default_rng(0)

@@ -3,6 +3,7 @@ it, and the rows of "What reruns when you change X" that tests/test_workflow.py 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -82,7 +84,7 @@ def test_alignment_mode_change_reruns_projections_and_what_is_drawn_from_them(ti
     # tiny.yaml aligns each checkpoint onto step 0's projection (first); reference fits one PCA basis instead.
     set_config(tiny_copy, {"projection": {"align": "reference"}})
     jobs = planned_jobs(tiny_copy)
-    assert jobs.pop("layout") == 1 and jobs.pop("frame_limits") == 1
+    assert jobs.pop("layout") == 1 and jobs.pop("camera") == 1  # one basis for the film: the camera follows it
     for stage in ("project", "frame"):
         assert jobs.pop(stage) == TINY_STEPS, stage
     assert jobs.pop("animate") == 1 and jobs.pop("review") == 1 and jobs.pop("film_html") == 1
@@ -113,12 +115,35 @@ def test_global_alignment_ties_every_frame_to_each_embedding(tiny_copy: Path) ->
     # metric and frame is redone (README's "what reruns" table), but no other checkpoint's embedding or score.
     set_config(tiny_copy, {"projection": {"align": "global"}})
     snakemake(tiny_copy, "--configfile", "test.yaml")
+    # One basis for the whole film: the camera (lookahead) keeps every frame readable, and says how much it zooms.
+    table = pd.read_csv(tiny_copy / "results" / "tiny" / "metrics.csv")
+    assert (table["spread"] >= 0.30 - 1e-9).all() and (table["spread"] <= 0.90 + 1e-9).all(), table[["step", "spread"]]
+    assert (table["zoom"] >= 1).all() and table["zoom"].max() > 1  # the early, smaller clouds are magnified
     target = tiny_copy / "results" / "tiny" / "embeddings" / "10.npy"
     np.save(target, np.load(target) * 1.01)
     later = time.time() + 5
     os.utime(target, (later, later))
     every = ["0", "5", "10", "15", "20"]
     assert planned(tiny_copy) == {
-        "ood": ["10"], "layout": [""], "project": every, "metrics": every, "frame": every, "frame_limits": [""],
+        "ood": ["10"], "layout": [""], "project": every, "metrics": every, "frame": every, "camera": [""],
         "review": [""], "metrics_table": [""], "outliers_table": [""], "animate": ["gif"], "film_html": [""],
     }
+
+
+def test_a_reference_fitted_map_with_a_causal_camera_keeps_old_frames_when_one_is_appended(tiny_copy: Path) -> None:
+    """method tsne, fit: reference, camera causal (what a growing film needs): a change to a checkpoint that
+    the map was not fitted on replaces that checkpoint's frame (and the next one's, which compares against
+    it) and the film, nothing before it."""
+    set_config(tiny_copy, {"projection": {"method": "tsne", "fit": "reference", "reference_steps": [0, 10],
+                                          "tsne": {"perplexity": 20}},
+                           "camera": {"mode": "causal"}})
+    snakemake(tiny_copy, "--configfile", "test.yaml")
+    film = json.loads((tiny_copy / "results" / "tiny" / "film_metrics.json").read_text())
+    assert film["layout"]["method"] == "tsne" and film["min_spread"] >= 0.30 - 1e-9
+    target = tiny_copy / "results" / "tiny" / "embeddings" / "15.npy"
+    np.save(target, np.load(target) * 1.01)
+    later = time.time() + 5
+    os.utime(target, (later, later))
+    plan = planned(tiny_copy)
+    assert plan["project"] == ["15"] and plan["camera_step"] == ["15", "20"]  # the cameras from 15 on
+    assert plan["frame"] == ["15", "20"] and "layout" not in plan

@@ -30,6 +30,7 @@ from workflow_scripts.film_html import (
     read_page,
 )
 from workflow_scripts.film_html.synthetic import synthetic_film
+from workflow_scripts.common import save_json
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 STEPS = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110]
@@ -412,9 +413,12 @@ def test_command_line_and_rule_adapter(run_dir: Path, tmp_path: Path) -> None:
     meta, _, _ = read_page(str(tmp_path / "cli.html"))
     assert meta["steps"] == STEPS and meta["title"] == "cli"
     assert main([str(tmp_path / "no-run")]) == 1  # one sentence, no traceback
-    params = Named(run_dir=str(run_dir), steps=STEPS, top_k=3, max_points=10_000, title="rule")
+    view = run_dir / "projection" / "camera.json"  # the camera the rule's frames follow: one view per step
+    save_json(view, {str(s): {"x": [-5.0 - i, 5.0 + i], "y": [-5.0 - i, 5.0 + i], "zoom": 1.0 + i} for i, s in enumerate(STEPS)})
+    params = Named(run_dir=str(run_dir), steps=STEPS, top_k=3, max_points=10_000, title="rule", view_files=[str(view)] * len(STEPS))
     film_html.main(Job("film_html", params=params, output=Named(html=str(tmp_path / "rule.html"))))
-    assert read_page(str(tmp_path / "rule.html"))[0]["top_k"] == 3
+    meta = read_page(str(tmp_path / "rule.html"))[0]
+    assert meta["top_k"] == 3 and meta["limits"][-1] == [-5.0 - (len(STEPS) - 1), 5.0 + len(STEPS) - 1] * 2
 
 
 def test_single_checkpoint_without_head_or_log_loads_cleanly(browser: Any, tmp_path: Path) -> None:

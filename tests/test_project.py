@@ -7,7 +7,7 @@ from workflow_scripts.common import load_npy, save_npy
 from workflow_scripts.frame_limits import axis_limits
 from workflow_scripts.project import (
     fit_basis,
-    fit_layout,
+    fit_pca_layout,
     generalised_procrustes,
     pca_2d,
     pca_project,
@@ -92,7 +92,7 @@ def _jobs(align: str, embeddings: list[np.ndarray], tmp_path) -> list[np.ndarray
     """Every checkpoint's projection as the workflow's jobs make it: one job per checkpoint, each reading the
     layout or its anchor back from the file an earlier job wrote."""
     steps = list(range(len(embeddings)))
-    layout = fit_layout(align, embeddings, steps) if align in ("global", "gpa") else None
+    layout = fit_pca_layout(align, embeddings, steps) if align in ("global", "gpa") else None
     written: list[str] = []
     for step, emb in enumerate(embeddings):
         anchor = None

@@ -82,13 +82,13 @@ def film(tmp_path: Path) -> dict:
         "labels": str(tmp_path / "labels.npy"),
         "thumbnails": str(tmp_path / "thumbnails.npy"),
         "classes": str(tmp_path / "classes.json"),
-        "limits": str(tmp_path / "limits.json"),
+        "view": str(tmp_path / "limits.json"),
         "loss_log": str(tmp_path / "train_log.csv"),
     }
     save_npy(common["labels"], np.repeat(np.arange(3), 10))
     save_npy(common["thumbnails"], rng.integers(0, 255, size=(n, 16, 16, 3), dtype=np.uint8))
     save_json(common["classes"], {"names": ["cat", "dog", "ship"], "ids": [f"img{i}" for i in range(n)]})
-    save_json(common["limits"], {"x": [-3.0, 3.0], "y": [-3.0, 3.0]})
+    save_json(common["view"], {"x": [-3.0, 3.0], "y": [-3.0, 3.0]})
     write_train_log([{"step": s, "loss": 2.0 / (1 + s)} for s in (2, 4, 8, 16)], common["loss_log"])
     files: dict[str, list[str]] = {k: [] for k in ("projection", "scores", "issues", "metrics")}
     for s in steps:
@@ -111,7 +111,7 @@ def frame_job(film: dict, i: int, out: str, kind: str, **params: object) -> Job:
     if i > 0:
         inputs.update(previous_scores=f["scores"][i - 1], previous_issues=f["issues"][i - 1])
     if "j" in params:
-        inputs["next_projection"] = f["projection"][i + 1]
+        inputs.update(next_projection=f["projection"][i + 1], next_view=film["common"]["view"])
     style = {"width": 640, "height": 360, "point_size": 12}
     settings = dict(step=film["steps"][i], max_step=20, title="test", leaderboard=kind, top_k=4, style=style, **params)
     return Job("frame", input=Named(**inputs), output=Named(frame=out), params=Named(**settings))

@@ -177,3 +177,49 @@ def smoothness(cameras: np.ndarray) -> dict[str, float]:
     ratio = np.maximum(h[1:] / h[:-1], h[:-1] / h[1:]) - 1
     shift = np.abs(np.diff(cameras[:, :2], axis=0)).max(axis=1) / np.minimum(h[1:], h[:-1])
     return {"max_zoom_change": float(ratio.max()), "max_shift": float(shift.max())}
+
+
+# ------------------------------------------------------------------------------------------- the rules
+
+
+def views(frames: Sequence[np.ndarray], cameras: np.ndarray, steps: Sequence[int]) -> dict[str, dict[str, object]]:
+    """{step: {"x", "y", "zoom", "spread"}}: what each frame shows (the format of camera.json)."""
+    return {
+        str(step): {**limits(cam), "zoom": float(cam[3]), "spread": spread(frame, cam)}
+        for step, frame, cam in zip(steps, frames, cameras)
+    }
+
+
+def view_row(view: dict[str, object]) -> np.ndarray:
+    """A view ({"x", "y", "zoom"}) as a camera row [x centre, y centre, half-size, zoom]."""
+    (x0, x1), (y0, y1) = view["x"], view["y"]  # type: ignore[misc]
+    return np.array([(x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) / 2, float(view.get("zoom", 1.0))])  # type: ignore[arg-type]
+
+
+def between_views(a: dict[str, object], b: dict[str, object], alpha: float) -> dict[str, object]:
+    """The view of a tween frame a fraction `alpha` from view `a` to view `b` (see interpolate)."""
+    row = interpolate(view_row(a), view_row(b), alpha)
+    return {**limits(row), "zoom": float(row[3])}
+
+
+def read_view(path: str, step: int) -> dict[str, object]:
+    """A frame's view from a camera file (camera.json, camera/{step}.json) or the fixed limits.json (zoom 1)."""
+    from workflow_scripts.common import load_json
+
+    data = load_json(path)
+    return {**data, "zoom": 1.0} if "x" in data else data[str(step)]
+
+
+def main(job: object, only_last: bool = False) -> None:
+    """Rule camera (lookahead: every frame's view in camera.json) and, through camera_step.py, one
+    checkpoint's view from the frames up to it (causal)."""
+    from workflow_scripts.common import load_npy, save_json
+
+    p = job.params  # type: ignore[attr-defined]
+    frames = [load_npy(path) for path in job.input.projections]  # type: ignore[attr-defined]
+    s = p.settings
+    cameras = plan_camera(
+        frames, p.mode, s["min_spread"], s["max_spread"], s["max_zoom_change"], s["max_shift"], p.margin, s["window"]
+    )
+    planned = views(frames, cameras, p.steps)
+    save_json(job.output.camera, {str(p.steps[-1]): planned[str(p.steps[-1])]} if only_last else planned)  # type: ignore[attr-defined]

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # (typing itself is not imported at run time: this module's s
 KINDS: dict[str, tuple[str, ...]] = {
     "train": ("prepare_data", "preprocess", "train", "embed"),
     "analysis": (
-        "import_train_log", "ood", "label_issues", "layout", "project", "frame_limits", "metrics",
+        "import_train_log", "ood", "label_issues", "layout", "project", "frame_limits", "camera", "camera_step", "metrics",
         "metrics_table", "outliers_table", "review", "compare_alignment", "compare_layout", "compare_metrics",
     ),
     "render": ("frame", "tween", "animate", "film_html", "loss_curve", "film_page", "compare_frame", "compare_animate",
@@ -128,8 +128,13 @@ def connect_or_start(kind: str) -> socket.socket | None:
 
 
 def send_request(sock: socket.socket, payload: bytes) -> None:
-    socket.send_fds(sock, [HEADER.pack(len(payload))], [0, 1, 2])
-    sock.sendall(payload)
+    """Send the request with this process's stdin/stdout/stderr. A worker that refuses it (another user) closes
+    the connection after its one-line reply, which await_reply then reads."""
+    try:
+        socket.send_fds(sock, [HEADER.pack(len(payload))], [0, 1, 2])
+        sock.sendall(payload)
+    except BrokenPipeError:
+        pass
 
 
 def await_reply(sock: socket.socket) -> dict[str, Any]:

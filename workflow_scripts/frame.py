@@ -1,7 +1,8 @@
 """Stage 6: one frame per checkpoint (rule frame; the interpolated frames' rule tween is tween.py).
 
 In:  projection/{step}.npy, ood/{step}.npy, label_issues/{step}.npy, metrics/{step}.json,
-     projection/limits.json, data/labels.npy, data/thumbnails.npy, data/classes.json, the loss curve
+     the frame's view (projection/limits.json, the camera's camera.json or camera/{step}.json: axis limits and
+     zoom), data/labels.npy, data/thumbnails.npy, data/classes.json, the loss curve
      (train_log.csv, or for external checkpoints the checkpoint's own trainer_state.json), and the previous
      checkpoint's scores and label issues (rank changes).
 Out: frames/{step}.png: the 2-D embedding coloured by class (fixed axes for the whole film) with the top-k
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from workflow_scripts.camera import read_view
 from workflow_scripts.checkpoints import read_train_log
 from workflow_scripts.common import UserError, atomic_path, load_json, load_npy
 from workflow_scripts.job import Job
@@ -44,7 +46,6 @@ class FilmContext:
     thumbnails: np.ndarray
     loss_steps: np.ndarray
     loss_values: np.ndarray
-    limits: dict[str, list[float]]
     max_step: int
     title: str
 
@@ -78,6 +79,7 @@ class Frame:
     coords: np.ndarray
     board: Leaderboard
     metrics: dict[str, float] = field(default_factory=dict)
+    view: dict[str, Any] = field(default_factory=dict)  # {"x": [x0, x1], "y": [y0, y1], "zoom": z}
 
 
 def read_loss_curve(path: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -115,13 +117,18 @@ def embedding_panel(ax: Any, frame: Frame, ctx: FilmContext, colours: np.ndarray
     """The 2-D embedding in the film's fixed axes, coloured by class, the leaderboard's images ringed and
     numbered, the class legend beside it and the checkpoint's metrics underneath."""
     top = frame.board.indices
-    xy = np.column_stack([np.clip(frame.coords[:, 0], *ctx.limits["x"]), np.clip(frame.coords[:, 1], *ctx.limits["y"])])
+    xlim, ylim = frame.view["x"], frame.view["y"]
+    xy = np.column_stack([np.clip(frame.coords[:, 0], *xlim), np.clip(frame.coords[:, 1], *ylim)])
     ax.scatter(xy[:, 0], xy[:, 1], c=colours[ctx.labels], s=point_size, linewidths=0, alpha=0.8, rasterized=True)
     ax.scatter(xy[top, 0], xy[top, 1], s=point_size * 8, facecolors="none", edgecolors="black", linewidths=1.2)
     for rank, i in enumerate(top, start=1):
         ax.annotate(str(rank), xy[i], xytext=(4, 4), textcoords="offset points", fontsize=8, weight="bold")
-    ax.set_xlim(*ctx.limits["x"])
-    ax.set_ylim(*ctx.limits["y"])
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    zoom = float(frame.view.get("zoom", 1.0))
+    if zoom > 1.05:  # the camera magnifies this frame: say so (the widest frame is zoom 1)
+        ax.text(0.99, 0.01, f"zoom \u00d7{zoom:.1f}", transform=ax.transAxes, ha="right", va="bottom", fontsize=9,
+                color="0.3", bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "0.7"})
     ax.set_aspect("equal", adjustable="box")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -214,7 +221,6 @@ def load_context(inputs: Any, max_step: int, title: str) -> FilmContext:
         thumbnails=load_npy(inputs.thumbnails),
         loss_steps=loss_steps,
         loss_values=loss_values,
-        limits=load_json(inputs.limits),
         max_step=max_step,
         title=title,
     )
@@ -242,5 +248,6 @@ def main(job: Job) -> None:
     i, p = job.input, job.params
     ctx = load_context(i, p.max_step, p.title)
     board = checkpoint_board(i, p.leaderboard, p.top_k, len(ctx.labels))
-    frame = Frame(f"step {p.step} / {ctx.max_step}", p.step, load_npy(i.projection), board, load_json(i.metrics))
+    view = read_view(i.view, p.step)
+    frame = Frame(f"step {p.step} / {ctx.max_step}", p.step, load_npy(i.projection), board, load_json(i.metrics), view)
     render_frame(frame, ctx, job.output.frame, **p.style)

@@ -468,3 +468,29 @@ def fit_auto(
     chosen = dict(layouts[choice["method"]])
     chosen["choice"] = np.array(json.dumps(choice, default=float))
     return chosen
+
+
+# ------------------------------------------------------------------------------------------- the rule
+
+
+def warm(job: Any = None) -> None:
+    import openTSNE  # noqa: F401
+    import scipy.linalg  # noqa: F401
+    import sklearn.decomposition  # noqa: F401
+
+
+def main(job: Any) -> None:
+    """Rule layout: the film-wide layout, fitted on the checkpoints its inputs are (all, or the fit steps):
+    for method pca the basis (align reference, global) or the aligned frames (gpa); else fit_layout's map."""
+    from workflow_scripts.common import load_npy
+    from workflow_scripts.project import fit_pca_layout
+
+    p = job.params
+    embeddings = [load_npy(path, mmap=True) for path in job.input.embeddings]
+    if p.method == "pca":
+        layout = {**fit_pca_layout(p.align, embeddings, p.steps, seed=p.seed), "method": np.array("pca")}
+    else:
+        settings = {name: p.settings[name] for name in ("tsne", "umap", "auto")}
+        auto = {**settings["auto"], "k": p.k, "max_points": p.max_points}
+        layout = fit_layout(embeddings, p.steps, p.method, {**settings, "auto": auto}, None, p.seed)
+    save_layout(job.output.layout, layout)

@@ -46,6 +46,8 @@ COLUMNS = (
     "shared_basis_gap",
     "disparity_previous",
     "displacement_previous",
+    "spread",
+    "zoom",
 )
 
 

@@ -8,11 +8,13 @@ Out: metrics.csv (one row per checkpoint, the columns of metrics.COLUMNS) and fi
 """
 
 import csv
+import json
 import logging
 from typing import Any, Sequence
 
 import numpy as np
 
+from workflow_scripts.camera import read_view, spread, view_row
 from workflow_scripts.common import atomic_path, load_json, load_npy, save_json
 from workflow_scripts.job import Job
 from workflow_scripts.metrics import BASIS_GAP_WARNING, COLUMNS, temporal_stability
@@ -28,9 +30,16 @@ def write_metrics_table(
     out_json: str,
     align: str,
     skipped: Sequence[dict[str, Any]] = (),
+    views: Sequence[dict[str, Any]] | None = None,
+    layout: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """metrics.csv (one row per step) and film_metrics.json (whole-film stability)."""
+    """metrics.csv (one row per step) and film_metrics.json (whole-film stability). `views`: each frame's view
+    (its axis limits and zoom), whose spread (the share of the plot the central 90 % spans) and zoom become
+    columns; `layout`: the film-wide layout's method and, under auto, its choice."""
     rows = [load_json(p) for p in step_files]
+    for row, view, projection in zip(rows, views or [], projections):
+        row["spread"] = spread(load_npy(projection), view_row(view))
+        row["zoom"] = float(view.get("zoom", 1.0))
     with atomic_path(out_csv) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
@@ -38,6 +47,9 @@ def write_metrics_table(
     film = temporal_stability([load_npy(p, mmap=True) for p in embeddings], [load_npy(p) for p in projections])
     film["align"] = align
     film["skipped"] = list(skipped)
+    film["layout"] = layout or {"method": "pca"}
+    if views:
+        film["min_spread"] = float(min(r["spread"] for r in rows))
     film["mean_trustworthiness"] = float(np.mean([r["trustworthiness"] for r in rows]))
     film["min_trustworthiness"] = float(np.min([r["trustworthiness"] for r in rows]))
     gaps = [r["shared_basis_gap"] for r in rows]
@@ -56,6 +68,18 @@ def warm(job: Job | None = None) -> None:
     import scipy.stats  # noqa: F401
 
 
+def layout_info(path: str) -> dict[str, Any]:
+    """The film-wide layout's method, and under method auto which candidate it kept and why."""
+    with np.load(path, allow_pickle=False) as layout:
+        info: dict[str, Any] = {"method": str(layout["method"]) if "method" in layout else "pca"}
+        if "choice" in layout:
+            info["choice"] = json.loads(str(layout["choice"]))
+    return info
+
+
 def main(job: Job) -> None:
-    i, o = job.input, job.output
-    write_metrics_table(i.steps, i.embeddings, i.projections, o.csv, o.film, job.params.align, job.params.skipped)
+    i, o, p = job.input, job.output, job.params
+    steps = [int(load_json(path)["step"]) for path in i.steps]
+    views = [read_view(view_file, step) for view_file, step in zip(p.view_files, steps)]
+    layout = layout_info(i.layout[0]) if i.layout else None
+    write_metrics_table(i.steps, i.embeddings, i.projections, o.csv, o.film, p.align, p.skipped, views, layout)

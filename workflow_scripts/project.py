@@ -132,8 +132,9 @@ def project_step(
     return aligned.astype(np.float32)
 
 
-def fit_layout(align: str, embeddings: Sequence[np.ndarray], steps: Sequence[int], seed: int = 0) -> dict[str, np.ndarray]:
-    """The film-wide layout of the shared-basis and gpa modes (what layout.npz holds)."""
+def fit_pca_layout(align: str, embeddings: Sequence[np.ndarray], steps: Sequence[int], seed: int = 0) -> dict[str, np.ndarray]:
+    """The film-wide layout of the PCA modes that tie all frames (reference, global: the basis; gpa: the aligned
+    frames by step): what layout.npz holds for projection.method pca."""
     if align in ("reference", "global"):
         mean, components = fit_basis(embeddings, seed=seed)
         return {"mean": mean, "components": components}
@@ -148,12 +149,21 @@ def warm(job: Job | None = None) -> None:
 
 
 def main(job: Job) -> None:
-    layout = None
-    if "layout" in job.input.keys():
-        with np.load(job.input.layout, allow_pickle=False) as handle:
-            layout = dict(handle)
-    anchor = load_npy(job.input.anchor) if "anchor" in job.input.keys() else None
-    projection = project_step(job.params.align, load_npy(job.input.embeddings), layout, anchor, job.params.step)
+    """A checkpoint's projection: PCA aligned as projection.align says (method pca), or its frame of the
+    film-wide t-SNE/UMAP layout, placed on it when the layout was fitted without it (layout.place)."""
+    from workflow_scripts.layout import load_layout, place
+
+    p, i = job.params, job.input
+    embeddings = load_npy(i.embeddings)
+    if p.method != "pca":
+        projection = place(load_layout(i.layout), p.step, embeddings)
+    else:
+        layout = None
+        if "layout" in i.keys():
+            with np.load(i.layout, allow_pickle=False) as handle:
+                layout = dict(handle)
+        anchor = load_npy(i.anchor) if "anchor" in i.keys() else None
+        projection = project_step(p.align, embeddings, layout, anchor, p.step)
     save_npy(job.output.projection, projection)
 
 

@@ -1,10 +1,12 @@
 """Stage 6b: the interpolated frames between consecutive checkpoints (rule tween, animation.tween > 0).
 
-In:  what the checkpoint's own frame reads (frame.py), plus the next checkpoint's projection.
+In:  what the checkpoint's own frame reads (frame.py), plus the next checkpoint's projection and view (the
+     camera moves between the two views as the points do).
 Out: frames/tween/{step}-{j}.png: the j-th of `tween` frames between a checkpoint and the next, each point
      moved along the straight line between its two aligned positions, titled as interpolated.
 """
 
+from workflow_scripts.camera import between_views, read_view
 from workflow_scripts.common import load_json, load_npy
 from workflow_scripts.frame import Frame, checkpoint_board, load_context, render_frame
 from workflow_scripts.job import Job
@@ -29,4 +31,5 @@ def main(job: Job) -> None:
     board = checkpoint_board(i, p.leaderboard, p.top_k, len(ctx.labels))
     alpha, position, title = between(p.step, p.next_step, p.j, p.tween)
     coords = (1 - alpha) * load_npy(i.projection) + alpha * load_npy(i.next_projection)
-    render_frame(Frame(title, position, coords, board, load_json(i.metrics)), ctx, job.output.frame, **p.style)
+    view = between_views(read_view(i.view, p.step), read_view(i.next_view, p.next_step), alpha)
+    render_frame(Frame(title, position, coords, board, load_json(i.metrics), view), ctx, job.output.frame, **p.style)

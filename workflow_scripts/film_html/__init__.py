@@ -117,6 +117,21 @@ class FilmData:
 # --- reading a run folder ------------------------------------------------------------------------------
 
 
+LAYOUTS = {"pca": "PCA projection", "tsne": "one t-SNE map of all checkpoints", "umap": "AlignedUMAP"}
+
+
+def describe_layout(film: dict[str, Any]) -> str:
+    """What the page says about the layout, from film_metrics.json (method, alignment, auto's choice)."""
+    layout = film.get("layout") or {"method": "pca"}
+    method = str(layout.get("method", "pca"))
+    note = LAYOUTS.get(method, method)
+    if method == "pca" and "align" in film:
+        note += f", alignment: {film['align']}"
+    if "choice" in layout:
+        note += f" (auto: {layout['choice'].get('reason', '')})"
+    return note
+
+
 def film_data_from_run(run_dir: str, steps: Sequence[int], *, top_k: int = 8, layout_note: str | None = None,
                        projection_files: Sequence[str] | None = None) -> FilmData:
     """Read a finished run folder into a FilmData.
@@ -163,7 +178,7 @@ def film_data_from_run(run_dir: str, steps: Sequence[int], *, top_k: int = 8, la
         limits = np.tile(np.array([*fixed["x"], *fixed["y"]], dtype=np.float64), (len(steps), 1))
     if layout_note is None:
         film = load_json(run / "film_metrics.json") if (run / "film_metrics.json").is_file() else {}
-        layout_note = f"PCA projection, alignment: {film['align']}" if "align" in film else "PCA projection"
+        layout_note = describe_layout(film)
         if limits is not None:
             layout_note += "; fixed axis limits (projection/limits.json)"
     return FilmData(
@@ -488,7 +503,12 @@ def decoded_ood(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> np.ndarr
 def main(job: Job) -> None:
     """Rule film_html: the run's explorable film. Its inputs are the run's files that film_data_from_run
     reads (listed by the rule, read here by their place in the run folder)."""
+    from workflow_scripts.camera import read_view
+
     p = job.params
     data = film_data_from_run(p.run_dir, p.steps, top_k=p.top_k)
+    views = [read_view(path, step) for path, step in zip(p.view_files, p.steps)]  # the frames' camera
+    data.limits = np.array([[*v["x"], *v["y"]] for v in views], dtype=np.float64)
+    data.zoom = np.array([float(v.get("zoom", 1.0)) for v in views])
     summary = build_film_html(data, job.output.html, max_points=p.max_points, title=p.title)
     log.info("wrote %s: %.2f MB, %d of %d images", job.output.html, summary["bytes"] / 1e6, summary["points_shown"], summary["points_total"])
