@@ -29,7 +29,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 POOL = HERE / "work" / "pool" / "tiny-vit-digits"
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(REPO)]
 
 from make_checkpoints import pool_steps, train  # noqa: E402
 
