@@ -139,3 +139,12 @@ def test_a_growing_training_is_filmed_round_after_round(tmp_path: Path) -> None:
     assert {p.name: p.read_bytes() for p in (batch / "results" / "live" / "frames").glob("*.png")} == {
         name: content for name, (content, _) in after.items()
     }
+
+
+def test_watch_needs_a_checkpoints_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workflow_scripts.watch import Watcher
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my.yaml").write_text("run: x\n")
+    with pytest.raises(SystemExit, match="make watch films a Trainer output folder while it grows: set checkpoints:"):
+        Watcher(["my.yaml"], "2", 60.0, 1.0, tmp_path / "rounds")
