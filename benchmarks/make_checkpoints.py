@@ -46,6 +46,7 @@ TINY = {
 
 def pool_steps(folder: str | Path) -> list[int]:
     """The steps of the checkpoint-<step> folders in `folder`, sorted."""
+    sys.path.insert(0, str(REPO))
     from workflow_scripts.checkpoints import checkpoint_folder_steps
 
     return checkpoint_folder_steps(folder)

@@ -62,7 +62,7 @@ class Workload:
 
 SCALES: dict[str, dict[str, Any]] = {
     "small": {"workloads": [Workload("small", "small.yaml", 8)], "cold": True, "dryrun": 1000},
-    "full": {"workloads": [Workload("bench80", "bench80.yaml", 80), Workload("demo", "demo.yaml", 20)], "cold": True, "dryrun": 1000},
+    "full": {"workloads": [Workload("bench80", "bench80.yaml", 80), Workload("demo", "demo.yaml", 20)], "cold": False, "dryrun": 1000},
 }
 
 STAGE_ORDER = ["prepare_data", "preprocess", "import_train_log", "embed", "ood", "label_issues", "layout", "project",

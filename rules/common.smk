@@ -241,9 +241,14 @@ wildcard_constraints:
 # with the job's JSON (params.job, see job_params) on stdin. See workflow_scripts/worker.py and job.py.
 
 
+# The Python that runs a job: the rule's conda environment's (`--sdm conda` puts it first on PATH), else the
+# one running this Snakemake (its virtual environment), whatever PATH says.
+PYTHON = "python" if any("conda" in str(m).lower() for m in workflow.deployment_settings.deployment_method) else sys.executable
+
+
 def job(script):
     """The shell command of a job run by workflow_scripts/<script>.py (named after its rule)."""
-    return f"exec python -S -m workflow_scripts.client {script} --log {{log:q}} <<< {{params.job:q}}"
+    return f"exec {PYTHON} -S -m workflow_scripts.client {script} --log {{log:q}} <<< {{params.job:q}}"
 
 
 def job_params(**settings):
