@@ -3,7 +3,6 @@ causal mode independent of later frames, tween cameras, zoom."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,15 +165,3 @@ def test_bad_settings_are_user_errors(cloud: np.ndarray) -> None:
         plan_camera([cloud], "sideways")
     with pytest.raises(UserError, match="min_spread"):
         plan_camera([cloud], "causal", min_spread=0.9, max_spread=0.5)
-
-
-LAYOUT_FRAMES = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "work" / "layouts").glob("*/*.npy"))
-
-
-@pytest.mark.skipif(not LAYOUT_FRAMES, reason="no frames from benchmarks/layouts.py on this machine")
-@pytest.mark.parametrize("mode", MODES)
-def test_the_bound_holds_on_every_frame_of_the_benchmarked_runs(mode: str) -> None:
-    """Every layout of every run that benchmarks/layouts.py measured here (demo, bench80, finetune)."""
-    for path in LAYOUT_FRAMES:
-        frames = list(np.load(path, allow_pickle=False))
-        assert_readable(frames, plan_camera(frames, mode))

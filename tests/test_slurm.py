@@ -125,17 +125,19 @@ def _run_interruptibly(cmd: list[str], cwd: Path, timeout: int) -> subprocess.Co
 
 
 def _scheduler_history(run_id: str) -> dict[str, dict[str, str]]:
-    """{slurm job id: {state, partition, comment, tres}} of the run's jobs, as slurmctld remembers them for
-    MinJobAge seconds after they end (no accounting database needed). tres: what --gpus asked for, or N/A."""
+    """{slurm job id: {array, state, partition, comment, tres}} of the run's jobs, as slurmctld remembers them
+    for MinJobAge seconds after they end (no accounting database needed). Every array task has its own job id;
+    array: the id its sbatch returned (the array's base id; a single job's own id). tres: what --gpus asked
+    for, or N/A."""
     out = subprocess.run(
         ["squeue", "--states=all", "--noheader", "--name", run_id,
-         "--Format", "JobID:20,State:20,Partition:20,Comment:80,tres-per-job:40"],
+         "--Format", "JobID:20,JobArrayID:20,State:20,Partition:20,Comment:80,tres-per-job:40"],
         capture_output=True, text=True, timeout=30, check=True,
     ).stdout
     jobs = {}
     for line in out.splitlines():
-        jobid, state, partition, comment, tres = line.split()
-        jobs[jobid] = {"state": state, "partition": partition, "comment": comment, "tres": tres}
+        jobid, array, state, partition, comment, tres = line.split()
+        jobs[jobid] = {"array": array.split("_")[0], "state": state, "partition": partition, "comment": comment, "tres": tres}
     return jobs
 
 
@@ -206,8 +208,8 @@ def test_tiny_film_through_slurm_matches_the_local_run(slurm_cluster: Path, tiny
         by_rule.setdefault(job["comment"].removeprefix("rule_").split("_wildcards_")[0], []).append(jobid)
     for rule in ARRAY_RULES:
         assert len(by_rule[rule]) == len(STEPS), (rule, by_rule[rule])  # one task (or job) per checkpoint
-    assert len({t.split("_")[0] for t in by_rule["embed"]}) == 1, by_rule["embed"]  # one array for every embedding
-    submissions = len({jobid.split("_")[0] for jobid in history})
+    assert len({history[t]["array"] for t in by_rule["embed"]}) == 1, by_rule["embed"]  # one array for every embedding
+    submissions = len({job["array"] for job in history.values()})
     assert submissions == len(singles) + len(arrays) and submissions < 0.7 * jobs_done, (submissions, jobs_done)
     assert {"train", "animate"} <= set(by_rule)
     for job in history.values():

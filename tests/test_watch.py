@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -70,6 +71,23 @@ def watcher(workdir: Path) -> subprocess.Popen[str]:
     )
 
 
+class Lines(list):
+    reader: threading.Thread
+
+
+def follow(proc: subprocess.Popen[str]) -> Lines:
+    """The process's output lines so far, read by a thread while the test goes on."""
+    lines = Lines()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+
+    lines.reader = threading.Thread(target=read, daemon=True)
+    lines.reader.start()
+    return lines
+
+
 def frames(workdir: Path) -> dict[str, tuple[bytes, int]]:
     return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (workdir / "results" / "live" / "frames").glob("*.png")}
 
@@ -106,7 +124,11 @@ def test_a_growing_training_is_filmed_round_after_round(tmp_path: Path) -> None:
         assert watch.returncode == 130, first
         assert "stopped: nothing half-written is left" in first
         watch = watcher(workdir)
-        wait_for(lambda: (res / "frames" / "4.png").is_file(), 300, "checkpoint-4's frame after the restart")
+        lines = follow(watch)
+        # The restarted watcher's first round runs at once and finishes what Ctrl-C stopped (a job stopped at
+        # any point, even just after its output was written, is rerun); frames are final after it.
+        wait_for(lambda: any(line.startswith("round ") for line in lines), 300, "the restarted watcher's first round")
+        assert (res / "frames" / "4.png").is_file(), "".join(lines)
         early = frames(workdir)
         for step in (4, 6, 8):
             go(step)
@@ -117,7 +139,9 @@ def test_a_growing_training_is_filmed_round_after_round(tmp_path: Path) -> None:
         assert not (res / "frames" / "10.png").exists()
         weights = folder / "checkpoint-10" / "model.safetensors"
         shutil.move(str(weights) + ".whole", weights)  # the save completes
-        second, _ = watch.communicate(timeout=300)
+        watch.wait(timeout=300)
+        lines.reader.join(timeout=10)
+        second = "".join(lines)
     finally:
         for proc in (trainer, watch):
             if proc.poll() is None:

@@ -11,7 +11,7 @@ overrides it. Each round prints one line: the new steps, what ran, and the secon
 checkpoint being complete to the updated film. A checkpoint still being written is left out of a round
 with one warning and joins a later one (rules/common.smk). The warm workers outlive the rounds (they serve
 this process), so a round pays no imports. Ctrl-C stops Snakemake cleanly (no lock, no half-written file;
-the next `make watch` carries on).
+the next `make watch` carries on: its first round, at once, reruns what Ctrl-C stopped).
 """
 
 from __future__ import annotations
@@ -129,9 +129,14 @@ class Watcher:
         return code == 0
 
     def watch(self) -> int:
-        number, last_news, retry = 0, time.time(), False
+        # Round logs are numbered on from an earlier watch's, so the log of a round that Ctrl-C stopped is kept.
+        earlier = [int(m.group(1)) for p in self.log_dir.glob("round-*.log") if (m := re.fullmatch(r"round-(\d+)\.log", p.name))]
+        number, last_news = max(earlier, default=0), time.time()
         frames = Path("results") / self.run / "frames"
         self.filmed = {int(p.stem) for p in frames.glob("*.png") if p.stem.isdigit()}  # an earlier watch's frames
+        # The first round runs at once: it finishes what an interrupted watch left (a job Ctrl-C stopped, however
+        # far it got, is rerun: Snakemake marked it incomplete) before waiting for new checkpoints.
+        retry = bool(self.filmed)
         while True:
             ready = complete_checkpoints(self.folder)
             if set(ready) - self.filmed or retry:
