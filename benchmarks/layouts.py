@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""Which layout should the film use? Issue 13's table: PCA, pooled t-SNE, its reference variant, AlignedUMAP
-and auto on finished runs, with the camera check, and the layout job at CIFAR-10 scale.
+"""Which layout should the film use? Issue 13's table: PCA, pooled t-SNE, the learned map, their reference
+variants, AlignedUMAP and auto on finished runs, with the camera check, and the layout job at CIFAR-10 scale.
 
     python benchmarks/layouts.py RUN_FOLDER [RUN_FOLDER ...] [--methods 'a;b'] [--cached-only] [--force]
-    python benchmarks/layouts.py --scale-probe [--images 10000 --checkpoints 80 --dims 768] [--tsne JSON]
+    python benchmarks/layouts.py --scale-probe [--images 10000 --checkpoints 80 --dims 768] [--method param|tsne] [--settings JSON]
 
 A run folder is a results/{run} folder with embeddings/{step}.npy. Every (run, layout) is fitted in a fresh
 process (`--child`), so its time (the fit alone, imports excluded) and peak RSS (the whole process, as
@@ -13,9 +13,9 @@ metrics.temporal_stability, sklearn trustworthiness with k = 10 on metrics.subsa
 check plans workflow_scripts.camera on every layout's frames, look-ahead and causal.
 
 The scale probe writes synthetic embeddings (10 classes that tighten over the checkpoints, D = 768) under
-benchmarks/work/layouts/scale/, then runs the layout job (pooled t-SNE: fit on max_fit_rows rows, place all
-others) in a fresh process under /usr/bin/time -v, and times `place` for one checkpoint of 10,000 images in
-another.
+benchmarks/work/layouts/scale/, then runs the layout job (learned map or pooled t-SNE: fit on max_fit_rows
+rows, place all others) in a fresh process under /usr/bin/time -v, and times `place` for one checkpoint of
+10,000 images in another.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ WORK = REPO / "benchmarks" / "work" / "layouts"
 # half of the run, as when the second half is appended to a live film).
 TSNE_GRID = [(30, 1), (30, 2), (100, 1), (100, 2), (200, 1), (200, 2)]
 DEFAULT_TSNE = "t-SNE p200 e2 (default)"
+LEARNED = "learned map (param)"
 
 
 def tsne_name(perplexity: int, exaggeration: int) -> str:
@@ -59,9 +60,12 @@ LAYOUTS: dict[str, dict[str, Any]] = {
     "t-SNE default, reference every 4th": {"method": "tsne", "reference": "every4"},
     "t-SNE default, reference first half": {"method": "tsne", "reference": "half"},
     "AlignedUMAP": {"method": "umap"},
-    # auto = fit the candidates (global PCA, default t-SNE) + layout.choose on their measurements; the table
+    LEARNED: {"method": "param"},
+    "learned map, reference every 4th": {"method": "param", "reference": "every4"},
+    "learned map, no movement term": {"method": "param", "settings": {"param": {"movement": 0.0}}},
+    # auto = fit the candidates (global PCA, the learned map) + layout.choose on their measurements; the table
     # takes those two rows' measurements instead of fitting them a second time (fit_auto is deterministic).
-    "auto": {"method": "auto", "from": ["global PCA", DEFAULT_TSNE]},
+    "auto (default)": {"method": "auto", "from": ["global PCA", LEARNED]},
 }
 
 
@@ -162,7 +166,7 @@ def auto_from(folder: Path, candidates: list[str], force: bool) -> dict[str, Any
 def camera_check(frames: np.ndarray) -> dict[str, float]:
     """Film-wide fixed axes vs the camera (look-ahead, causal): smallest spread, largest frame-to-frame change."""
     from workflow_scripts.camera import camera_metrics, plan_camera, smoothness
-    from workflow_scripts.project import axis_limits
+    from workflow_scripts.frame_limits import axis_limits
 
     frames = list(frames)
     fixed = axis_limits(frames, 1.15)
@@ -197,7 +201,7 @@ def tables(runs: list[Path], names: list[str], results: dict[tuple[str, str], di
               "| causal camera: the same |", "|---|---:|---|---|"]
     for r in runs:
         for name in names:
-            if (r.name, name) not in results or name not in ("global PCA", DEFAULT_TSNE, "AlignedUMAP", "auto"):
+            if (r.name, name) not in results or name not in ("global PCA", DEFAULT_TSNE, "AlignedUMAP", LEARNED, "auto (default)"):
                 continue
             c = camera_check(np.load(results[(r.name, name)]["frames"], allow_pickle=False))
             lines.append(
@@ -205,7 +209,7 @@ def tables(runs: list[Path], names: list[str], results: dict[tuple[str, str], di
                 f"| {c['lookahead_min_spread']:.2f} / {c['lookahead_max_zoom_change']:.3f} / {c['lookahead_max_shift']:.3f} / x{c['lookahead_max_zoom']:.1f} "
                 f"| {c['causal_min_spread']:.2f} / {c['causal_max_zoom_change']:.3f} / {c['causal_max_shift']:.3f} / x{c['causal_max_zoom']:.1f} |"
             )
-    autos = [(r.name, results[(r.name, "auto")]["choice"]) for r in runs if (r.name, "auto") in results]
+    autos = [(r.name, results[(r.name, "auto (default)")]["choice"]) for r in runs if (r.name, "auto (default)") in results]
     if autos:
         lines += [""] + [f"- auto on {run}: **{c['method']}**: {c['reason']}" for run, c in autos]
     return "\n".join(lines)
@@ -227,16 +231,17 @@ def make_synthetic(folder: Path, images: int, checkpoints: int, dims: int, class
         np.save(folder / "embeddings" / f"{t}.npy", x.astype(np.float32), allow_pickle=False)
 
 
-def layout_job(folder: Path, out: Path, tsne: dict[str, Any]) -> None:
-    """What a layout job does: embeddings memory-mapped, fit_layout(tsne) (defaults + `tsne`), save_layout."""
+def layout_job(folder: Path, out: Path, method: str, settings: dict[str, Any]) -> None:
+    """What a layout job does: embeddings memory-mapped, fit_layout(method) (defaults + `settings`), save_layout."""
     from workflow_scripts.layout import fit_layout, save_layout
 
     steps, embeddings = load_run(folder, mmap=True)
     start = time.perf_counter()
-    layout = fit_layout(embeddings, steps, "tsne", {"tsne": tsne}, seed=0)
+    layout = fit_layout(embeddings, steps, method, {method: settings}, seed=0)
     save_layout(out, layout)
-    print(json.dumps({"fit_and_place_s": round(time.perf_counter() - start, 1), "peak_rss_mb": round(peak_rss_mb()),
-                      "fit_rows": len(layout["reference_rows"]), "rows": int(np.prod(layout["coords"].shape[:2]))}))
+    fit_rows = len(layout["reference_rows"]) if "reference_rows" in layout else json.loads(str(layout["settings"]))["max_fit_rows"]
+    print(json.dumps({"method": method, "fit_and_place_s": round(time.perf_counter() - start, 1), "peak_rss_mb": round(peak_rss_mb()),
+                      "fit_rows": fit_rows, "rows": int(np.prod(layout["coords"].shape[:2]))}))
 
 
 def place_job(layout_path: Path, embeddings_path: Path) -> None:
@@ -266,14 +271,14 @@ def timed(cmd: list[str]) -> dict[str, Any]:
     return result
 
 
-def scale_probe(images: int, checkpoints: int, dims: int, tsne: dict[str, Any]) -> None:
+def scale_probe(images: int, checkpoints: int, dims: int, method: str, settings: dict[str, Any]) -> None:
     folder = WORK / "scale" / f"synthetic-{images}x{checkpoints}x{dims}"
     if not (folder / "embeddings" / f"{checkpoints - 1}.npy").exists():
         print(f"writing {checkpoints} x {images} x {dims} synthetic embeddings to {folder} ...", flush=True)
         make_synthetic(folder, images, checkpoints, dims)
-    out = folder / "layout.npz"
-    job = [sys.executable, __file__, "--layout-job", str(folder), str(out), "--tsne", json.dumps(tsne)]
-    print("layout job", json.dumps(tsne), json.dumps(timed(job)), flush=True)
+    out = folder / f"layout-{method}.npz"
+    job = [sys.executable, __file__, "--layout-job", str(folder), str(out), "--method", method, "--settings", json.dumps(settings)]
+    print("layout job", method, json.dumps(settings), json.dumps(timed(job)), flush=True)
     print("place one checkpoint:", json.dumps(timed([sys.executable, __file__, "--place-job", str(out), str(folder / "embeddings" / "0.npy")])))
 
 
@@ -290,7 +295,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=10000)
     parser.add_argument("--checkpoints", type=int, default=80)
     parser.add_argument("--dims", type=int, default=768)
-    parser.add_argument("--tsne", default="{}", help="JSON overrides of projection.tsne for the scale probe")
+    parser.add_argument("--method", default="param", help="the scale probe's layout: tsne or param")
+    parser.add_argument("--settings", default="{}", help="JSON overrides of projection.<method> for the scale probe")
     parser.add_argument("--child", nargs=3, metavar=("RUN", "NAME", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--layout-job", nargs=2, metavar=("RUN", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--place-job", nargs=2, metavar=("LAYOUT", "EMBEDDINGS"), help=argparse.SUPPRESS)
@@ -298,11 +304,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.child:
         return child(Path(args.child[0]), args.child[1], Path(args.child[2]))
     if args.layout_job:
-        return layout_job(Path(args.layout_job[0]), Path(args.layout_job[1]), json.loads(args.tsne))
+        return layout_job(Path(args.layout_job[0]), Path(args.layout_job[1]), args.method, json.loads(args.settings))
     if args.place_job:
         return place_job(Path(args.place_job[0]), Path(args.place_job[1]))
     if args.scale_probe:
-        return scale_probe(args.images, args.checkpoints, args.dims, json.loads(args.tsne))
+        return scale_probe(args.images, args.checkpoints, args.dims, args.method, json.loads(args.settings))
     names = args.methods.split(";") if args.methods else list(LAYOUTS)
     unknown = [n for n in names if n not in LAYOUTS]
     if unknown:

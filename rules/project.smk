@@ -21,7 +21,7 @@ rule layout:
             align=setting("projection", "align"),
             steps=layout_steps,
             seed=setting("seed"),
-            settings=lambda wildcards: {k: setting("projection", k)(wildcards) for k in ("tsne", "umap", "auto")},
+            settings=lambda wildcards: {k: setting("projection", k)(wildcards) for k in ("tsne", "param", "umap", "auto")},
             k=setting("metrics", "k"),
             max_points=setting("metrics", "max_points"),
         ),

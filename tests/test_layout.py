@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 import types
@@ -157,7 +156,6 @@ def test_aligned_umap_is_called_with_identity_relations(film: list[np.ndarray], 
         fit_layout(film, STEPS, "umap", reference_steps=[0])
 
 
-@pytest.mark.skipif(not os.environ.get("EMBEDDING_FILM_SLOW_TESTS"), reason="numba compiles AlignedUMAP for ~40 s of CPU; set EMBEDDING_FILM_SLOW_TESTS=1")
 def test_aligned_umap_really_fits_and_is_deterministic(film: list[np.ndarray]) -> None:
     settings = {"umap": {"n_neighbors": 10, "n_epochs": 30}}
     a, b = fit_layout(film, STEPS, "umap", settings), fit_layout(film, STEPS, "umap", settings)
@@ -212,3 +210,45 @@ def test_user_errors_name_the_setting(film: list[np.ndarray]) -> None:
         fit_layout(film, STEPS, "tsne", FAST, reference_steps=[5])
     with pytest.raises(UserError, match="initialization"):
         fit_layout(film, STEPS, "tsne", {"tsne": {"initialization": "spectral"}})
+
+
+def test_the_schema_states_the_layout_defaults_the_code_uses() -> None:
+    """config.yaml users read the defaults in schemas/config.schema.yaml; layout.DEFAULTS is what runs."""
+    import yaml
+
+    from workflow_scripts.layout import DEFAULTS
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml").read_text())
+    projection = schema["properties"]["projection"]["properties"]
+    for name, defaults in DEFAULTS.items():
+        stated = {key: spec.get("default") for key, spec in projection[name]["properties"].items()}
+        from_metrics = {"k", "max_points"} if name == "auto" else set()  # auto measures with metrics.k, max_points
+        assert stated.keys() == defaults.keys() - from_metrics, name
+        for key in stated:
+            value = defaults[key]
+            assert stated[key] == value, (name, key, stated[key], value)
+
+
+PARAM = {"param": {"iterations": 60, "hidden": 16, "batch": 64, "negatives": 32, "movement_batch": 64, "perplexity": 5.0,
+                   "pca_dims": 6}}
+
+
+def test_learned_map_reference_variant_places_appended_checkpoints_from_the_file(tmp_path: Path) -> None:
+    """method param, fit: reference: appending a checkpoint changes no old frame; a per-checkpoint job places the
+    new one from the saved file and its embeddings alone, as the fit placed it."""
+    film = synthetic_film(steps=5)
+    reference = [0, 40]
+    before = fit_layout(film[:4], [0, 10, 20, 40], "param", PARAM, reference_steps=reference)
+    after = fit_layout(film, [0, 10, 20, 40, 50], "param", PARAM, reference_steps=reference)
+    assert str(before["method"]) == "param" and before["coords"].shape == (4, 60, 2)
+    np.testing.assert_array_equal(after["coords"][:4], before["coords"])
+    assert list(after["fit_steps"]) == reference
+    save_layout(tmp_path / "layout.npz", before)
+    placed = place(load_layout(tmp_path / "layout.npz"), 50, film[4])
+    np.testing.assert_array_equal(placed, after["coords"][4])
+
+
+def test_auto_can_choose_the_learned_map(film: list[np.ndarray]) -> None:
+    layout = fit_auto(film, STEPS, {**PARAM, "auto": {"candidates": ["pca", "param"]}})
+    choice = json.loads(str(layout["choice"]))
+    assert set(choice["candidates"]) == {"pca", "param"} and choice["method"] == str(layout["method"])

@@ -1,4 +1,4 @@
-"""Stage 5, one layout for the whole film: PCA, a pooled t-SNE or AlignedUMAP, fitted once.
+"""Stage 5, one layout for the whole film: PCA, a pooled t-SNE, a learned map or AlignedUMAP, fitted once.
 
 Every checkpoint's frame is read from the same fitted layout (`projection.method`):
   pca   one PCA basis fitted on the fitted checkpoints' embeddings together (project.pca_fit), every
@@ -8,6 +8,10 @@ Every checkpoint's frame is read from the same fitted layout (`projection.method
         frame. Rows outside the fit are placed the way openTSNE's `TSNEEmbedding.transform` places new points:
         each is optimised against the fitted points, which stay where they are. The embeddings are first
         reduced to `pca_dims` principal components (optionally after L2 normalisation), as is usual for t-SNE.
+  param a learned global map (workflow_scripts/param_map.py): one small network f: R^D -> R^2 trained on the
+        fitted checkpoints' embeddings pooled with the t-SNE objective plus a movement term, every checkpoint's
+        frame is f(its embeddings). An image whose embedding does not move does not move on screen, and a
+        checkpoint outside the fit is placed by one forward pass.
   umap  umap-learn's AlignedUMAP with identity relations (image i at one checkpoint is image i at the next).
   auto  `fit_auto`: fits the candidate layouts, measures them with the workflow's own metrics and keeps the
         steadiest one that meets the targets (see `choose`).
@@ -19,7 +23,7 @@ checkpoint is fitted and appending one refits the layout (every frame may move).
 
 A fitted layout is a dict of plain arrays, saved as .npz and read back with allow_pickle=False (`save_layout`,
 `load_layout`):
-  method            str, "pca" | "tsne" | "umap" (the chosen one under auto)
+  method            str, "pca" | "tsne" | "param" | "umap" (the chosen one under auto)
   steps             int64 [S]        checkpoints whose frames the file holds, ascending
   coords            float32 [S, N, 2] their frames
   fit_steps         int64 [F]        checkpoints the layout was fitted on (a subset of steps)
@@ -27,6 +31,7 @@ A fitted layout is a dict of plain arrays, saved as .npz and read back with allo
   pca:  mean float64 [D], components float64 [2, D]
   tsne: reduce_mean float64 [D], reduce_components float64 [d, D] (absent without pca_dims),
         reference_rows float32 [M, d] (the fitted rows, reduced), reference_coords float64 [M, 2]
+  param: the fitted network's arrays (param_map.py's docstring: mean, components, scale, log_scale, w0, b0, ...)
   auto: choice str (JSON: which candidate was kept, why, and every candidate's measurements)
 """
 
@@ -40,11 +45,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+import workflow_scripts.param_map as param_map
 from workflow_scripts.common import UserError, atomic_path, progress
 
 log = logging.getLogger(__name__)
 
-METHODS = ("pca", "tsne", "umap", "auto")
+METHODS = ("pca", "tsne", "param", "umap", "auto")
 
 # Defaults of projection.tsne / projection.umap / projection.auto (schemas/config.schema.yaml mirrors them).
 TSNE_DEFAULTS: dict[str, Any] = {
@@ -73,19 +79,19 @@ UMAP_DEFAULTS: dict[str, Any] = {
     "n_epochs": 200,
 }
 AUTO_DEFAULTS: dict[str, Any] = {
-    "candidates": ["pca", "tsne"],
+    "candidates": ["pca", "param"],
     "min_stability": 0.90,
     "min_trust_mean": 0.95,
     "min_trust_worst": 0.85,
     "k": 10,              # trustworthiness neighbours (metrics.k)
     "max_points": 2000,   # trustworthiness on a seeded subsample of each checkpoint (metrics.max_points)
 }
-DEFAULTS = {"tsne": TSNE_DEFAULTS, "umap": UMAP_DEFAULTS, "auto": AUTO_DEFAULTS}
+DEFAULTS = {"tsne": TSNE_DEFAULTS, "param": param_map.DEFAULTS, "umap": UMAP_DEFAULTS, "auto": AUTO_DEFAULTS}
 PCA_MAX_ROWS = 200_000  # as project.fit_basis
 
 
 def resolve_settings(settings: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
-    """The config's projection.{tsne,umap,auto} sub-dicts completed with the defaults; unknown keys are refused."""
+    """The config's projection.{tsne,param,umap,auto} sub-dicts completed with the defaults; unknown keys are refused."""
     out = {name: dict(defaults) for name, defaults in DEFAULTS.items()}
     for name, values in (settings or {}).items():
         if name not in DEFAULTS:
@@ -130,6 +136,8 @@ def fit_layout(
         layout = _fit_pca(embeddings, fit_idx, seed)
     elif method == "tsne":
         layout = _fit_tsne(embeddings, steps, fit_idx, s["tsne"], seed)
+    elif method == "param":
+        layout = _fit_param(embeddings, steps, fit_idx, s["param"], seed)
     elif method == "umap":
         if len(fit_idx) != len(steps):
             raise UserError("projection.fit: reference is not available for projection.method umap; use fit: all or method tsne.")
@@ -303,6 +311,15 @@ def _place_tsne(layout: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     return np.asarray(placed, dtype=np.float32)
 
 
+def _fit_param(
+    embeddings: Sequence[np.ndarray], steps: Sequence[int], fit_idx: Sequence[int], s: Mapping[str, Any], seed: int
+) -> dict[str, np.ndarray]:
+    """param_map.fit on the fitted checkpoints, then every checkpoint placed by the map."""
+    model = param_map.fit([embeddings[i] for i in fit_idx], s, seed, [steps[i] for i in fit_idx])
+    coords = np.stack([param_map.place(model, np.asarray(e)) for e in progress(embeddings, desc="placing checkpoints")])
+    return {**model, "coords": coords}
+
+
 def _fit_umap(embeddings: Sequence[np.ndarray], s: Mapping[str, Any], seed: int) -> dict[str, np.ndarray]:
     import umap
 
@@ -336,9 +353,11 @@ def place(layout: Mapping[str, np.ndarray], step: int, embeddings: np.ndarray) -
         return pca_project(embeddings, layout["mean"], layout["components"]).astype(np.float32)
     if method == "tsne":
         return _place_tsne(layout, embeddings)
+    if method == "param":
+        return param_map.place(layout, embeddings)
     raise UserError(
         f"checkpoint {step} is not in the {method} layout and {method} cannot place new checkpoints; "
-        "refit the layout (projection.fit: all) or use projection.method tsne or pca."
+        "refit the layout (projection.fit: all) or use projection.method param, tsne or pca."
     )
 
 
@@ -389,7 +408,7 @@ def choose(scores: Mapping[str, Mapping[str, float]], targets: Mapping[str, floa
     Out: {"method", "reason", "met" (bool), "margins" {name: {target: value - target}}}.
     """
     if not scores:
-        raise UserError("projection.auto.candidates is empty; list at least one of pca, tsne, umap.")
+        raise UserError("projection.auto.candidates is empty; list at least one of pca, tsne, param, umap.")
     keys = {"stability_spearman": "min_stability", "trust_mean": "min_trust_mean", "trust_worst": "min_trust_worst"}
     margins: dict[str, dict[str, float]] = {}
     for name, sc in scores.items():
@@ -451,8 +470,8 @@ def fit_auto(
     s = resolve_settings(settings)
     a = s["auto"]
     candidates = list(a["candidates"])
-    if any(c not in ("pca", "tsne", "umap") for c in candidates) or not candidates:
-        raise UserError(f"projection.auto.candidates {candidates} must list some of pca, tsne, umap.")
+    if any(c not in ("pca", "tsne", "param", "umap") for c in candidates) or not candidates:
+        raise UserError(f"projection.auto.candidates {candidates} must list some of pca, tsne, param, umap.")
     layouts, scores = {}, {}
     for name in candidates:
         start = time.perf_counter()
@@ -478,6 +497,10 @@ def warm(job: Any = None) -> None:
     import scipy.linalg  # noqa: F401
     import sklearn.decomposition  # noqa: F401
 
+    p = getattr(job, "params", None)
+    if p is not None and (p.method == "param" or (p.method == "auto" and "param" in p.settings["auto"]["candidates"])):
+        import torch  # noqa: F401  (the learned map; only its jobs pay the import)
+
 
 def main(job: Any) -> None:
     """Rule layout: the film-wide layout, fitted on the checkpoints its inputs are (all, or the fit steps):
@@ -490,7 +513,7 @@ def main(job: Any) -> None:
     if p.method == "pca":
         layout = {**fit_pca_layout(p.align, embeddings, p.steps, seed=p.seed), "method": np.array("pca")}
     else:
-        settings = {name: p.settings[name] for name in ("tsne", "umap", "auto")}
+        settings = {name: p.settings[name] for name in ("tsne", "param", "umap", "auto")}
         auto = {**settings["auto"], "k": p.k, "max_points": p.max_points}
         layout = fit_layout(embeddings, p.steps, p.method, {**settings, "auto": auto}, None, p.seed)
     save_layout(job.output.layout, layout)

@@ -1,0 +1,110 @@
+"""The learned global map (workflow_scripts/param_map.py) on a tiny synthetic film: shapes, the file format,
+determinism (in one process and across two) and that placing a new checkpoint changes no fitted frame."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workflow_scripts.common import UserError
+from workflow_scripts.layout import load_layout as load
+from workflow_scripts.layout import save_layout as save
+from workflow_scripts.param_map import DEFAULTS, fit, place, resolve
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {"iterations": 40, "hidden": 16, "batch": 64, "negatives": 32, "movement": 1.0, "movement_batch": 64,
+        "perplexity": 5.0, "pca_dims": 6}
+
+
+def film(steps: int = 4, images: int = 40, dims: int = 10, seed: int = 0) -> list[np.ndarray]:
+    """Three classes drifting apart over the checkpoints (float32 [images, dims] each)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(3, dims)) * 3
+    base = rng.normal(size=(images, dims))
+    labels = np.arange(images) % 3
+    return [(base * (1 - 0.2 * t) + t * centres[labels] / steps).astype(np.float32) for t in range(steps)]
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    embeddings = film()
+    return embeddings, fit(embeddings, TINY, seed=0, steps=[0, 10, 20, 30])
+
+
+def test_shapes_and_keys(fitted: tuple[list[np.ndarray], dict[str, np.ndarray]]) -> None:
+    embeddings, model = fitted
+    frame = place(model, embeddings[0])
+    assert frame.shape == (40, 2) and frame.dtype == np.float32 and np.isfinite(frame).all()
+    assert model["components"].shape == (6, 10) and model["mean"].shape == (10,)
+    assert model["w0"].shape == (16, 6) and model["w2"].shape == (2, 16)
+    assert list(model["fit_steps"]) == [0, 10, 20, 30]
+    assert json.loads(str(model["settings"]))["movement"] == 1.0
+    assert all(v.dtype != object for v in model.values())
+
+
+def test_save_load_round_trip_without_pickle(fitted: tuple[list[np.ndarray], dict[str, np.ndarray]], tmp_path: Path) -> None:
+    embeddings, model = fitted
+    save(tmp_path / "map.npz", model)
+    loaded = load(tmp_path / "map.npz")
+    assert loaded.keys() == model.keys()
+    np.testing.assert_array_equal(place(loaded, embeddings[2]), place(model, embeddings[2]))
+
+
+def test_fit_is_deterministic_in_one_process(fitted: tuple[list[np.ndarray], dict[str, np.ndarray]]) -> None:
+    embeddings, model = fitted
+    again = fit(embeddings, TINY, seed=0, steps=[0, 10, 20, 30])
+    assert all(np.array_equal(model[k], again[k]) for k in model)
+    other = fit(embeddings, TINY, seed=1, steps=[0, 10, 20, 30])
+    assert not np.array_equal(model["w0"], other["w0"])
+
+
+def test_fit_is_byte_identical_across_processes(fitted: tuple[list[np.ndarray], dict[str, np.ndarray]], tmp_path: Path) -> None:
+    embeddings, model = fitted
+    code = (
+        "import sys, numpy as np; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests'];"
+        "from test_param_map import film, TINY; from workflow_scripts.param_map import fit, place; from workflow_scripts.layout import save_layout as save;"
+        "e = film(); m = fit(e, TINY, seed=0, steps=[0, 10, 20, 30]); save(sys.argv[2], m);"
+        "np.save(sys.argv[3], np.stack([place(m, x) for x in e]))"
+    )
+    subprocess.run([sys.executable, "-c", code, str(REPO), str(tmp_path / "map.npz"), str(tmp_path / "frames.npy")], check=True)
+    other = load(tmp_path / "map.npz")
+    assert other.keys() == model.keys() and all(np.array_equal(model[k], other[k]) for k in model)
+    np.testing.assert_array_equal(np.load(tmp_path / "frames.npy"), np.stack([place(model, x) for x in embeddings]))
+
+
+def test_placing_a_new_checkpoint_changes_no_fitted_frame(fitted: tuple[list[np.ndarray], dict[str, np.ndarray]]) -> None:
+    embeddings, model = fitted
+    before = [place(model, e) for e in embeddings]
+    new = film(steps=5)[4]  # a later checkpoint the map never saw
+    placed = place(model, new)
+    assert placed.shape == (40, 2) and np.isfinite(placed).all()
+    after = [place(model, e) for e in embeddings]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def test_an_image_that_does_not_move_does_not_move_on_screen(fitted: tuple[list[np.ndarray], dict[str, np.ndarray]]) -> None:
+    embeddings, model = fitted
+    moved = embeddings[1].copy()
+    moved[5:] = embeddings[2][5:]  # images 0-4 keep their step-10 embeddings
+    np.testing.assert_array_equal(place(model, moved)[:5], place(model, embeddings[1])[:5])
+
+
+@pytest.mark.parametrize("loss", ["umap", "ae", "stress"])
+def test_every_loss_fits(loss: str) -> None:
+    embeddings = film(steps=3)
+    model = fit(embeddings, {**TINY, "loss": loss, "iterations": 10}, seed=0)
+    assert np.isfinite(place(model, embeddings[0])).all()
+    assert ("decoder_w0" in model) == (loss == "ae")
+
+
+def test_settings_are_checked() -> None:
+    assert resolve(None) == DEFAULTS
+    with pytest.raises(UserError, match="unknown"):
+        resolve({"perplexitty": 30})
+    with pytest.raises(UserError, match="loss"):
+        resolve({"loss": "pca"})
