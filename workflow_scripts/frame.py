@@ -239,9 +239,37 @@ def checkpoint_board(inputs: Any, kind: str, top_k: int, n_images: int) -> Leade
     return leaderboard(kind, load_npy(inputs.scores), load_npy(inputs.issues), top_k, previous)
 
 
+_rehearsed = False
+
+
 def warm(job: Job | None = None) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
-    from matplotlib.figure import Figure  # noqa: F401
+    """Import matplotlib and draw one throwaway figure (`rehearse`), once per worker, before it forks."""
+    global _rehearsed
+    if not _rehearsed:
+        _rehearsed = True
+        rehearse()
+
+
+def rehearse() -> None:
+    """Draw a small figure with what a frame draws (scatter, text in every size and weight, an image, a
+    legend, a line) into memory: matplotlib's one-time costs (fonts found and loaded, text layout caches, the
+    PNG writer) are then paid once per worker instead of once per frame."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rng = np.random.default_rng(0)
+    fig = Figure(figsize=(3, 2), dpi=50)
+    FigureCanvasAgg(fig)
+    ax, side = fig.subplots(1, 2)
+    ax.scatter(rng.normal(size=20), rng.normal(size=20), c=np.arange(20) % 10, cmap="tab10", s=4, rasterized=True, label="x")
+    ax.legend(fontsize=6, title="class")
+    ax.set_title("step 0 / 1", fontsize=9, fontweight="bold")
+    side.imshow(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    side.plot([0, 1], [1, 0])
+    side.text(0.5, 0.5, "rehearsal 0.123", fontsize=7, family="monospace")
+    fig.savefig(io.BytesIO(), format="png")
 
 
 def main(job: Job) -> None:

@@ -61,6 +61,12 @@ class Worker:
         from workflow_scripts.job import adapter, limit_threads
 
         started = time.monotonic()
+        try:
+            import tqdm
+
+            tqdm.tqdm.monitor_interval = 0  # tqdm's monitor thread would make forking unsafe (jobs' bars still work)
+        except ImportError:
+            pass
         for rule in KINDS[self.kind]:
             module = adapter(rule)
             if hasattr(module, "warm"):
@@ -128,6 +134,13 @@ class Worker:
         module = adapter(job.rule)
         if hasattr(module, "warm"):
             module.warm(job)  # e.g. the model class of this checkpoint: imported once, before forking
+            extra = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+            if extra:  # a library started a thread while warming: never fork from here on
+                self.can_fork = False
+                log(f"threads {extra} started while warming for {job.rule}: each job will run in a fresh process instead")
+                reply(conn, {"status": None, "fallback": "this worker cannot fork safely"})
+                conn.close()
+                return
         sys.stdout.flush()
         sys.stderr.flush()
         worker_fds = [self.listener.fileno(), self.selector.fileno(), conn.fileno()]
