@@ -68,6 +68,9 @@ def watcher(workdir: Path) -> subprocess.Popen[str]:
          "--poll", "0.3"],
         cwd=workdir, env={**env, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
+        # Ctrl-C reaches it as in a terminal, even when the tests run in the background (where the shell
+        # started them with SIGINT ignored, which every child would inherit).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
