@@ -3,6 +3,7 @@ causal mode independent of later frames, tween cameras, zoom."""
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,3 +166,16 @@ def test_bad_settings_are_user_errors(cloud: np.ndarray) -> None:
         plan_camera([cloud], "sideways")
     with pytest.raises(UserError, match="min_spread"):
         plan_camera([cloud], "causal", min_spread=0.9, max_spread=0.5)
+
+
+# The default layout's frames of the three runs in README's layout table (demo, bench80, finetune: the
+# learned map, written by benchmarks/layouts.py; 21 / 81 / 21 checkpoints x 360 images), kept as test data.
+TABLE_RUNS = np.load(Path(__file__).parent / "data" / "default_layout_frames.npz")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("run", ["demo", "bench80", "finetune"])
+def test_the_bound_holds_on_every_frame_of_every_run_in_the_layout_table(run: str, mode: str) -> None:
+    frames = list(TABLE_RUNS[run])
+    assert len(frames) in (21, 81) and frames[0].shape == (360, 2)
+    assert_readable(frames, plan_camera(frames, mode))
