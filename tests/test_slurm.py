@@ -210,7 +210,10 @@ def test_tiny_film_through_slurm_matches_the_local_run(slurm_cluster: Path, tiny
         assert len(by_rule[rule]) == len(STEPS), (rule, by_rule[rule])  # one task (or job) per checkpoint
     assert len({history[t]["array"] for t in by_rule["embed"]}) == 1, by_rule["embed"]  # one array for every embedding
     submissions = len({job["array"] for job in history.values()})
-    assert submissions == len(singles) + len(arrays) and submissions < 0.7 * jobs_done, (submissions, jobs_done)
+    assert submissions == len(singles) + len(arrays), (submissions, len(singles), len(arrays))
+    # At least the embedding array's saving. How many later jobs share an array depends on which array tasks
+    # end between two of the executor's status checks (26 and 29 submissions for 40 jobs in two runs here).
+    assert submissions <= jobs_done - (len(STEPS) - 1), (submissions, jobs_done)
     assert {"train", "animate"} <= set(by_rule)
     for job in history.values():
         wants_gpu = job["comment"].removeprefix("rule_").split("_wildcards_")[0] in GPU_RULES
