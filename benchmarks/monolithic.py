@@ -101,7 +101,7 @@ def film(cfg: dict[str, Any]) -> None:
     state = Path(dirs[last]) / "trainer_state.json"
     planned = max(int(json.loads(state.read_text()).get("max_steps") or 0) if state.is_file() else 0, last)
     look = dict(max_step=planned, title=Path(folder).name, leaderboard=frames_cfg["leaderboard"], top_k=frames_cfg["top_k"],
-                style={k: frames_cfg[k] for k in ("width", "height", "point_size")})
+                style={k: frames_cfg[k] for k in ("width", "height", "point_size")}, align=align)
     ref_step = {"last": last, "first": first}.get(proj_cfg["reference_step"], proj_cfg["reference_step"])
     if method == "pca":
         layout_steps = {"reference": [int(ref_step)], "global": steps[:: proj_cfg["global_every"]], "gpa": steps}.get(align)
@@ -149,7 +149,8 @@ def film(cfg: dict[str, Any]) -> None:
         step = steps[j]
         inputs = {"projection": f("projection", step), "scores": f("ood", step), "issues": f("label_issues", step),
                   "metrics": f("metrics", step, "json"), "view": view(step), "labels": d["labels"],
-                  "thumbnails": d["thumbnails"], "classes": d["classes"]}
+                  "thumbnails": d["thumbnails"], "classes": d["classes"],
+                  "layout": [layout] if layout_steps is not None else []}
         if j:
             inputs.update(previous_scores=f("ood", steps[j - 1]), previous_issues=f("label_issues", steps[j - 1]))
         own_state = Path(dirs[step]) / "trainer_state.json"

@@ -84,6 +84,7 @@ def film(tmp_path: Path) -> dict:
         "classes": str(tmp_path / "classes.json"),
         "view": str(tmp_path / "limits.json"),
         "loss_log": str(tmp_path / "train_log.csv"),
+        "layout": [],
     }
     save_npy(common["labels"], np.repeat(np.arange(3), 10))
     save_npy(common["thumbnails"], rng.integers(0, 255, size=(n, 16, 16, 3), dtype=np.uint8))
@@ -113,7 +114,8 @@ def frame_job(film: dict, i: int, out: str, kind: str, **params: object) -> Job:
     if "j" in params:
         inputs.update(next_projection=f["projection"][i + 1], next_view=film["common"]["view"])
     style = {"width": 640, "height": 360, "point_size": 12}
-    settings = dict(step=film["steps"][i], max_step=20, title="test", leaderboard=kind, top_k=4, style=style, **params)
+    settings = dict(step=film["steps"][i], max_step=20, title="test", leaderboard=kind, top_k=4, style=style, align="first",
+                    **params)
     return Job("frame", input=Named(**inputs), output=Named(frame=out), params=Named(**settings))
 
 
@@ -132,6 +134,16 @@ def test_frames_render_at_the_requested_size_with_tweens(film: dict, kind: str) 
     # an interpolated frame lies between its two checkpoints' frames
     a, t, b = (np.asarray(Image.open(p), dtype=float) for p in (frames[0], tweens[0], frames[1]))
     assert 0 < np.abs(t - a).mean() and 0 < np.abs(t - b).mean()
+
+
+def test_the_scatter_is_titled_with_the_layout_the_film_kept(tmp_path: Path) -> None:
+    assert frame.layout_label([], "first") == "PCA, aligned"
+    for method, align, label in [("param", "global", "learned map"), ("tsne", "global", "pooled t-SNE"),
+                                 ("pca", "global", "PCA, one basis"), ("pca", "gpa", "PCA, aligned (GPA)")]:
+        path = tmp_path / f"{method}-{align}.npz"
+        np.savez(path, method=np.array(method), coords=np.zeros((1, 2, 2), np.float32))
+        assert frame.layout_label([str(path)], align) == label
+        assert frame.layout_label(str(path), align) == label  # a single named file arrives as a string
 
 
 def test_tween_positions_and_titles() -> None:

@@ -80,6 +80,19 @@ class Frame:
     board: Leaderboard
     metrics: dict[str, float] = field(default_factory=dict)
     view: dict[str, Any] = field(default_factory=dict)  # {"x": [x0, x1], "y": [y0, y1], "zoom": z}
+    layout: str = "PCA, aligned"  # what the scatter's positions are (layout_label)
+
+
+def layout_label(layout_files: str | list[str], align: str) -> str:
+    """What the scatter shows, for its title: the film-wide layout's method (the one auto kept), else PCA."""
+    layout_files = [layout_files] if isinstance(layout_files, str) else list(layout_files)
+    if not layout_files:
+        return "PCA, aligned"
+    with np.load(layout_files[0], allow_pickle=False) as layout:
+        method = str(layout["method"]) if "method" in layout.files else "pca"
+    if method == "pca":
+        return {"global": "PCA, one basis", "reference": "PCA, one basis", "gpa": "PCA, aligned (GPA)"}.get(align, "PCA, aligned")
+    return {"param": "learned map", "tsne": "pooled t-SNE", "umap": "AlignedUMAP"}.get(method, method)
 
 
 def read_loss_curve(path: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -132,7 +145,7 @@ def embedding_panel(ax: Any, frame: Frame, ctx: FilmContext, colours: np.ndarray
     ax.set_aspect("equal", adjustable="box")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title("Embeddings of the eval images (PCA, aligned)", fontsize=11)
+    ax.set_title(f"Embeddings of the eval images ({frame.layout})", fontsize=11)
     handles = [ax.scatter([], [], color=colours[i], s=30, label=name) for i, name in enumerate(ctx.class_names[:20])]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False,
               title="class", title_fontsize=9, handletextpad=0.2, borderaxespad=0.2)
@@ -277,5 +290,6 @@ def main(job: Job) -> None:
     ctx = load_context(i, p.max_step, p.title)
     board = checkpoint_board(i, p.leaderboard, p.top_k, len(ctx.labels))
     view = read_view(i.view, p.step)
-    frame = Frame(f"step {p.step} / {ctx.max_step}", p.step, load_npy(i.projection), board, load_json(i.metrics), view)
+    frame = Frame(f"step {p.step} / {ctx.max_step}", p.step, load_npy(i.projection), board, load_json(i.metrics), view,
+                  layout_label(i.layout, p.align))
     render_frame(frame, ctx, job.output.frame, **p.style)

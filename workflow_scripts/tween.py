@@ -8,7 +8,7 @@ Out: frames/tween/{step}-{j}.png: the j-th of `tween` frames between a checkpoin
 
 from workflow_scripts.camera import between_views, read_view
 from workflow_scripts.common import load_json, load_npy
-from workflow_scripts.frame import Frame, checkpoint_board, load_context, render_frame
+from workflow_scripts.frame import Frame, checkpoint_board, layout_label, load_context, render_frame
 from workflow_scripts.job import Job
 
 
@@ -32,4 +32,5 @@ def main(job: Job) -> None:
     alpha, position, title = between(p.step, p.next_step, p.j, p.tween)
     coords = (1 - alpha) * load_npy(i.projection) + alpha * load_npy(i.next_projection)
     view = between_views(read_view(i.view, p.step), read_view(i.next_view, p.next_step), alpha)
-    render_frame(Frame(title, position, coords, board, load_json(i.metrics), view), ctx, job.output.frame, **p.style)
+    frame = Frame(title, position, coords, board, load_json(i.metrics), view, layout_label(i.layout, p.align))
+    render_frame(frame, ctx, job.output.frame, **p.style)
