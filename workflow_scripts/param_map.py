@@ -41,14 +41,11 @@ A fitted map is a dict of plain arrays (layout.save_layout / load_layout write a
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from workflow_scripts.common import UserError, progress
-
-log = logging.getLogger(__name__)
 
 LOSSES = ("tsne", "umap", "ae", "stress")
 

@@ -72,7 +72,7 @@ class Worker:
             if hasattr(module, "warm"):
                 module.warm()
         limit_threads(1)  # finds the BLAS/OpenMP libraries once, for every job (job.limit_threads)
-        extra = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+        extra = other_threads()
         cuda = "torch" in sys.modules and sys.modules["torch"].cuda.is_initialized()
         if extra or cuda:
             self.can_fork = False
@@ -134,7 +134,7 @@ class Worker:
         module = adapter(job.rule)
         if hasattr(module, "warm"):
             module.warm(job)  # e.g. the model class of this checkpoint: imported once, before forking
-            extra = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+            extra = other_threads()
             if extra:  # a library started a thread while warming: never fork from here on
                 self.can_fork = False
                 log(f"threads {extra} started while warming for {job.rule}: each job will run in a fresh process instead")
@@ -216,6 +216,11 @@ def child(job: Any, request: dict[str, Any], fds: list[int], close: list[int]) -
         sys.stdout.flush()
         sys.stderr.flush()
     return status
+
+
+def other_threads() -> list[str]:
+    """Names of this process's threads besides the main one (a worker with any may not fork)."""
+    return [t.name for t in threading.enumerate() if t is not threading.main_thread()]
 
 
 def recv_exact(conn: socket.socket, size: int) -> bytes:
