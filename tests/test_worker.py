@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from workflow_scripts.client import RUN_CLIENT
 
 PYTHON = sys.executable
 
@@ -38,7 +39,7 @@ def client(tmp_path: Path, spec: str, owner: int, **env: str) -> subprocess.Pope
     """Start a job's client as a rule's shell command does (python -S, the job's JSON on stdin)."""
     environment = {**os.environ, "PYTHONPATH": str(REPO), "FILM_OWNER_PID": str(owner), "FILM_WORKERS": "on", **env}
     proc = subprocess.Popen(
-        [PYTHON, "-S", "-m", "workflow_scripts.client", "ood", "--log", str(tmp_path / "ood.log")],
+        [PYTHON, "-S", "-c", RUN_CLIENT, "ood", "--log", str(tmp_path / "ood.log")],
         cwd=tmp_path, env=environment, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     proc.stdin.write(spec)
@@ -141,13 +142,13 @@ def test_another_user_cannot_use_the_worker(tmp_path: Path, owner: int) -> None:
     tmp_path.chmod(0o777)
     environment = dict(os.environ, PYTHONPATH=str(REPO), FILM_OWNER_PID=str(owner), FILM_WORKERS="on")
     code = f"""
-import json, os
+import marshal, os
 from workflow_scripts import client
 address = client.address("analysis", {owner}, {PYTHON!r})  # the worker's name, as its user computes it
 os.setuid(65534)  # then become nobody
 sock = client.connect(address)
 assert sock is not None, "the worker's socket is reachable"
-client.send_request(sock, json.dumps({{"rule": "ood"}}).encode())
+client.send_request(sock, marshal.dumps({{"rule": "ood"}}))
 print(client.await_reply(sock))
 """
     out = subprocess.run([PYTHON, "-c", code], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60)

@@ -2,10 +2,11 @@
 
 A rule's shell command (rules/common.smk, job("RULE")) is
 
-    exec python -S -m workflow_scripts.client RULE --log LOG <<< JOB_JSON
+    exec python -S -c "$RUN_CLIENT" RULE --log LOG <<< JOB_JSON      (RUN_CLIENT: the code below)
 
-Started without site-packages and importing only a few standard modules, the client costs a few hundredths of
-a second. Locally (FILM_WORKERS=auto or on) it connects to the warm worker of its rule's kind, starting it
+Started without site-packages (and without runpy, which `-m` would import) and importing only built-in modules
+(marshal, not json; _socket, not socket), the client costs about 0.02 s of CPU, most of it Python's own start:
+it runs once per job, hundreds of times per film. Locally (FILM_WORKERS=auto or on) it connects to the warm worker of its rule's kind, starting it
 when there is none (workflow_scripts/worker.py), sends the job with its stdin/stdout/stderr, working folder
 and environment, and exits with the job's status; the worker's record of the job's own process (wall and
 CPU seconds, peak memory) is appended to the job's log. With FILM_WORKERS=off, inside a SLURM job (auto), or
@@ -15,9 +16,9 @@ when no worker can be had, it replaces itself with a Python that runs the job it
 
 from __future__ import annotations
 
-import json
+import _socket
+import marshal
 import os
-import socket
 import struct
 import sys
 import time
@@ -41,6 +42,8 @@ KINDS: dict[str, tuple[str, ...]] = {
 KIND_OF = {rule: kind for kind, rules in KINDS.items() for rule in rules}
 START_TIMEOUT = 300.0  # seconds a client waits for a starting worker (its imports) before running in-process
 HEADER = struct.Struct("!Q")
+# What a rule's `python -S -c` runs: this module's main() on the command line's arguments.
+RUN_CLIENT = "import sys, workflow_scripts.client as c; sys.exit(c.main(sys.argv[1:]))"
 
 
 def mode() -> str:
@@ -71,8 +74,8 @@ def worker_log(kind: str, owner: int) -> str:
     return os.path.join(".snakemake", "film-workers", f"{kind}-{owner}.log")
 
 
-def connect(addr: bytes) -> socket.socket | None:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def connect(addr: bytes) -> _socket.socket | None:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect(addr)
     except OSError:
@@ -107,7 +110,7 @@ def start_workers(kind: str, owner: int) -> Any:
     return procs[kind]
 
 
-def connect_or_start(kind: str) -> socket.socket | None:
+def connect_or_start(kind: str) -> _socket.socket | None:
     owner = owner_pid()
     addr = address(kind, owner)
     sock = connect(addr)
@@ -127,32 +130,34 @@ def connect_or_start(kind: str) -> socket.socket | None:
     return None
 
 
-def send_request(sock: socket.socket, payload: bytes) -> None:
-    """Send the request with this process's stdin/stdout/stderr. A worker that refuses it (another user) closes
-    the connection after its one-line reply, which await_reply then reads."""
+def send_request(sock: _socket.socket, payload: bytes) -> None:
+    """Send the request (length-prefixed, marshal) with this process's stdin/stdout/stderr. A worker that refuses
+    it (another user) closes the connection after its reply, which await_reply then reads."""
     try:
-        socket.send_fds(sock, [HEADER.pack(len(payload))], [0, 1, 2])
+        fds = struct.pack("3i", 0, 1, 2)
+        sock.sendmsg([HEADER.pack(len(payload))], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
         sock.sendall(payload)
     except BrokenPipeError:
         pass
 
 
-def await_reply(sock: socket.socket) -> dict[str, Any]:
-    """The worker's one-line reply; stops waiting (and so kills the job) when this client is orphaned."""
+def await_reply(sock: _socket.socket) -> dict[str, Any]:
+    """The worker's reply (length-prefixed, marshal); stops waiting (and so kills the job) when this client is
+    orphaned."""
     parent = os.getppid()
     sock.settimeout(1.0)
     data = b""
-    while not data.endswith(b"\n"):
+    while len(data) < HEADER.size or len(data) < HEADER.size + HEADER.unpack(data[: HEADER.size])[0]:
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             if os.getppid() != parent:
                 return {"status": 1, "error": "the job's shell is gone"}
             continue
         if not chunk:
             return {"status": 1, "error": "the warm worker stopped before the job finished"}
         data += chunk
-    return json.loads(data)
+    return marshal.loads(data[HEADER.size :])
 
 
 def describe(usage: dict[str, float]) -> str:
@@ -172,10 +177,12 @@ def client(rule: str, log_file: str | None) -> int:
     if sock is None:
         run_in_place(rule, log_file)  # does not return
     spec = sys.stdin.read()
-    payload = json.dumps({"rule": rule, "log": log_file, "spec": spec, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
-    with sock:
+    payload = marshal.dumps({"rule": rule, "log": log_file, "spec": spec, "cwd": os.getcwd(), "env": dict(os.environ)})
+    try:
         send_request(sock, payload)
         reply = await_reply(sock)
+    finally:
+        sock.close()
     if reply.get("fallback"):
         run_in_place(rule, log_file, spec)  # does not return
     if "error" in reply:
@@ -211,7 +218,8 @@ def in_process(rule: str, log_file: str | None) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """python -S -m workflow_scripts.client RULE [--log LOG] [--in-process] (the job's JSON on stdin)."""
+    """python -S -m workflow_scripts.client RULE [--log LOG] [--in-process] (the job's JSON on stdin; rules run
+    it through `-c`, see the module's docstring)."""
     args = list(argv)
     log_file = None
     if "--log" in args:
