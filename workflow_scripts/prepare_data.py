@@ -392,12 +392,6 @@ def _prepare(cfg: dict[str, Any], seed: int, need_train: bool, out: dict[str, st
     save_json(out["classes"], {"names": names, "ids": list(ev["id"])})
 
 
-def warm(job: Job | None = None) -> None:
-    import datasets  # noqa: F401
-    import PIL.Image  # noqa: F401
-    import sklearn.datasets  # noqa: F401
-
-
 def main(job: Job) -> None:
     p = job.params
     prepare(dict(p.dataset), p.seed, p.need_train, dict(job.output.items()))

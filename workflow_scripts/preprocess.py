@@ -87,11 +87,6 @@ def preprocess(eval_parquet: str, processor: Any, out_pixels: str, out_spec: str
     save_json(out_spec, spec)
 
 
-def warm(job: Job | None = None) -> None:
-    import torch  # noqa: F401
-    from transformers import AutoImageProcessor, ViTImageProcessorPil  # noqa: F401
-
-
 def main(job: Job) -> None:
     p = job.params
     processor = processor_for(p.model, p.image_size, p.checkpoint_dir)

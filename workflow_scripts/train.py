@@ -207,11 +207,6 @@ def train(
     log.info("trained %d steps; %d loss rows in %s", trainer.state.global_step, rows, train_log)
 
 
-def warm(job: Job | None = None) -> None:
-    import torch  # noqa: F401
-    from transformers import Trainer, TrainingArguments, ViTForImageClassification  # noqa: F401
-
-
 def main(job: Job) -> None:
     p = job.params
     train(
