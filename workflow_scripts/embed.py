@@ -270,7 +270,7 @@ def warm(job: Job | None = None) -> None:
     the first time, also rehearse the job on two images (`rehearse`)."""
     global _rehearsed
     import torch  # noqa: F401
-    import transformers  # noqa: F401
+    import transformers.modeling_utils  # noqa: F401  (under every model class and image processor: 3-4 s, once)
 
     if job is None:
         return
