@@ -23,6 +23,7 @@ _START = time.perf_counter()
 # The article's imports, paid once (the notebook's first cell).
 import argparse  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
@@ -61,6 +62,9 @@ ADAPTERS = {rule: adapter(rule) for rule in RULES}
 IMPORTS_S = time.perf_counter() - _START
 
 TIMES: dict[str, list[float]] = defaultdict(list)
+# The threads a stage may use where it takes any (the GIF's frame decoding): every core, as torch does here,
+# or --threads.
+THREADS = os.cpu_count() or 1
 
 
 @contextmanager
@@ -72,7 +76,8 @@ def timed(stage: str) -> Iterator[None]:
 
 def call(rule: str, inputs: dict[str, Any], outputs: dict[str, Any], params: dict[str, Any], **wildcards: Any) -> None:
     """Run one rule's adapter in this process, on the job the workflow would give it, and time it."""
-    job = Job(rule, Named(**inputs), Named(**outputs), Named(**params), Named(**{k: str(v) for k, v in wildcards.items()}))
+    job = Job(rule, Named(**inputs), Named(**outputs), Named(**params), Named(**{k: str(v) for k, v in wildcards.items()}),
+              threads=THREADS)
     with timed(rule):
         try:
             ADAPTERS[rule].main(job)
@@ -230,6 +235,7 @@ def film(cfg: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    global THREADS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", help="a complete config (YAML) with checkpoints: set")
     parser.add_argument("--timings", help="write per-stage seconds (imports, each call) here as JSON")
@@ -239,6 +245,7 @@ def main() -> None:
     cfg = yaml.safe_load(Path(args.config).read_text())
     setup_logging(args.log)
     if args.threads:
+        THREADS = args.threads
         torch.set_num_threads(args.threads)
     film(cfg)
     total = time.perf_counter() - _START

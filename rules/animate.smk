@@ -19,7 +19,8 @@ rule animate:
         "results/{run}/benchmarks/animate-{format}.tsv"
     wildcard_constraints:
         format="gif|mp4",
-    threads: 1
+    # the GIF's frames are decoded on 2 threads while it is encoded (the film's last job: nothing else to run)
+    threads: 2
     resources:
         mem_mb=2000,
     params:

@@ -176,6 +176,20 @@ def test_outliers_table_lists_top_k_per_step(film: dict, tmp_path: Path) -> None
     assert first["score"].is_monotonic_increasing
 
 
+def test_gif_frames_decoded_on_threads_make_the_same_film(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(11):  # more than the threads read ahead (2 per thread), in an order they must keep
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(rng.integers(0, 255, (36, 64, 4), dtype=np.uint8)).save(path)
+        frames.append(str(path))
+    write_gif(frames, str(tmp_path / "one.gif"), fps=5)
+    write_gif(frames, str(tmp_path / "three.gif"), fps=5, threads=3)
+    assert (tmp_path / "one.gif").read_bytes() == (tmp_path / "three.gif").read_bytes()
+    with Image.open(tmp_path / "three.gif") as gif:
+        assert gif.n_frames == 11
+
+
 def test_film_has_every_frame_and_holds_the_last(tmp_path: Path) -> None:
     frames = []
     for i in range(4):

@@ -33,19 +33,39 @@ def _frames(paths: Sequence[str]) -> Iterator[Any]:
             yield im.convert("RGB")
 
 
-def _palette_frames(paths: Sequence[str]) -> Iterator[Any]:
-    """Frames reduced to an adaptive 256-colour palette each (fast octree, no dithering: flat plot colours
-    stay flat, which also compresses best); 2.7x faster and 20% smaller than Pillow's default conversion."""
+def _palette_frame(path: str) -> Any:
+    """One frame reduced to an adaptive 256-colour palette (fast octree, no dithering: flat plot colours stay
+    flat, which also compresses best); 2.7x faster and 20% smaller than Pillow's default conversion."""
     from PIL import Image
 
-    for frame in _frames(paths):
-        yield frame.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    with Image.open(path) as im:
+        return im.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
 
 
-def write_gif(frames: Sequence[str], out: str, fps: float, hold_last: float = 0.0, loop: int = 0) -> None:
-    """Assemble `frames` (PNG paths, in order) into an animated GIF, atomically."""
+def _palette_frames(paths: Sequence[str], threads: int = 1) -> Iterator[Any]:
+    """The frames in order, decoded and reduced by `threads` threads (Pillow releases the GIL for both: 40 of
+    the 55 ms a frame costs at 1280 x 720), at most two per thread ahead, so memory stays flat."""
+    if threads <= 1:
+        yield from map(_palette_frame, paths)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        ahead: deque = deque()
+        for path in paths:
+            ahead.append(pool.submit(_palette_frame, path))
+            if len(ahead) > 2 * threads:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+
+def write_gif(frames: Sequence[str], out: str, fps: float, hold_last: float = 0.0, loop: int = 0, threads: int = 1) -> None:
+    """Assemble `frames` (PNG paths, in order) into an animated GIF, atomically; `threads` decode the frames
+    while the GIF is encoded."""
     durations = frame_durations(len(frames), fps, hold_last)
-    stream = _palette_frames(frames)
+    stream = _palette_frames(frames, threads)
     first = next(stream)
     with atomic_path(out) as tmp:
         first.save(tmp, format="GIF", save_all=True, append_images=stream, duration=durations, loop=loop, optimize=False)
@@ -81,6 +101,6 @@ def warm(job: Job | None = None) -> None:
 def main(job: Job) -> None:
     p, frames = job.params, list(job.input.frames)
     if job.wildcards.format == "gif":
-        write_gif(frames, job.output.film, p.fps, p.hold_last, p.loop)
+        write_gif(frames, job.output.film, p.fps, p.hold_last, p.loop, job.threads)
     else:
         write_mp4(frames, job.output.film, p.fps, p.hold_last)
