@@ -6,7 +6,9 @@ A rule's shell command (rules/common.smk, job("RULE")) is
 
 Started without site-packages (and without runpy, which `-m` would import) and importing only built-in modules
 (marshal, not json; _socket, not socket), the client costs about 0.02 s of CPU, most of it Python's own start:
-it runs once per job, hundreds of times per film. Locally (FILM_WORKERS=auto or on) it connects to the warm worker of its rule's kind, starting it
+it runs once per job, hundreds of times per film.
+
+Locally (FILM_WORKERS=auto or on) it connects to the warm worker of its rule's kind, starting it
 when there is none (workflow_scripts/worker.py), sends the job with its stdin/stdout/stderr, working folder
 and environment, and exits with the job's status; the worker's record of the job's own process (wall and
 CPU seconds, peak memory) is appended to the job's log. With FILM_WORKERS=off, inside a SLURM job (auto), or

@@ -4,9 +4,9 @@ A fresh Python pays seconds of imports (torch + transformers about 6.5 s, cleanl
 matplotlib 1 s) against 0.01-0.3 s of work per checkpoint and stage. A warm worker of a kind (client.KINDS:
 train, analysis, render, the conda environments of the rules) imports what its rules need once (an adapter's
 `warm()`; the rules that run once per film, prepare_data, preprocess and train, have none: their imports would
-only delay the first embedding), then forks one child per job. The child takes the job's stdin/stdout/stderr (passed by the client over the socket),
-working folder and environment, runs workflow_scripts.job.run (the rule's adapter, logging to the rule's
-log) and exits; the worker sends the client the exit status and the child's resource use. So each job is
+only delay the first embedding), then forks one child per job. The child takes the job's stdin/stdout/stderr
+(passed by the client over the socket), working folder and environment, runs workflow_scripts.job.run (the
+rule's adapter, logging to the rule's log) and exits; the worker sends the client the exit status and the child's resource use. So each job is
 still its own process (crash and memory isolation, its own log and status), and a rule's `conda:`
 environment still applies: workers are keyed by the Python they run.
 
