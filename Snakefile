@@ -43,5 +43,9 @@ rule all:
         final_targets(),
 
 
+onstart:
+    drop_default_rate_limit(workflow)
+
+
 onerror:
     explain_missing_frames()

@@ -24,6 +24,7 @@ from workflow_scripts.checkpoints import (
 )
 from workflow_scripts.common import UserError
 from workflow_scripts.film_html.compare import fraction_clock, same_step_clock
+from workflow_scripts.local_scheduling import drop_default_rate_limit
 from workflow_scripts.models import check_checkpoint_folders, check_model_source, failed_before, incomplete_checkpoints
 
 

@@ -1,4 +1,5 @@
-# Stage 6: one frame per checkpoint, and the interpolated (tween) frames between consecutive checkpoints.
+# Stage 6: one frame per checkpoint, the interpolated (tween) frames between consecutive checkpoints, and the
+# frames' leaderboards as one table (outliers_table).
 
 
 rule frame:
@@ -91,3 +92,24 @@ rule tween:
         "../envs/render.yaml"
     shell:
         job("tween")
+
+
+rule outliers_table:
+    # the leaderboard of every frame as one table (frames.top_k): drawn with the frames, in their environment
+    input:
+        scores=all_steps("ood"),
+        classes=rules.prepare_data.output.classes,
+        code=code_files("outliers_table"),
+    output:
+        csv="results/{run}/outliers.csv",
+    log:
+        "results/{run}/logs/outliers.log",
+    benchmark:
+        "results/{run}/benchmarks/outliers.tsv"
+    threads: 1
+    params:
+        **job_params(steps=lambda wildcards: run_of(wildcards).steps, top_k=setting("frames", "top_k")),
+    conda:
+        "../envs/render.yaml"
+    shell:
+        job("outliers_table")

@@ -62,26 +62,6 @@ rule metrics_table:
         job("metrics_table")
 
 
-rule outliers_table:
-    input:
-        scores=all_steps("ood"),
-        classes=rules.prepare_data.output.classes,
-        code=code_files("outliers_table"),
-    output:
-        csv="results/{run}/outliers.csv",
-    log:
-        "results/{run}/logs/outliers.log",
-    benchmark:
-        "results/{run}/benchmarks/outliers.tsv"
-    threads: 1
-    params:
-        **job_params(steps=lambda wildcards: run_of(wildcards).steps, top_k=setting("frames", "top_k")),
-    conda:
-        "../envs/analysis.yaml"
-    shell:
-        job("outliers_table")
-
-
 rule compare_alignment:
     input:
         embeddings=all_steps("embeddings"),

@@ -36,10 +36,12 @@ KINDS: dict[str, tuple[str, ...]] = {
     "train": ("prepare_data", "preprocess", "train", "embed"),
     "analysis": (
         "import_train_log", "ood", "label_issues", "layout", "project", "frame_limits", "camera", "camera_step", "metrics",
-        "metrics_table", "outliers_table", "review", "compare_alignment", "compare_layout", "compare_metrics",
+        "metrics_table", "review", "compare_alignment", "compare_layout", "compare_metrics",
     ),
-    "render": ("frame", "tween", "animate", "film_html", "loss_curve", "film_page", "compare_frame", "compare_animate",
-               "compare_html"),
+    "render": (
+        "frame", "tween", "outliers_table", "animate", "film_html", "loss_curve", "film_page", "compare_frame",
+        "compare_animate", "compare_html",
+    ),
 }
 KIND_OF = {rule: kind for kind, rules in KINDS.items() for rule in rules}
 START_TIMEOUT = 300.0  # seconds a client waits for a starting worker (its imports) before running in-process

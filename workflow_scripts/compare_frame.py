@@ -15,7 +15,7 @@ import numpy as np
 
 from workflow_scripts.checkpoints import read_train_log
 from workflow_scripts.common import atomic_path, load_json, load_npy
-from workflow_scripts.frame import class_colours
+from workflow_scripts.frame import class_colours, film_figure, save_png
 from workflow_scripts.job import Job
 from workflow_scripts.ood import top_outliers
 
@@ -51,12 +51,7 @@ def render_comparison(
     Each panel: {"run", "coords" [N, 2] or None (not started), "limits" [x0, x1, y0, y1], "scores" or None,
     "caption"}.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    dpi = width / 12.8
-    fig = Figure(figsize=(12.8, height / dpi), dpi=dpi)
-    FigureCanvasAgg(fig)
+    fig = film_figure(width, height)
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
     grid = fig.add_gridspec(rows, cols, left=0.02, right=0.86, bottom=0.04, top=0.84, wspace=0.08, hspace=0.25)
@@ -82,7 +77,7 @@ def render_comparison(
     fig.suptitle(title, fontsize=14, weight="bold")
     fig.text(0.5, 0.905, note, ha="center", fontsize=9, color="0.3")
     with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
+        save_png(fig, tmp)
 
 
 def warm(job: Job | None = None) -> None:

@@ -24,6 +24,7 @@ Lifetime and safety:
   nothing that looks complete.
 """
 
+import gc
 import marshal
 import os
 import selectors
@@ -146,6 +147,7 @@ class Worker:
         sys.stderr.flush()
         worker_fds = [self.listener.fileno(), self.selector.fileno(), conn.fileno()]
         worker_fds += [fd for pidfd, (other, _, _) in self.jobs.items() for fd in (pidfd, other.fileno())]
+        gc.freeze()  # the worker's objects leave the collector's lists: a child's collections do not copy their pages
         pid = os.fork()
         if pid == 0:  # the job's process
             os._exit(child(job, request, fds, worker_fds))
