@@ -35,11 +35,11 @@ def job_spec(tmp_path: Path, k: int = 5, embeddings: Path | None = None) -> str:
     })
 
 
-def client(tmp_path: Path, spec: str, owner: int, **env: str) -> subprocess.Popen[str]:
+def client(tmp_path: Path, spec: str, owner: int, rule: str = "ood", **env: str) -> subprocess.Popen[str]:
     """Start a job's client as a rule's shell command does (python -S, the job's JSON on stdin)."""
     environment = {**os.environ, "PYTHONPATH": str(REPO), "FILM_OWNER_PID": str(owner), "FILM_WORKERS": "on", **env}
     proc = subprocess.Popen(
-        [PYTHON, "-S", "-c", RUN_CLIENT, "ood", "--log", str(tmp_path / "ood.log")],
+        [PYTHON, "-S", "-c", RUN_CLIENT, rule, "--log", str(tmp_path / f"{rule}.log")],
         cwd=tmp_path, env=environment, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     proc.stdin.write(spec)
@@ -106,6 +106,38 @@ def test_jobs_run_in_one_warm_worker_with_their_own_log_and_status(tmp_path: Pat
     assert pid in workers(owner)
     ready = (tmp_path / ".snakemake" / "film-workers" / f"analysis-{owner}.log").read_text()
     assert ready.count("analysis worker ready") == 1
+
+
+def outliers_spec(tmp_path: Path) -> str:
+    """The JSON of an `outliers_table` job (a rule that runs once per film) over two checkpoints' scores."""
+    scores = []
+    for step in (0, 1):
+        scores.append(str(tmp_path / f"scores{step}.npy"))
+        np.save(scores[-1], np.random.default_rng(step).random(12))
+    (tmp_path / "classes.json").write_text(json.dumps({"names": ["a", "b"], "ids": [f"img{i}" for i in range(12)]}))
+    return json.dumps({
+        "input": {"scores": scores, "classes": str(tmp_path / "classes.json")},
+        "output": {"csv": str(tmp_path / "outliers.csv")},
+        "params": {"steps": [0, 1], "top_k": 3},
+        "wildcards": {"run": "t"},
+        "threads": 1,
+    })
+
+
+def test_a_once_per_film_job_does_not_wait_for_a_starting_worker(tmp_path: Path, owner: int) -> None:
+    """prepare_data, layout, animate, ... run in their own process while the workers import for the jobs after
+    them; once a worker serves, they are forked from it like the per-checkpoint jobs."""
+    first = client(tmp_path, outliers_spec(tmp_path), owner, rule="outliers_table")
+    assert first.wait(timeout=120) == 0, first.stderr.read()
+    assert len((tmp_path / "outliers.csv").read_text().splitlines()) == 1 + 2 * 3
+    assert "forked from a warm worker" not in (tmp_path / "outliers_table.log").read_text()
+    ready = tmp_path / ".snakemake" / "film-workers" / f"render-{owner}.log"
+    assert wait_until(lambda: ready.exists() and "render worker ready" in ready.read_text(), timeout=120)
+    (tmp_path / "outliers.csv").unlink()
+    second = client(tmp_path, outliers_spec(tmp_path), owner, rule="outliers_table")
+    assert second.wait(timeout=120) == 0, second.stderr.read()
+    assert "forked from a warm worker" in (tmp_path / "outliers_table.log").read_text()
+    assert (tmp_path / "outliers.csv").exists()
 
 
 def test_workers_off_runs_the_job_in_the_clients_place(tmp_path: Path, owner: int) -> None:

@@ -11,7 +11,10 @@ it runs once per job, hundreds of times per film.
 Locally (FILM_WORKERS=auto or on) it connects to the warm worker of its rule's kind, starting it
 when there is none (workflow_scripts/worker.py), sends the job with its stdin/stdout/stderr, working folder
 and environment, and exits with the job's status; the worker's record of the job's own process (wall and
-CPU seconds, peak memory) is appended to the job's log. With FILM_WORKERS=off, inside a SLURM job (auto), or
+CPU seconds, peak memory) is appended to the job's log. Only the rules with a job per checkpoint, and those
+that import the worker's own heavy libraries, wait for a worker that is still importing (WAIT_FOR_WORKER); a
+rule that runs once per film with light imports (prepare_data, layout, animate, ...) runs in its own process at
+once instead, and starts the workers for the jobs after it. With FILM_WORKERS=off, inside a SLURM job (auto), or
 when no worker can be had, it replaces itself with a Python that runs the job itself
 (workflow_scripts.job.run).
 """
@@ -44,6 +47,12 @@ KINDS: dict[str, tuple[str, ...]] = {
     ),
 }
 KIND_OF = {rule: kind for kind, rules in KINDS.items() for rule in rules}
+# Rules that wait for their kind's worker while it imports: those with one job per checkpoint (or per frame), each
+# of which would otherwise pay the imports, and preprocess and train, which import the train worker's own
+# libraries (torch, transformers) and would pay them a second time. The others run once per film with lighter
+# imports of their own: when no worker serves yet, they run in their own process at once.
+WAIT_FOR_WORKER = frozenset({"embed", "ood", "label_issues", "project", "camera_step", "metrics", "frame", "tween",
+                             "compare_frame", "preprocess", "train"})
 START_TIMEOUT = 300.0  # seconds a client waits for a starting worker (its imports) before running in-process
 HEADER = struct.Struct("!Q")
 # What a rule's `python -S -c` runs: this module's main() on the command line's arguments.
@@ -74,6 +83,23 @@ def address(kind: str, owner: int, python: str = sys.executable) -> bytes:
     return f"\0embedding-film/{os.getuid()}/{owner}/{kind}/{digest}".encode()
 
 
+def claim_address(kind: str, owner: int) -> bytes:
+    """The name a worker holds from its start (address() only once it has imported and serves)."""
+    return address(kind, owner) + b"/claim"
+
+
+def claimed(kind: str, owner: int) -> bool:
+    """Whether a worker of `kind` is starting or serving (it holds the claim name: binding it fails)."""
+    probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        probe.bind(claim_address(kind, owner))
+    except OSError:
+        return True
+    finally:
+        probe.close()
+    return False
+
+
 def worker_log(kind: str, owner: int) -> str:
     return os.path.join(".snakemake", "film-workers", f"{kind}-{owner}.log")
 
@@ -91,15 +117,17 @@ def connect(addr: bytes) -> _socket.socket | None:
 def start_workers(kind: str, owner: int) -> Any:
     """Start the worker of `kind` and, so that their imports overlap with this kind's jobs, those of the
     kinds after it in the pipeline (KINDS' order: a run that starts by embedding will score and draw, one
-    that starts by drawing will not embed); a worker that finds its address taken exits at once. Not the
-    others under Snakemake's per-rule conda environments, where each kind has its own Python. Returns the
-    process of `kind`'s worker."""
+    that starts by drawing will not embed), unless one is starting or serving already (a worker that loses a
+    start race exits at once). Not the others under Snakemake's per-rule conda environments, where each kind
+    has its own Python. Returns the process of `kind`'s worker (None when one was there)."""
     import subprocess
 
     per_rule_envs = f"{os.sep}.snakemake{os.sep}conda{os.sep}" in os.environ.get("CONDA_PREFIX", "")
     kinds = list(KINDS)
     procs = {}
     for other in [kind] if per_rule_envs else kinds[kinds.index(kind):]:
+        if claimed(other, owner):
+            continue
         log_path = worker_log(other, owner)
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         with open(log_path, "ab") as log_file:
@@ -111,10 +139,12 @@ def start_workers(kind: str, owner: int) -> Any:
                 start_new_session=True,  # outlives this client; ends with its Snakemake process
                 close_fds=True,
             )
-    return procs[kind]
+    return procs.get(kind)
 
 
-def connect_or_start(kind: str) -> _socket.socket | None:
+def connect_or_start(kind: str, wait: bool = True) -> _socket.socket | None:
+    """A connection to the serving worker of `kind`; without one, start the workers and wait for it (None
+    when it cannot start, or at once when `wait` is false)."""
     owner = owner_pid()
     addr = address(kind, owner)
     sock = connect(addr)
@@ -122,14 +152,16 @@ def connect_or_start(kind: str) -> _socket.socket | None:
         return sock
     proc = start_workers(kind, owner)
     deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
+    while wait and time.monotonic() < deadline:
         sock = connect(addr)
         if sock is not None:
             return sock
-        if proc.poll() is not None and connect(addr) is None:
-            # lost a start race to another client's worker (exit 0): keep waiting for that one; else give up
+        if proc is not None and proc.poll() is not None:
             if proc.returncode != 0:
-                return None
+                return None  # the worker this client started failed
+            proc = None  # it lost a start race (exit 0): wait for the winner
+        if proc is None and not claimed(kind, owner):
+            return None  # the worker it waited for is gone
         time.sleep(0.02)
     return None
 
@@ -177,7 +209,7 @@ def client(rule: str, log_file: str | None) -> int:
     if kind is None:
         print(f"workflow_scripts.client: no rule {rule!r} (known: {', '.join(sorted(KIND_OF))})", file=sys.stderr)
         return 2
-    sock = connect_or_start(kind) if mode() == "on" else None
+    sock = connect_or_start(kind, wait=rule in WAIT_FOR_WORKER) if mode() == "on" else None
     if sock is None:
         run_in_place(rule, log_file)  # does not return
     spec = sys.stdin.read()

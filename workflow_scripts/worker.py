@@ -14,8 +14,9 @@ environment still applies: workers are keyed by the Python they run.
 
 Lifetime and safety:
 - A worker listens on an abstract Unix socket named after the user, the Snakemake process it serves
-  (FILM_OWNER_PID, set in rules/common.smk), its kind, the Python and the working folder; only processes of
-  the same user may use it (SO_PEERCRED).
+  (FILM_OWNER_PID, set in rules/common.smk), its kind, the Python and the working folder, once it has
+  imported; from its start it holds a second name (the claim), so no second worker of its kind starts. Only
+  processes of the same user may use it (SO_PEERCRED).
 - It imports before it forks and never starts threads or touches a GPU itself; if it finds another thread
   or an initialised CUDA after importing, it forks nothing and its clients run their jobs themselves.
 - It exits when its Snakemake process is gone (checked twice a second) or after FILM_WORKER_IDLE seconds
@@ -36,7 +37,7 @@ import threading
 import time
 from typing import Any
 
-from workflow_scripts.client import HEADER, KIND_OF, KINDS, address, owner_pid
+from workflow_scripts.client import HEADER, KIND_OF, KINDS, address, claim_address, owner_pid
 
 
 class Worker:
@@ -44,19 +45,25 @@ class Worker:
 
     def __init__(self, kind: str, owner: int, idle: float) -> None:
         self.kind, self.owner, self.idle = kind, owner, idle
+        self.claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.selector = selectors.EpollSelector()
         self.jobs: dict[int, tuple[socket.socket, int, float]] = {}  # pidfd -> (client, pid, start)
         self.can_fork = True
         self.last_active = time.monotonic()
 
-    def bind(self) -> bool:
+    def claim_name(self) -> bool:
+        """Hold the kind's claim name for the worker's whole life (client.claimed); False if another holds it."""
         try:
-            self.listener.bind(address(self.kind, self.owner))
+            self.claim.bind(claim_address(self.kind, self.owner))
         except OSError:
-            return False  # another client's worker of this kind is already serving
-        self.listener.listen(64)
+            return False  # another client's worker of this kind is starting or serving
         return True
+
+    def listen(self) -> None:
+        """Take the serving address, after the imports: clients that find it get a warm worker."""
+        self.listener.bind(address(self.kind, self.owner))
+        self.listener.listen(64)
 
     def preload(self) -> None:
         """Import every adapter of this kind and call its warm() (heavy imports, no threads, no GPU)."""
@@ -145,7 +152,7 @@ class Worker:
                 return
         sys.stdout.flush()
         sys.stderr.flush()
-        worker_fds = [self.listener.fileno(), self.selector.fileno(), conn.fileno()]
+        worker_fds = [self.claim.fileno(), self.listener.fileno(), self.selector.fileno(), conn.fileno()]
         worker_fds += [fd for pidfd, (other, _, _) in self.jobs.items() for fd in (pidfd, other.fileno())]
         gc.freeze()  # the worker's objects leave the collector's lists: a child's collections do not copy their pages
         pid = os.fork()
@@ -267,11 +274,12 @@ def log(message: str) -> None:
 
 def serve(kind: str, owner: int) -> int:
     worker = Worker(kind, owner, float(os.environ.get("FILM_WORKER_IDLE", "300")))
-    if not worker.bind():
+    if not worker.claim_name():
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         worker.preload()
+        worker.listen()
         worker.serve()
     except SystemExit:
         worker.stop("terminated")
