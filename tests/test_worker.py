@@ -154,6 +154,7 @@ def test_a_job_whose_client_is_killed_is_killed_and_writes_nothing(tmp_path: Pat
     proc = client(tmp_path, job_spec(tmp_path, embeddings=fifo), owner)
     assert wait_until(lambda: any(children(w) for w in workers(owner)), timeout=120), proc.stderr.read()
     (job,) = [c for w in workers(owner) for c in children(w)]
+    assert not set(workers(owner)) & set(children(proc.pid))  # detached: the job's benchmark does not count them
     proc.send_signal(signal.SIGKILL)  # what Ctrl-C or Snakemake cancelling the job does to the client
     proc.wait()
     assert wait_until(lambda: not Path(f"/proc/{job}").exists() or "Z" in Path(f"/proc/{job}/stat").read_text().split()[2])

@@ -119,7 +119,8 @@ def start_workers(kind: str, owner: int) -> Any:
     kinds after it in the pipeline (KINDS' order: a run that starts by embedding will score and draw, one
     that starts by drawing will not embed), unless one is starting or serving already (a worker that loses a
     start race exits at once). Not the others under Snakemake's per-rule conda environments, where each kind
-    has its own Python. Returns the process of `kind`'s worker (None when one was there)."""
+    has its own Python. Returns the process started for `kind` (None when a worker was there); it exits once
+    its worker, detached from this client, holds the claim."""
     import subprocess
 
     per_rule_envs = f"{os.sep}.snakemake{os.sep}conda{os.sep}" in os.environ.get("CONDA_PREFIX", "")
@@ -159,7 +160,7 @@ def connect_or_start(kind: str, wait: bool = True) -> _socket.socket | None:
         if proc is not None and proc.poll() is not None:
             if proc.returncode != 0:
                 return None  # the worker this client started failed
-            proc = None  # it lost a start race (exit 0): wait for the winner
+            proc = None  # it exits 0 once a worker holds the claim (its own, detached, or a rival's)
         if proc is None and not claimed(kind, owner):
             return None  # the worker it waited for is gone
         time.sleep(0.02)

