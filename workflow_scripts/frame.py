@@ -148,8 +148,8 @@ def embedding_panel(ax: Any, frame: Frame, ctx: FilmContext, colours: np.ndarray
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(f"Embeddings of the eval images ({frame.layout})", fontsize=11)
-    handles = [Line2D([], [], linestyle="none", marker="o", markersize=5.5, markeredgewidth=0, color=colours[i], label=name)
-               for i, name in enumerate(ctx.class_names[:20])]
+    handles = [Line2D([], [], linestyle="none", marker="o", markersize=5.5, markeredgewidth=0, color=colours[i],
+                      label=name) for i, name in enumerate(ctx.class_names[:20])]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False,
               title="class", title_fontsize=9, handletextpad=0.2, borderaxespad=0.2)
     shown = [f"{label} {frame.metrics[key]:.2f}" for key, label in METRIC_LABELS
@@ -237,16 +237,9 @@ def save_png(fig: Any, out: Any) -> None:
     fig.savefig(out, format="png", dpi=fig.dpi, pil_kwargs={"compress_level": 3})
 
 
-def render_frame(
-    frame: Frame,
-    ctx: FilmContext,
-    out_png: str,
-    width: int = 1280,
-    height: int = 720,
-    point_size: float = 12.0,
-) -> None:
-    """Draw one frame and write it atomically as PNG."""
-    fig = draw_frame(frame, ctx, width, height, point_size)
+def render_frame(frame: Frame, ctx: FilmContext, out_png: str, **style: Any) -> None:
+    """Draw one frame (`style`: draw_frame's width, height, point_size) and write it atomically as PNG."""
+    fig = draw_frame(frame, ctx, **style)
     with atomic_path(out_png) as tmp:
         save_png(fig, tmp)
 

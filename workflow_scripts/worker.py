@@ -6,9 +6,9 @@ train, analysis, render, the conda environments of the rules) imports what its r
 `warm()`; the rules that run once per film, prepare_data, preprocess and train, have none: their imports would
 only delay the first embedding), then forks one child per job. The child takes the job's stdin/stdout/stderr
 (passed by the client over the socket), working folder and environment, runs workflow_scripts.job.run (the
-rule's adapter, logging to the rule's log) and exits; the worker sends the client the exit status and the child's resource use. So each job is
-still its own process (crash and memory isolation, its own log and status), and a rule's `conda:`
-environment still applies: workers are keyed by the Python they run.
+rule's adapter, logging to the rule's log) and exits; the worker sends the client the exit status and the
+child's resource use. So each job is still its own process (crash and memory isolation, its own log and
+status), and a rule's `conda:` environment still applies: workers are keyed by the Python they run.
 
     python -m workflow_scripts.worker --serve KIND --owner SNAKEMAKE_PID   (started by the first client)
 
