@@ -382,12 +382,17 @@ def planned_last_step(wildcards):
     run = run_of(wildcards)
     if not run.external:
         return run.cfg["training"]["max_steps"]
-    state = Path(run.checkpoint_dir(run.last)) / "trainer_state.json"
+    return max(_trainer_max_steps(f"{run.checkpoint_dir(run.last)}/trainer_state.json"), run.last)
+
+
+@functools.lru_cache(maxsize=None)
+def _trainer_max_steps(state):
+    """max_steps of a trainer_state.json (0 without one): read once per Snakemake call, not once per frame job
+    (a dry run of 1,000 checkpoints read it 2,000 times)."""
     try:
-        planned = int(json.loads(state.read_text()).get("max_steps") or 0)
+        return int(json.loads(Path(state).read_text()).get("max_steps") or 0)
     except (OSError, ValueError, AttributeError):
-        planned = 0
-    return max(planned, run.last)
+        return 0
 
 
 # --- checkpoints ------------------------------------------------------------------------------------------
