@@ -138,6 +138,11 @@ def test_fake_checkpoints_pass_the_parse_time_checks(pool: Path, tmp_path: Path)
     jobs = planned_jobs(workdir)
     assert jobs["embed"] == jobs["frame"] == 45
     assert jobs["prepare_data"] == jobs["animate"] == 1
+    # The dry-run row's floor: the same per-checkpoint rules as bare wildcard rules, one job per checkpoint each.
+    bare = harness.bare_graph_dry_run(45, tmp_path / "bare", cores=1)
+    per_checkpoint = {rule for rule, n in jobs.items() if n == 45}
+    assert bare.jobs == {**{rule: 45 for rule in per_checkpoint}, "animate": 1}
+    assert bare.cpu_s > 0 and (bare.machine_cpu_s is None or bare.machine_cpu_s > 0)
 
 
 def test_harness_helpers() -> None:
@@ -147,3 +152,8 @@ def test_harness_helpers() -> None:
     assert harness.stage_of(Path("projection/layout.tsv")) == "layout" and harness.stage_of(Path("projection/7.tsv")) == "project"
     assert harness.stage_of(Path("frames/tween/3-1.tsv")) == "tween" and harness.stage_of(Path("animate-gif.tsv")) == "animate"
     assert np.isclose(harness.Row("x", 2.0, 4.0, "", True).ratio, 0.5)
+    # a loop of 10 s wall that used 15 CPU s: no schedule on 2 cores beats 7.5 s, 0.75x
+    loop, workflow = harness.Timed(10.0, 0.0, "", cpu_s=15.0), harness.Timed(9.0, 0.0, "", cpu_s=6.0, machine_cpu_s=17.0)
+    assert np.isclose(harness.packing_floor(loop, 2), 0.75)
+    note = harness.cpu_note(workflow, loop, 2, 0.6)
+    assert "0.75x its wall time" in note and "(target 0.6x)" in note and "17.0 CPU s" in note
