@@ -235,9 +235,13 @@ def layout_job(folder: Path, out: Path, method: str, settings: dict[str, Any]) -
     """What a layout job does: embeddings memory-mapped, fit_layout(method) (defaults + `settings`), save_layout."""
     from workflow_scripts.layout import fit_layout, save_layout
 
-    steps, embeddings = load_run(folder, mmap=True)
+    from workflow_scripts.common import NpyFiles
+
+    steps, _ = load_run(folder, mmap=True)
+    embeddings = NpyFiles(folder / "embeddings" / f"{s}.npy" for s in steps)  # as the layout rule reads them
     start = time.perf_counter()
-    layout = fit_layout(embeddings, steps, method, {method: settings}, seed=0)
+    # as the layout rule calls it: auto measures with metrics.k and metrics.max_points (the schema's defaults)
+    layout = fit_layout(embeddings, steps, method, {method: settings, "auto": {"k": 10, "max_points": 2000}}, seed=0)
     save_layout(out, layout)
     fit_rows = len(layout["reference_rows"]) if "reference_rows" in layout else json.loads(str(layout["settings"]))["max_fit_rows"]
     print(json.dumps({"method": method, "fit_and_place_s": round(time.perf_counter() - start, 1), "peak_rss_mb": round(peak_rss_mb()),

@@ -6,7 +6,7 @@ import json
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -24,6 +24,7 @@ from workflow_scripts.checkpoints import (
 )
 from workflow_scripts.common import UserError
 from workflow_scripts.film_html.compare import fraction_clock, same_step_clock
+from workflow_scripts.layout_plan import fingerprint, kept_fit_steps
 from workflow_scripts.local_scheduling import drop_default_rate_limit
 from workflow_scripts.models import check_checkpoint_folders, check_model_source, failed_before, incomplete_checkpoints
 
@@ -67,6 +68,8 @@ class Run:
     checkpoint_root: str
     external: bool
     skipped: dict  # {step: why} of the checkpoints left out of this film
+    layout_fit: tuple = ()  # the checkpoints a tsne/param/umap/auto layout is fitted on (see fit_steps)
+    refit_reason: str = ""  # why the layout is fitted on every checkpoint (fit: auto; layout_plan.py)
 
     @property
     def first(self):
@@ -155,16 +158,40 @@ def plan_run(name, cfg):
     if cfg["projection"]["method"] == "pca" and cfg["projection"]["align"] == "reference":
         reference_step(run)
     if cfg["projection"]["method"] != "pca":
-        fit_steps(run)
+        run = fit_steps(run)
     return run
 
 
+def layout_fingerprint(cfg):
+    """What a film-wide layout's fit depends on (layout_plan.fingerprint); the layout job records it."""
+    projection = cfg["projection"]
+    return fingerprint(
+        {
+            "method": projection["method"],
+            "seed": cfg["seed"],
+            "settings": {k: projection[k] for k in ("tsne", "param", "umap", "auto")},
+            "metrics": {k: cfg["metrics"][k] for k in ("k", "max_points")},
+        }
+    )
+
+
 def fit_steps(run):
-    """The checkpoints a tsne/umap/auto layout is fitted on: all, or projection.reference_steps (fit:
-    reference), which must all be checkpoints of the run."""
+    """The run with the checkpoints its tsne/param/umap/auto layout is fitted on: all (fit: all); the
+    projection.reference_steps (fit: reference), which must all be checkpoints of the run; or (fit: auto) those
+    of the layout there is, appended checkpoints being placed on it, unless a refit is due (layout_plan.py)."""
     projection = run.cfg["projection"]
     if projection["fit"] == "all":
-        return run.steps
+        return replace(run, layout_fit=tuple(run.steps))
+    if projection["fit"] == "auto":
+        results = f"results/{run.name}"
+        kept, why = kept_fit_steps(
+            f"{results}/projection/layout.npz", f"{results}/film_metrics.json", run.steps, layout_fingerprint(run.cfg)
+        )
+        if kept is not None:
+            return replace(run, layout_fit=tuple(kept))
+        if Path(f"{results}/projection/layout.npz").exists():
+            logger.info(f"run {run.name}: the layout is refitted on all {len(run.steps)} checkpoints: {why}.")
+        return replace(run, layout_fit=tuple(run.steps), refit_reason=why)
     chosen = projection["reference_steps"] or []
     missing = [s for s in chosen if s not in run.steps]
     if not chosen or missing:
@@ -172,7 +199,7 @@ def fit_steps(run):
             f"projection.reference_steps {missing or chosen} of run {run.name} are not checkpoint steps (it has "
             f"{run.steps[:5]}...); list steps that exist, or set projection.fit: all."
         )
-    return sorted(chosen)
+    return replace(run, layout_fit=tuple(sorted(chosen)))
 
 
 def reference_step(run):
@@ -436,7 +463,7 @@ def layout_steps(wildcards):
     run = run_of(wildcards)
     projection = run.cfg["projection"]
     if projection["method"] != "pca":
-        return fit_steps(run)
+        return list(run.layout_fit)
     align = projection["align"]
     if align == "reference":
         return [reference_step(run)]
@@ -478,12 +505,16 @@ def film_layout(wildcards):
 
 def camera_mode(run):
     """The run's camera: fixed (projection/limits.json), lookahead or causal (workflow_scripts/camera.py);
-    auto = fixed for the Procrustes modes, whose frames all have the reference's size, else lookahead."""
+    auto = fixed for the Procrustes modes, whose frames all have the reference's size; else causal for a
+    folder of external checkpoints, which can grow (an appended checkpoint then changes no old frame's
+    camera), and lookahead for a run the workflow trains (its checkpoints are known)."""
     mode = run.cfg["camera"]["mode"]
     if mode != "auto":
         return mode
     projection = run.cfg["projection"]
-    return "fixed" if projection["method"] == "pca" and projection["align"] in ("first", "previous", "gpa") else "lookahead"
+    if projection["method"] == "pca" and projection["align"] in ("first", "previous", "gpa"):
+        return "fixed"
+    return "causal" if run.external else "lookahead"
 
 
 def view_file(wildcards, step=None):

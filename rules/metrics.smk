@@ -55,6 +55,8 @@ rule metrics_table:
             # the checkpoints left out of the film and why (incomplete, corrupt, failed before)
             skipped=lambda wildcards: [{"step": s, "reason": why} for s, why in sorted(run_of(wildcards).skipped.items())],
             view_files=lambda wildcards: [view_file(wildcards, s) for s in run_of(wildcards).steps],
+            fit=setting("projection", "fit"),
+            targets=setting("projection", "auto"),
         ),
     conda:
         "../envs/analysis.yaml"

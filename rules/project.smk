@@ -12,7 +12,8 @@ rule layout:
         "results/{run}/logs/projection/layout.log",
     benchmark:
         "results/{run}/benchmarks/projection/layout.tsv"
-    threads: 1
+    # every core: nothing else can run before the film-wide layout, and the learned map trains on them all
+    threads: workflow.cores
     resources:
         mem_mb=4000,
     params:
@@ -24,6 +25,9 @@ rule layout:
             settings=lambda wildcards: {k: setting("projection", k)(wildcards) for k in ("tsne", "param", "umap", "auto")},
             k=setting("metrics", "k"),
             max_points=setting("metrics", "max_points"),
+            fingerprint=lambda wildcards: layout_fingerprint(run_of(wildcards).cfg),
+            # why the layout is refitted (fit: auto), for the film to say; in the job only, not a setting
+            refit_reason=lambda wildcards, input: run_of(wildcards).refit_reason,
         ),
     conda:
         "../envs/analysis.yaml"

@@ -79,3 +79,30 @@ def progress(iterable: Any, desc: str, total: int | None = None) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(iterable, desc=desc, total=total, file=sys.stderr, mininterval=5.0, disable=False)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform has one, else every core)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+class NpyFiles:
+    """A sequence of .npy arrays read on access: each item is a fresh read-only memory map, unmapped once the
+    caller drops it, so a pass over many large checkpoints holds one of them in memory, not all (a list of
+    memory maps keeps every page it touched resident until the end)."""
+
+    def __init__(self, paths: Any) -> None:
+        self.paths = [str(p) for p in paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return NpyFiles(self.paths[index])
+        return load_npy(self.paths[index], mmap=True)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (load_npy(p, mmap=True) for p in self.paths)

@@ -46,7 +46,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 import workflow_scripts.param_map as param_map
-from workflow_scripts.common import UserError, atomic_path, progress
+from workflow_scripts.common import NpyFiles, UserError, atomic_path, progress, usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,9 @@ AUTO_DEFAULTS: dict[str, Any] = {
     "k": 10,              # trustworthiness neighbours (metrics.k)
     "max_points": 2000,   # trustworthiness on a seeded subsample of each checkpoint (metrics.max_points)
 }
+# auto measures its candidates' trustworthiness on at most this many images per checkpoint: sklearn's exact
+# trustworthiness costs n^2 log n per checkpoint, and a decision between layouts needs no more.
+AUTO_MAX_POINTS = 1000
 DEFAULTS = {"tsne": TSNE_DEFAULTS, "param": param_map.DEFAULTS, "umap": UMAP_DEFAULTS, "auto": AUTO_DEFAULTS}
 PCA_MAX_ROWS = 200_000  # as project.fit_basis
 
@@ -377,13 +380,17 @@ def load_layout(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
 
 def film_quality(
-    embeddings: Sequence[np.ndarray], frames: Sequence[np.ndarray], k: int = 10, max_points: int = 2000, seed: int = 0
+    embeddings: Sequence[np.ndarray], frames: Sequence[np.ndarray], k: int = 10, max_points: int = 2000, seed: int = 0,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """The workflow's film metrics of one layout: stability and movement stress (metrics.temporal_stability)
-    and trustworthiness with k neighbours per checkpoint (on metrics.subsample's rows, as metrics.step_metrics).
+    and trustworthiness with k neighbours per checkpoint (on metrics.subsample's rows, as metrics.step_metrics),
+    the checkpoints measured on `threads` threads (None: every core this process may use).
 
     Out: stability_spearman, movement_stress, trust_mean, trust_worst (floats), trust (list per checkpoint).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from sklearn.manifold import trustworthiness
 
     from workflow_scripts.metrics import subsample, temporal_stability
@@ -391,20 +398,25 @@ def film_quality(
     film = temporal_stability(embeddings, frames)
     idx = subsample(len(frames[0]), max_points, seed)
     kk = max(1, min(k, len(idx) // 2 - 1))
-    trust = [
-        float(trustworthiness(np.asarray(e, np.float64)[idx], np.asarray(f, np.float64)[idx], n_neighbors=kk))
-        for e, f in zip(embeddings, frames)
-    ]
+
+    def trust_of(pair: tuple[np.ndarray, np.ndarray]) -> float:
+        e, f = pair
+        return float(trustworthiness(np.asarray(e[idx], np.float64), np.asarray(f, np.float64)[idx], n_neighbors=kk))
+
+    with ThreadPoolExecutor(threads or usable_cores()) as pool:
+        trust = list(pool.map(trust_of, zip(embeddings, frames)))
     return {**film, "trust_mean": float(np.mean(trust)), "trust_worst": float(np.min(trust)), "trust": trust}
 
 
 def choose(scores: Mapping[str, Mapping[str, float]], targets: Mapping[str, float]) -> dict[str, Any]:
     """Which candidate layout `auto` keeps, and why.
 
-    In: `scores[name]` with stability_spearman, trust_mean, trust_worst (film_quality's); `targets` with
-    min_stability, min_trust_mean, min_trust_worst. The candidates meeting all three targets compete on
-    stability (the first listed wins a tie). When none meets them, the one whose worst shortfall is smallest
-    is kept. With a single checkpoint the stability is undefined and only trustworthiness counts.
+    In: `scores[name]` with stability_spearman, trust_mean, trust_worst (film_quality's), in the order the
+    candidates were listed (cheapest first); `targets` with min_stability, min_trust_mean, min_trust_worst.
+    The first candidate that meets all three targets is kept: a later one costs more and the film needs no
+    more than the targets. When none meets them, the one whose worst shortfall is smallest is kept (the
+    first listed wins a tie). With a single checkpoint the stability is undefined and only trustworthiness
+    counts.
     Out: {"method", "reason", "met" (bool), "margins" {name: {target: value - target}}}.
     """
     if not scores:
@@ -418,23 +430,16 @@ def choose(scores: Mapping[str, Mapping[str, float]], targets: Mapping[str, floa
             # an undefined stability (one checkpoint: nothing moves) neither meets nor misses the target
             margins[name][metric] = math.inf if math.isnan(value) else value - float(targets[target])
     meeting = [name for name in scores if min(margins[name].values()) >= 0]
-
-    def stability(name: str) -> float:
-        value = float(scores[name]["stability_spearman"])
-        return -math.inf if math.isnan(value) else value
-
     if meeting:
-        best = max(meeting, key=lambda name: (stability(name), -list(scores).index(name)))
-        others = [name for name in scores if name not in meeting]
+        best = meeting[0]
         reason = (
             f"{best} meets every target (stability {scores[best]['stability_spearman']:.3f} >= "
             f"{targets['min_stability']}, trustworthiness mean {scores[best]['trust_mean']:.3f} >= "
             f"{targets['min_trust_mean']}, worst frame {scores[best]['trust_worst']:.3f} >= {targets['min_trust_worst']})"
         )
-        if len(meeting) > 1:
-            reason += f" and is the steadiest of those that do ({', '.join(meeting)})"
-        if others:
-            reason += "; " + "; ".join(f"{name} misses {_missed(margins[name])}" for name in others)
+        earlier = [name for name in scores if name != best and list(scores).index(name) < list(scores).index(best)]
+        if earlier:
+            reason += "; " + "; ".join(f"{name} misses {_missed(margins[name])}" for name in earlier)
         return {"method": best, "reason": reason + ".", "met": True, "margins": _finite(margins)}
     best = max(scores, key=lambda name: (min(margins[name].values()), -list(scores).index(name)))
     reason = (
@@ -461,9 +466,11 @@ def fit_auto(
     reference_steps: Sequence[int] | None = None,
     seed: int = 0,
 ) -> dict[str, np.ndarray]:
-    """`method: auto`: fit every candidate of settings["auto"]["candidates"], measure it (film_quality) and
-    keep the one `choose` picks. Out: that candidate's layout plus `choice` (JSON: method, reason, met,
-    margins, and each candidate's stability_spearman, movement_stress, trust_mean, trust_worst, fit_seconds).
+    """`method: auto`: fit the candidates of settings["auto"]["candidates"] in their order (cheapest first),
+    measure each (film_quality) and stop at the first that meets every target; when none does, keep the one
+    `choose` picks. Out: that candidate's layout plus `choice` (JSON: method, reason, met, margins, targets,
+    each measured candidate's stability_spearman, movement_stress, trust_mean, trust_worst, fit_seconds, and
+    `not_fitted`: the candidates after the kept one, which the film did not need).
     """
     import time
 
@@ -472,17 +479,20 @@ def fit_auto(
     candidates = list(a["candidates"])
     if any(c not in ("pca", "tsne", "param", "umap") for c in candidates) or not candidates:
         raise UserError(f"projection.auto.candidates {candidates} must list some of pca, tsne, param, umap.")
+    targets = {key: float(a[key]) for key in ("min_stability", "min_trust_mean", "min_trust_worst")}
     layouts, scores = {}, {}
     for name in candidates:
         start = time.perf_counter()
         layouts[name] = fit_layout(embeddings, steps, name, s, reference_steps, seed)
         seconds = time.perf_counter() - start
-        q = film_quality(embeddings, list(layouts[name]["coords"]), int(a["k"]), int(a["max_points"]))
+        q = film_quality(embeddings, list(layouts[name]["coords"]), int(a["k"]), min(int(a["max_points"]), AUTO_MAX_POINTS))
         scores[name] = {key: q[key] for key in ("stability_spearman", "movement_stress", "trust_mean", "trust_worst")}
         scores[name]["fit_seconds"] = round(seconds, 2)
         log.info("auto: %s %s", name, scores[name])
-    targets = {key: float(a[key]) for key in ("min_stability", "min_trust_mean", "min_trust_worst")}
-    choice = {**choose(scores, targets), "candidates": scores, "targets": targets}
+        if choose({name: scores[name]}, targets)["met"]:
+            break
+    choice = {**choose(scores, targets), "candidates": scores, "targets": targets,
+              "not_fitted": [c for c in candidates if c not in scores]}
     log.info("auto chose %s: %s", choice["method"], choice["reason"])
     chosen = dict(layouts[choice["method"]])
     chosen["choice"] = np.array(json.dumps(choice, default=float))
@@ -505,15 +515,15 @@ def warm(job: Any = None) -> None:
 def main(job: Any) -> None:
     """Rule layout: the film-wide layout, fitted on the checkpoints its inputs are (all, or the fit steps):
     for method pca the basis (align reference, global) or the aligned frames (gpa); else fit_layout's map."""
-    from workflow_scripts.common import load_npy
     from workflow_scripts.project import fit_pca_layout
 
     p = job.params
-    embeddings = [load_npy(path, mmap=True) for path in job.input.embeddings]
+    embeddings = NpyFiles(job.input.embeddings)
     if p.method == "pca":
         layout = {**fit_pca_layout(p.align, embeddings, p.steps, seed=p.seed), "method": np.array("pca")}
     else:
         settings = {name: p.settings[name] for name in ("tsne", "param", "umap", "auto")}
         auto = {**settings["auto"], "k": p.k, "max_points": p.max_points}
         layout = fit_layout(embeddings, p.steps, p.method, {**settings, "auto": auto}, None, p.seed)
+        layout.update(fingerprint=np.array(p.fingerprint), refit_reason=np.array(p.refit_reason))
     save_layout(job.output.layout, layout)

@@ -17,6 +17,7 @@ import numpy as np
 from workflow_scripts.camera import read_view, spread, view_row
 from workflow_scripts.common import atomic_path, load_json, load_npy, save_json
 from workflow_scripts.job import Job
+from workflow_scripts.layout_plan import refit_due
 from workflow_scripts.metrics import BASIS_GAP_WARNING, COLUMNS, temporal_stability
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,13 @@ def write_metrics_table(
     skipped: Sequence[dict[str, Any]] = (),
     views: Sequence[dict[str, Any]] | None = None,
     layout: dict[str, Any] | None = None,
+    targets: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """metrics.csv (one row per step) and film_metrics.json (whole-film stability). `views`: each frame's view
     (its axis limits and zoom), whose spread (the share of the plot the central 90 % spans) and zoom become
-    columns; `layout`: the film-wide layout's method and, under auto, its choice."""
+    columns; `layout`: the film-wide layout's method and, under auto, its choice; with its fit steps and the
+    film's `targets` (projection.auto's min_*), which checkpoints were placed on it and whether a refit is due
+    (layout_plan.refit_due)."""
     rows = [load_json(p) for p in step_files]
     for row, view, projection in zip(rows, views or [], projections):
         row["spread"] = spread(load_npy(projection), view_row(view))
@@ -44,10 +48,13 @@ def write_metrics_table(
         writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    film = temporal_stability([load_npy(p, mmap=True) for p in embeddings], [load_npy(p) for p in projections])
+    high, low = [load_npy(p, mmap=True) for p in embeddings], [load_npy(p) for p in projections]
+    film = temporal_stability(high, low)
     film["align"] = align
     film["skipped"] = list(skipped)
     film["layout"] = layout or {"method": "pca"}
+    if layout and "fit_steps" in layout and targets is not None:
+        film["layout"].update(placement(rows, high, low, film["stability_spearman"], layout["fit_steps"], targets))
     if views:
         film["min_spread"] = float(min(r["spread"] for r in rows))
     film["mean_trustworthiness"] = float(np.mean([r["trustworthiness"] for r in rows]))
@@ -64,6 +71,19 @@ def write_metrics_table(
     return film
 
 
+def placement(rows: Sequence[dict[str, Any]], high: Sequence[np.ndarray], low: Sequence[np.ndarray], stability: float,
+              fit_steps: Sequence[int], targets: dict[str, float]) -> dict[str, Any]:
+    """The layout's fitted and placed checkpoints and `refit_due` (None, or why the next run refits it)."""
+    steps = [int(r["step"]) for r in rows]
+    fitted = [i for i, s in enumerate(steps) if s in set(fit_steps)]
+    placed = [s for s in steps if s not in set(fit_steps)]
+    own = temporal_stability([high[i] for i in fitted], [low[i] for i in fitted])["stability_spearman"] if placed else stability
+    due = refit_due(steps, fit_steps, [float(r["trustworthiness"]) for r in rows], stability, own, targets)
+    if due:
+        log.warning("the layout should be refitted: %s; the next run refits it", due)
+    return {"fit_steps": [int(s) for s in fit_steps], "placed_steps": placed, "refit_due": due}
+
+
 def warm(job: Job | None = None) -> None:
     import scipy.stats  # noqa: F401
 
@@ -74,6 +94,9 @@ def layout_info(path: str) -> dict[str, Any]:
         info: dict[str, Any] = {"method": str(layout["method"]) if "method" in layout else "pca"}
         if "choice" in layout:
             info["choice"] = json.loads(str(layout["choice"]))
+        if "fit_steps" in layout and "fingerprint" in layout:  # fitted by the layout rule of a tsne/param/umap/auto film
+            info["fit_steps"] = [int(s) for s in layout["fit_steps"]]
+            info["refit_reason"] = str(layout["refit_reason"]) if "refit_reason" in layout else ""
     return info
 
 
@@ -82,4 +105,5 @@ def main(job: Job) -> None:
     steps = [int(load_json(path)["step"]) for path in i.steps]
     views = [read_view(view_file, step) for view_file, step in zip(p.view_files, steps)]
     layout = layout_info(i.layout[0]) if i.layout else None
-    write_metrics_table(i.steps, i.embeddings, i.projections, o.csv, o.film, p.align, p.skipped, views, layout)
+    targets = {k: float(p.targets[k]) for k in ("min_stability", "min_trust_mean", "min_trust_worst")} if p.fit == "auto" else None
+    write_metrics_table(i.steps, i.embeddings, i.projections, o.csv, o.film, p.align, p.skipped, views, layout, targets)

@@ -3,27 +3,22 @@
 Every checkpoint's frame is f(embeddings): one smooth function for the whole film, so an image that does not
 move in embedding space does not move on screen, and placing a new checkpoint is one forward pass that
 changes no fitted frame. f is trained on the checkpoints' embeddings pooled (all rows, or a seeded subsample
-of `max_fit_rows`) with a neighbourhood loss, and optionally a movement term:
+of `max_fit_rows`) with two terms:
 
-  tsne     parametric t-SNE (van der Maaten 2009): the t-SNE objective KL(P || Q) with openTSNE's perplexity
-           affinities P on the pooled rows; the attraction is summed over a minibatch of P's edges (sampled
-           in proportion to p_ij), the normaliser Z of Q is estimated from all pairs of a minibatch of
-           uniformly drawn rows. `exaggeration` multiplies the attraction, as in openTSNE.
-  umap     UMAP's cross-entropy (parametric UMAP, Sainburg et al. 2021) on the same edges with the Cauchy
-           kernel 1 / (1 + d^2): -log w on the edges, -log(1 - w) on `negatives` random pairs per edge.
-  ae       an autoencoder D -> 2 -> D (Vernier et al. 2020's learned map): mean squared reconstruction error
-           of the reduced embeddings, plus `neighbour_weight` x the tsne loss on the code.
-  stress   a local metric MDS: on P's edges and on random pairs, (|y_i - y_j| - s d_ij)^2 / d_ij^2 with the
-           scale s fitted in closed form (random pairs weighted by `far_weight`).
-
-  movement (any loss, weight `movement`): for each image and consecutive checkpoints, the log of its 2-D
-           displacement minus the log of its embedding displacement should be the same for all images and
-           transitions; the term is the variance of that log ratio over a minibatch of (image, transition)
-           pairs: a smooth surrogate of the film's stability (metrics.temporal_stability's Spearman).
+  neighbourhoods  parametric t-SNE (van der Maaten 2009): the t-SNE objective KL(P || Q) with openTSNE's
+           perplexity affinities P on the pooled rows; the attraction is summed over a minibatch of P's edges
+           (sampled in proportion to p_ij), the normaliser Z of Q is estimated from all pairs of a minibatch
+           of uniformly drawn rows. `exaggeration` multiplies the attraction, as in openTSNE.
+  movement (weight `movement`): for each image and consecutive checkpoints, the log of its 2-D displacement
+           minus the log of its embedding displacement should be the same for all images and transitions;
+           the term is the variance of that log ratio over a minibatch of (image, transition) pairs: a smooth
+           surrogate of the film's stability (metrics.temporal_stability's Spearman).
 
 The network sees the embeddings centred on the pooled mean, reduced to `pca_dims` principal components of
 the pooled rows and divided by one global scale (the rms row norm). f(x) = exp(log_scale) * (x[:2] + MLP(x)):
 with the MLP's last layer initialised to zero (`pca_init`), the training starts from the global PCA film.
+Training runs on every core the process may use (`threads: null`) and stops when the objective stops
+improving (`tol`, `patience`), then anneals the learning rate over `anneal` iterations.
 
 A fitted map is a dict of plain arrays (layout.save_layout / load_layout write and read it without pickle):
   method            str "param"
@@ -33,7 +28,6 @@ A fitted map is a dict of plain arrays (layout.save_layout / load_layout write a
   scale             float64 []           the reduced rows are divided by this (rms norm of the fitted rows)
   log_scale         float32 []           output scale (learned)
   w0, b0, w1, b1, ...  float32           the MLP's layers, torch.nn.Linear's layout (w: [out, in], b: [out])
-  decoder_w0, ...   float32              the autoencoder's decoder (loss ae only; place does not use it)
   fit_steps         int64 [F]            the checkpoints the map was fitted on
   loss_trace        float32 [T, 3]       (iteration, neighbourhood loss, movement loss) every 50 iterations
 """
@@ -41,37 +35,34 @@ A fitted map is a dict of plain arrays (layout.save_layout / load_layout write a
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from workflow_scripts.common import UserError, progress
 
-LOSSES = ("tsne", "umap", "ae", "stress")
-
 DEFAULTS: dict[str, Any] = {
-    "loss": "tsne",
     "perplexity": 30.0,         # openTSNE perplexity of the affinities P (the neighbours the map keeps)
-    "affinities": "pooled",     # pooled: P of all fitted rows together; per_step: each checkpoint's own P
-    "groups": 4,                # per_step: checkpoints per iteration (edges and negatives from each)
-    "exaggeration": 1.0,        # attraction multiplier (tsne, ae's neighbourhood term)
-    "early_exaggeration": 4.0,  # during the first `early_fraction` of the iterations
-    "early_fraction": 0.25,
-    "negatives": 512,           # tsne/ae: rows whose pairs estimate Z; umap: negative pairs per edge batch x 5
-    "far_weight": 0.1,          # stress: weight of the random pairs against the edges
-    "neighbour_weight": 1.0,    # ae: weight of the tsne term on the code
+    "exaggeration": 1.0,        # attraction multiplier
+    "early_exaggeration": 4.0,  # attraction multiplier of the first `early_iterations`
+    "early_iterations": 250,
+    "negatives": 512,           # rows whose pairs estimate Z
     "pca_dims": 50,             # reduce the embeddings to this many principal components first
     "max_fit_rows": 20000,      # pooled rows of the affinity graph (seeded subsample)
-    "hidden": 256,
+    "hidden": 128,
     "layers": 2,
-    "iterations": 2000,
+    "iterations": 2000,         # at most: the fit stops once the objective stops improving (tol, patience)
     "batch": 1024,              # edges per iteration
-    "learning_rate": 3e-3,
-    "cosine_decay": True,       # decay the learning rate to 0 along a half cosine
+    "learning_rate": 0.04,
+    "cosine_decay": False,      # decay the learning rate along a half cosine over `iterations` (with tol 0)
+    "tol": 0.02,                # stop when the objective improved by less than this share over `patience`
+    "patience": 150,            # iterations
+    "anneal": 150,              # iterations over which the learning rate then falls to zero; 0: none
     "movement": 3.0,            # weight of the movement term (0: the neighbourhood loss alone)
     "movement_batch": 1024,     # (image, transition) pairs per iteration
     "pca_init": True,           # start from the global PCA map (MLP's last layer zero)
-    "threads": 1,
+    "threads": None,            # torch threads; null: the job's (its rule's `threads:`, capped by --cores)
 }
 
 
@@ -80,10 +71,7 @@ def resolve(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     unknown = set(settings or {}) - set(DEFAULTS)
     if unknown:
         raise UserError(f"projection.param has unknown keys {sorted(unknown)}; known keys are {sorted(DEFAULTS)}.")
-    s = {**DEFAULTS, **(settings or {})}
-    if s["loss"] not in LOSSES:
-        raise UserError(f"projection.param.loss {s['loss']!r} is unknown; use one of {LOSSES}.")
-    return s
+    return {**DEFAULTS, **(settings or {})}
 
 
 # ------------------------------------------------------------------------------------------------ network
@@ -153,16 +141,18 @@ def fit(embeddings_by_step: Sequence[np.ndarray], settings: Mapping[str, Any] | 
         steps: Sequence[int] | None = None) -> dict[str, np.ndarray]:
     """Train the map on a film's checkpoints.
 
-    In: `embeddings_by_step[i]` is one checkpoint's [N, D] array (memory-mapped is fine; every checkpoint
-    is read once), in step order; `settings` overrides DEFAULTS; `seed` fixes the subsample, the network's
-    initialisation and the minibatches (one torch thread: byte-identical results across processes);
-    `steps` (optional) the checkpoints' step numbers, recorded as fit_steps.
+    In: `embeddings_by_step[i]` is one checkpoint's [N, D] array (memory-mapped is fine: each checkpoint is
+    read a few times, one at a time), in step order; `settings` overrides DEFAULTS; `seed` fixes the
+    subsample, the network's initialisation and the minibatches (byte-identical results across processes
+    with the same number of torch threads); `steps` (optional) the checkpoints' step numbers, recorded as
+    fit_steps.
     Out: the map's arrays (module docstring). Frames: `place(model, embeddings)`.
     """
     import torch
 
     s = resolve(settings)
-    torch.set_num_threads(int(s["threads"]))
+    threads = _threads(s["threads"])
+    torch.set_num_threads(threads)  # the same count in every process: the same floating-point sums
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     n_steps, (n, width) = len(embeddings_by_step), np.shape(embeddings_by_step[0])
@@ -182,108 +172,76 @@ def fit(embeddings_by_step: Sequence[np.ndarray], settings: Mapping[str, Any] | 
     fit_rows = (fit_rows / np.float32(scale)).astype(np.float32)
     del raw
 
-    # movement pairs: every image at every checkpoint, reduced; raw displacement lengths for the targets
-    moves = s["movement"] > 0 and n_steps > 1
-    if moves:
-        all_rows = np.stack([reduce(model, np.asarray(e)) for e in embeddings_by_step])  # [S, N, d]
-        prev = np.asarray(embeddings_by_step[0], dtype=np.float64)
+    # movement pairs: every image at every checkpoint, reduced, and the log of each embedding displacement
+    rows_parts, pair_row, log_len = [fit_rows], np.empty(0, dtype=np.int64), None
+    if s["movement"] > 0 and n_steps > 1:
         lengths = np.empty((n_steps - 1, n))
+        prev = np.asarray(embeddings_by_step[0], dtype=np.float64)
+        rows_parts.append(reduce(model, prev))
         for t in range(1, n_steps):
             cur = np.asarray(embeddings_by_step[t], dtype=np.float64)
             lengths[t - 1] = np.linalg.norm(cur - prev, axis=1)
+            rows_parts.append(reduce(model, cur))
             prev = cur
         pair_t, pair_i = np.nonzero(lengths > 0)
-        log_len = np.log(lengths[pair_t, pair_i]).astype(np.float32)
+        log_len = torch.from_numpy(np.log(lengths[pair_t, pair_i]).astype(np.float32))
+        pair_row = len(fit_rows) + pair_t * n + pair_i  # the pair's first row in `rows`; its second is n further
+    rows = torch.from_numpy(np.concatenate(rows_parts))  # the fitted rows, then every (checkpoint, image)
+    del rows_parts
 
-    # neighbourhood edges (flat indices into fit_rows) and their probabilities, in groups: one group of
-    # all fitted rows (pooled), or one per checkpoint (per_step: each checkpoint's own affinities)
-    groups: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (i, j, cdf, rows)
-    if s["loss"] != "ae" or s["neighbour_weight"] > 0:
-        if s["affinities"] == "per_step":
-            bounds = np.concatenate([[0], np.cumsum([np.count_nonzero(which == t) for t in np.unique(which)])])
-            for a, b in zip(bounds[:-1], bounds[1:]):
-                if b - a >= 4:
-                    i, j, p = _affinities(fit_rows[a:b], float(s["perplexity"]), seed, int(s["threads"]))
-                    groups.append((i + a, j + a, np.cumsum(p), np.arange(a, b)))
-        else:
-            i, j, p = _affinities(fit_rows, float(s["perplexity"]), seed, int(s["threads"]))
-            groups.append((i, j, np.cumsum(p), np.arange(len(fit_rows))))
+    # neighbourhood edges of the fitted rows, drawn in proportion to their probabilities
+    gi, gj, p = _affinities(fit_rows, float(s["perplexity"]), seed, threads)
+    cdf = np.cumsum(p)
+    m = len(fit_rows)
 
-    d = fit_rows.shape[1]
-    net = _mlp(d, int(s["hidden"]), int(s["layers"]), 2)
+    net = _mlp(rows.shape[1], int(s["hidden"]), int(s["layers"]), 2)
     if s["pca_init"]:
         with torch.no_grad():
             _linears(net)[-1].weight.zero_()
             _linears(net)[-1].bias.zero_()
     log_scale = torch.nn.Parameter(torch.tensor(0.0))
-    params = list(net.parameters()) + [log_scale]
-    decoder = None
-    if s["loss"] == "ae":
-        decoder = _mlp(2, int(s["hidden"]), int(s["layers"]), d)
-        params += list(decoder.parameters())
-    opt = torch.optim.Adam(params, lr=float(s["learning_rate"]))
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, int(s["iterations"])) if s["cosine_decay"] else None
-
-    X = torch.from_numpy(fit_rows)
-
-    def f(x: torch.Tensor) -> torch.Tensor:
-        return torch.exp(log_scale) * (x[:, :2] + net(x))
+    opt = torch.optim.Adam(list(net.parameters()) + [log_scale], lr=float(s["learning_rate"]))
 
     iterations, batch, negatives = int(s["iterations"]), int(s["batch"]), int(s["negatives"])
-    per_iter = min(int(s["groups"]), len(groups)) if s["affinities"] == "per_step" else len(groups)
+    mb = int(s["movement_batch"]) if len(pair_row) else 0
+    early = int(s["early_iterations"])
+    plateau = _Plateau(float(s["tol"]), int(s["patience"]), int(s["anneal"]))
     trace = []
     for it in progress(range(iterations), desc="fitting the learned map"):
-        exaggeration = float(s["early_exaggeration"] if it < s["early_fraction"] * iterations else s["exaggeration"])
-        # one forward pass over every row this iteration needs: edges' heads and tails, negatives, movement pairs
-        parts: list[np.ndarray] = []
-        drawn = []
-        for g in (rng.choice(len(groups), per_iter, replace=False) if per_iter < len(groups) else range(len(groups))):
-            gi, gj, cdf, rows = groups[g]
-            e = np.minimum(np.searchsorted(cdf, rng.random(batch // per_iter) * cdf[-1]), len(cdf) - 1)
-            m = negatives // per_iter
-            neg = rng.choice(rows, m, replace=False) if m < len(rows) else rows
-            drawn.append((len(e), len(neg)))
-            parts += [gi[e], gj[e], neg]
-        if decoder is not None:
-            parts.append(rng.choice(len(fit_rows), batch, replace=False) if batch < len(fit_rows) else np.arange(len(fit_rows)))
-        x_fit = X[np.concatenate(parts)] if parts else X[:0]
-        if moves:
-            k = rng.integers(0, len(pair_t), int(s["movement_batch"]))
-            x_all = torch.cat([x_fit, torch.from_numpy(all_rows[pair_t[k], pair_i[k]]), torch.from_numpy(all_rows[pair_t[k] + 1, pair_i[k]])])
-        else:
-            x_all = x_fit
-        y_all = f(x_all)
-        at = 0
-        losses = []
-        for n_e, n_neg in drawn:
-            yi, yj, yn = y_all[at: at + n_e], y_all[at + n_e: at + 2 * n_e], y_all[at + 2 * n_e: at + 2 * n_e + n_neg]
-            xi, xj, xn = x_all[at: at + n_e], x_all[at + n_e: at + 2 * n_e], x_all[at + 2 * n_e: at + 2 * n_e + n_neg]
-            losses.append(_neighbour_loss(s, exaggeration, yi, yj, yn, xi, xj, xn, rng))
-            at += 2 * n_e + n_neg
-        loss_nb = torch.stack(losses).mean() if losses else torch.zeros(())
-        if decoder is not None:
-            rows_x, rows_y = x_all[at: at + len(parts[-1])], y_all[at: at + len(parts[-1])]
-            at += len(parts[-1])
-            recon = ((decoder(rows_y) - rows_x) ** 2).sum(dim=1).mean()
-            loss_nb = recon + float(s["neighbour_weight"]) * loss_nb
+        exaggeration = float(s["early_exaggeration"] if it < early else s["exaggeration"])
+        e = np.minimum(np.searchsorted(cdf, rng.random(batch) * cdf[-1]), len(cdf) - 1)
+        parts = [gi[e], gj[e], rng.integers(0, m, negatives)]
+        if mb:
+            k = rng.integers(0, len(pair_row), mb)
+            parts += [pair_row[k], pair_row[k] + n]
+        x = rows[torch.from_numpy(np.concatenate(parts))]
+        y = torch.exp(log_scale) * (x[:, :2] + net(x))
+        yi, yj, yn = y[:batch], y[batch: 2 * batch], y[2 * batch: 2 * batch + negatives]
+        attract = torch.log1p(((yi - yj) ** 2).sum(dim=1)).mean()  # -log w_ij, w = 1 / (1 + d^2)
+        # Z over the distinct pairs of the negatives: every pair's kernel summed, less the self-pairs (1 each)
+        d2 = ((yn[:, None, :] - yn[None, :, :]) ** 2).sum(dim=2)
+        loss_nb = exaggeration * attract + torch.log(((1.0 / (1.0 + d2)).sum() - negatives) / (negatives * (negatives - 1)))
         loss_mv = torch.zeros(())
-        if moves:
-            mb = int(s["movement_batch"])
-            dy2 = ((y_all[at + mb: at + 2 * mb] - y_all[at: at + mb]) ** 2).sum(dim=1)
-            ratio = 0.5 * torch.log(dy2 + 1e-12 * dy2.detach().mean()) - torch.from_numpy(log_len[k])
-            loss_mv = ratio.var()
+        if mb:
+            at = 2 * batch + negatives
+            dy2 = ((y[at + mb:] - y[at: at + mb]) ** 2).sum(dim=1)
+            loss_mv = (0.5 * torch.log(dy2 + 1e-12 * dy2.detach().mean()) - log_len[k]).var()
         loss = loss_nb + float(s["movement"]) * loss_mv
         opt.zero_grad()
         loss.backward()
+        factor = plateau.step(it, float(loss.detach()), watching=it >= early)
+        if s["cosine_decay"] and plateau.stop_at is None:
+            factor *= 0.5 * (1 + math.cos(math.pi * it / iterations))
+        for group in opt.param_groups:
+            group["lr"] = factor * float(s["learning_rate"])
         opt.step()
-        if schedule is not None:
-            schedule.step()
-        if it % 50 == 0 or it == iterations - 1:
+        last = plateau.done(it) or it == iterations - 1
+        if it % 50 == 0 or last:
             trace.append((it, float(loss_nb.detach()), float(loss_mv.detach())))
+        if plateau.done(it):
+            break
     model.update(_weights(net))
     model["log_scale"] = np.array(float(log_scale.detach()), dtype=np.float32)
-    if decoder is not None:
-        model.update(_weights(decoder, "decoder_"))
     model.update(
         method=np.array("param"), settings=np.array(json.dumps(s)),
         fit_steps=np.asarray(steps if steps is not None else range(n_steps), dtype=np.int64),
@@ -292,38 +250,40 @@ def fit(embeddings_by_step: Sequence[np.ndarray], settings: Mapping[str, Any] | 
     return model
 
 
-def _neighbour_loss(s: Mapping[str, Any], exaggeration: float, yi: Any, yj: Any, yn: Any, xi: Any, xj: Any, xn: Any,
-                    rng: np.random.Generator) -> Any:
+class _Plateau:
+    """When the fit stops: the objective's mean over each `window` iterations has improved by less than `tol`
+    (a share of it) for `patience` iterations. The learning rate then falls linearly to zero over `anneal`
+    iterations and the fit ends. `tol` 0: never (the whole schedule runs)."""
+
+    def __init__(self, tol: float, patience: int, anneal: int, window: int = 50) -> None:
+        self.tol, self.patience, self.anneal, self.window = tol, patience, max(1, anneal), window
+        self.total, self.count, self.best, self.best_at = 0.0, 0, math.inf, 0
+        self.stop_at: int | None = None
+
+    def step(self, it: int, loss: float, watching: bool) -> float:
+        """The learning-rate factor of iteration `it`, given its loss."""
+        if self.stop_at is not None:
+            return max(0.0, 1 - (it - self.stop_at) / self.anneal)
+        if not watching or self.tol <= 0:
+            return 1.0
+        self.total, self.count = self.total + loss, self.count + 1
+        if self.count == self.window:
+            mean, self.total, self.count = self.total / self.window, 0.0, 0
+            if not math.isfinite(self.best) or mean < self.best - self.tol * abs(self.best):
+                self.best, self.best_at = mean, it
+            elif it - self.best_at >= self.patience:
+                self.stop_at = it
+        return 1.0
+
+    def done(self, it: int) -> bool:
+        return self.stop_at is not None and it - self.stop_at >= self.anneal
+
+
+def _threads(value: Any) -> int:
+    """torch threads: the setting, or (null) torch's own count, which a job holds to its rule's `threads:`."""
     import torch
 
-    loss = s["loss"]
-    if loss in ("tsne", "ae"):
-        attract = torch.log1p(((yi - yj) ** 2).sum(dim=1)).mean()  # -log w_ij, w = 1 / (1 + d^2)
-        d2 = torch.cdist(yn, yn) ** 2
-        off = ~torch.eye(len(yn), dtype=torch.bool)
-        log_z = torch.log((1.0 / (1.0 + d2[off])).mean())
-        return exaggeration * attract + log_z
-    if loss == "umap":
-        attract = torch.log1p(((yi - yj) ** 2).sum(dim=1)).mean()
-        # negatives: each edge's head against random rows
-        m = 5
-        idx = torch.from_numpy(rng.integers(0, len(yn), (len(yi), m)))
-        dn2 = ((yi[:, None, :] - yn[idx]) ** 2).sum(dim=2)
-        w = 1.0 / (1.0 + dn2)
-        repel = -torch.log((1.0 - w).clamp_min(1e-4)).sum(dim=1).mean()
-        return exaggeration * attract + repel
-    if loss == "stress":
-        dh = torch.linalg.norm(xi - xj, dim=1).clamp_min(1e-6)
-        dl = torch.linalg.norm(yi - yj, dim=1)
-        k = min(len(xn), len(xi))
-        dh_far = torch.linalg.norm(xn[:k] - xn.roll(1, 0)[:k], dim=1).clamp_min(1e-6)
-        dl_far = torch.linalg.norm(yn[:k] - yn.roll(1, 0)[:k], dim=1)
-        hi = torch.cat([dh, dh_far])
-        lo = torch.cat([dl, dl_far])
-        wt = torch.cat([torch.ones_like(dh), torch.full_like(dh_far, float(s["far_weight"]))]) / hi**2
-        scale = ((wt * lo * hi).sum() / (wt * hi * hi).sum()).detach()
-        return (wt * (lo / scale - hi) ** 2).sum() / wt.sum()
-    raise ValueError(loss)
+    return int(value) if value else torch.get_num_threads()
 
 
 # ------------------------------------------------------------------------------------------------ placing
