@@ -235,3 +235,47 @@ def test_keep_going_films_every_other_checkpoint_when_one_diverged(trainer_outpu
         assert gif.n_frames == len(rest)
     skipped = json.loads((res / "film_metrics.json").read_text())["skipped"]
     assert [entry["step"] for entry in skipped] == [bad] and "NaN/inf embeddings" in skipped[0]["reason"]
+
+
+def test_the_default_layout_places_an_appended_checkpoint_and_refits_when_the_film_says_why(
+    trainer_output: Path, tmp_path: Path
+) -> None:
+    """projection.fit auto (the default) on a growing folder: the layout is fitted on the first checkpoints; an
+    appended one is placed on it by its own jobs (no layout job, no old frame redrawn, the causal camera);
+    when the film says a refit is due, the next run refits on every checkpoint and the film says why."""
+    folder = tmp_path / "trainer_output"
+    shutil.copytree(trainer_output, folder)
+    later = tmp_path / "later"
+    shutil.move(str(folder / "checkpoint-6"), later)
+    config = {**external_config(folder), "projection": {"method": "auto", "align": "global",
+                                                       "param": {"iterations": 150, "perplexity": 5.0}}}
+    workdir = make_workdir(tmp_path / "work", config)
+    snakemake(workdir, "--configfile", "test.yaml")
+    res = workdir / "results" / "external"
+    layout = json.loads((res / "film_metrics.json").read_text())["layout"]
+    assert layout["fit_steps"] == [2, 4] and layout["placed_steps"] == [] and layout["refit_due"] is None
+    frames = {p.name: p.read_bytes() for p in (res / "frames").glob("*.png")}
+
+    shutil.move(str(later), folder / "checkpoint-6")
+    plan = planned(workdir)
+    assert "layout" not in plan and plan["project"] == ["6"] and plan["frame"] == ["6"] and plan["camera_step"] == ["6"]
+    snakemake(workdir, "--configfile", "test.yaml")
+    layout = json.loads((res / "film_metrics.json").read_text())["layout"]
+    assert layout["fit_steps"] == [2, 4] and layout["placed_steps"] == [6]
+    assert {name: (res / "frames" / name).read_bytes() for name in frames} == frames, "an old frame was redrawn"
+    kept = np.load(res / "projection" / "layout.npz", allow_pickle=False)
+    assert 6 not in kept["steps"] and np.isfinite(np.load(res / "projection" / "6.npy")).all()
+
+    # the film found a placed checkpoint below a target (written here as the metrics job writes it)
+    film = json.loads((res / "film_metrics.json").read_text())
+    film["layout"]["refit_due"] = "checkpoint 6, placed on the layout, has trustworthiness 0.800 < 0.85 (worst frame)"
+    (res / "film_metrics.json").write_text(json.dumps(film))
+    plan = planned(workdir)
+    assert plan["layout"] == [""] and plan["project"] == ["2", "4", "6"] and plan["frame"] == ["2", "4", "6"]
+    proc = snakemake(workdir, "--configfile", "test.yaml")
+    assert "the layout is refitted on all 3 checkpoints: checkpoint 6, placed" in proc.stdout + proc.stderr
+    layout = json.loads((res / "film_metrics.json").read_text())["layout"]
+    assert layout["fit_steps"] == [2, 4, 6] and layout["placed_steps"] == [] and layout["refit_due"] is None
+    assert layout["refit_reason"].startswith("checkpoint 6, placed on the layout")
+    assert "refitted on every checkpoint" in (res / "film.html").read_text()
+    assert planned_jobs(workdir) == {}

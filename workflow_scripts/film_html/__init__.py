@@ -117,7 +117,8 @@ class FilmData:
 # --- reading a run folder ------------------------------------------------------------------------------
 
 
-LAYOUTS = {"pca": "PCA projection", "tsne": "one t-SNE map of all checkpoints", "umap": "AlignedUMAP"}
+LAYOUTS = {"pca": "PCA projection", "tsne": "one t-SNE map of all checkpoints", "umap": "AlignedUMAP",
+           "param": "one learned map of all checkpoints"}
 
 
 def describe_layout(film: dict[str, Any]) -> str:
@@ -129,6 +130,13 @@ def describe_layout(film: dict[str, Any]) -> str:
         note += f", alignment: {film['align']}"
     if "choice" in layout:
         note += f" (auto: {layout['choice'].get('reason', '')})"
+    if layout.get("placed_steps"):
+        steps = layout["placed_steps"]
+        note += f"; fitted on {len(layout.get('fit_steps', []))} checkpoints, {len(steps)} appended ones placed on it"
+    if layout.get("refit_due"):
+        note += f"; the next run refits it: {layout['refit_due']}"
+    elif layout.get("refit_reason") and layout["refit_reason"] != "the layout is fitted for the first time":
+        note += f"; refitted on every checkpoint because {layout['refit_reason']}"
     return note
 
 
