@@ -48,6 +48,7 @@ import transformers  # noqa: E402,F401
 import yaml  # noqa: E402
 from PIL import Image  # noqa: E402,F401
 from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification  # noqa: E402,F401
+from workflow_scripts.layout_plan import fingerprint  # noqa: E402
 
 from workflow_scripts.checkpoints import checkpoint_folder_steps  # noqa: E402
 from workflow_scripts.common import UserError  # noqa: E402
@@ -111,11 +112,13 @@ def film(cfg: dict[str, Any]) -> None:
     if method == "pca":
         layout_steps = {"reference": [int(ref_step)], "global": steps[:: proj_cfg["global_every"]], "gpa": steps}.get(align)
     else:
-        layout_steps = steps if proj_cfg["fit"] == "all" else sorted(proj_cfg["reference_steps"])
+        # a loop keeps nothing between runs: it fits the layout on every checkpoint (as fit: auto's first run)
+        layout_steps = steps if proj_cfg["fit"] in ("all", "auto") else sorted(proj_cfg["reference_steps"])
     limit_steps = {"first": [first], "previous": [first], "reference": [int(ref_step)]}.get(align, steps)
     camera = cfg["camera"]["mode"]
     if camera == "auto":
-        camera = "fixed" if method == "pca" and align in ("first", "previous", "gpa") else "lookahead"
+        # as rules/common.smk's camera_mode: the baseline films an external checkpoint folder
+        camera = "fixed" if method == "pca" and align in ("first", "previous", "gpa") else "causal"
 
     def view(step: int) -> str:
         return {"fixed": limits, "lookahead": str(res / "projection" / "camera.json")}.get(
@@ -204,8 +207,9 @@ def film(cfg: dict[str, Any]) -> None:
             embed_and_score(step)
         call("layout", {"embeddings": [f("embeddings", s) for s in layout_steps]}, {"layout": layout},
              dict(method=method, align=align, steps=layout_steps, seed=cfg["seed"],
-                  settings={k: proj_cfg[k] for k in ("tsne", "umap", "auto")}, k=cfg["metrics"]["k"],
-                  max_points=cfg["metrics"]["max_points"]))
+                  settings={k: proj_cfg[k] for k in ("tsne", "param", "umap", "auto")}, k=cfg["metrics"]["k"],
+                  max_points=cfg["metrics"]["max_points"], fingerprint=fingerprint(cfg),
+                  refit_reason="the layout is fitted for the first time"))
         for j in range(len(steps)):
             project(j)
         write_limits()
@@ -218,7 +222,7 @@ def film(cfg: dict[str, Any]) -> None:
     call("metrics_table", {"steps": [f("metrics", s, "json") for s in steps], "embeddings": every["embeddings"],
                            "projections": every["projection"], "layout": [layout] if layout_steps is not None else []},
          {"csv": str(res / "metrics.csv"), "film": str(res / "film_metrics.json")},
-         dict(align=align, skipped=[], view_files=[view(s) for s in steps]))
+         dict(align=align, skipped=[], view_files=[view(s) for s in steps], fit=proj_cfg["fit"], targets=proj_cfg["auto"]))
     call("outliers_table", {"scores": every["ood"], "classes": d["classes"]}, {"csv": str(res / "outliers.csv")},
          dict(steps=steps, top_k=frames_cfg["top_k"]))
     frames = [p for s in steps for p in [f("frames", s, "png"), *(

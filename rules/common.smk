@@ -162,19 +162,6 @@ def plan_run(name, cfg):
     return run
 
 
-def layout_fingerprint(cfg):
-    """What a film-wide layout's fit depends on (layout_plan.fingerprint); the layout job records it."""
-    projection = cfg["projection"]
-    return fingerprint(
-        {
-            "method": projection["method"],
-            "seed": cfg["seed"],
-            "settings": {k: projection[k] for k in ("tsne", "param", "umap", "auto")},
-            "metrics": {k: cfg["metrics"][k] for k in ("k", "max_points")},
-        }
-    )
-
-
 def fit_steps(run):
     """The run with the checkpoints its tsne/param/umap/auto layout is fitted on: all (fit: all); the
     projection.reference_steps (fit: reference), which must all be checkpoints of the run; or (fit: auto) those
@@ -185,7 +172,7 @@ def fit_steps(run):
     if projection["fit"] == "auto":
         results = f"results/{run.name}"
         kept, why = kept_fit_steps(
-            f"{results}/projection/layout.npz", f"{results}/film_metrics.json", run.steps, layout_fingerprint(run.cfg)
+            f"{results}/projection/layout.npz", f"{results}/film_metrics.json", run.steps, fingerprint(run.cfg)
         )
         if kept is not None:
             return replace(run, layout_fit=tuple(kept))

@@ -25,7 +25,7 @@ rule layout:
             settings=lambda wildcards: {k: setting("projection", k)(wildcards) for k in ("tsne", "param", "umap", "auto")},
             k=setting("metrics", "k"),
             max_points=setting("metrics", "max_points"),
-            fingerprint=lambda wildcards: layout_fingerprint(run_of(wildcards).cfg),
+            fingerprint=lambda wildcards: fingerprint(run_of(wildcards).cfg),
             # why the layout is refitted (fit: auto), for the film to say; in the job only, not a setting
             refit_reason=lambda wildcards, input: run_of(wildcards).refit_reason,
         ),

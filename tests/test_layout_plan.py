@@ -44,11 +44,13 @@ def write_layout(path: Path, fit_steps: list[int], settings: str) -> None:
 
 def test_kept_fit_steps(tmp_path: Path) -> None:
     layout, film = tmp_path / "projection" / "layout.npz", tmp_path / "film_metrics.json"
-    current = fingerprint({"method": "auto", "seed": 0})
+    cfg = {"seed": 0, "metrics": {"k": 10, "max_points": 2000},
+           "projection": {"method": "auto", "tsne": {}, "param": {}, "umap": {}, "auto": {}}}
+    current = fingerprint(cfg)
     assert kept_fit_steps(layout, film, [0, 1, 2], current) == (None, "the layout is fitted for the first time")
     write_layout(layout, [0, 1], current)
     assert kept_fit_steps(layout, film, [0, 1, 2], current) == ([0, 1], "kept")
-    assert kept_fit_steps(layout, film, [0, 1, 2], fingerprint({"method": "auto", "seed": 1}))[1] == "the layout's settings changed"
+    assert kept_fit_steps(layout, film, [0, 1, 2], fingerprint({**cfg, "seed": 1}))[1] == "the layout's settings changed"
     assert "[0] the layout was fitted on are no longer in the film" in kept_fit_steps(layout, film, [1, 2], current)[1]
     film.write_text(json.dumps({"layout": {"refit_due": "checkpoint 2 misses"}}))
     later = time.time() + 5

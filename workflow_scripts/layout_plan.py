@@ -22,9 +22,17 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 
-def fingerprint(settings: Mapping[str, Any]) -> str:
-    """The layout settings that decide its fit (method, align, seed, the methods' settings, the metrics' k and
-    max_points), as one canonical JSON string. A layout fitted under another fingerprint is refitted."""
+def fingerprint(cfg: Mapping[str, Any]) -> str:
+    """What a run's film-wide layout fit depends on (its method, seed, the methods' settings, the metrics' k
+    and max_points), from the run's whole config, as one canonical JSON string. A layout fitted under
+    another fingerprint is refitted."""
+    projection = cfg["projection"]
+    settings = {
+        "method": projection["method"],
+        "seed": cfg["seed"],
+        "settings": {k: projection[k] for k in ("tsne", "param", "umap", "auto")},
+        "metrics": {k: cfg["metrics"][k] for k in ("k", "max_points")},
+    }
     return json.dumps(settings, sort_keys=True, default=str)
 
 
