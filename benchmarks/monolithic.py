@@ -118,7 +118,8 @@ def film(cfg: dict[str, Any]) -> None:
     camera = cfg["camera"]["mode"]
     if camera == "auto":
         # as rules/common.smk's camera_mode: the baseline films an external checkpoint folder
-        camera = "fixed" if method == "pca" and align in ("first", "previous", "gpa") else "causal"
+        grows = method != "pca" and proj_cfg["fit"] != "all"
+        camera = "fixed" if method == "pca" and align in ("first", "previous", "gpa") else "causal" if grows else "lookahead"
 
     def view(step: int) -> str:
         return {"fixed": limits, "lookahead": str(res / "projection" / "camera.json")}.get(

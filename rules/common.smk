@@ -492,16 +492,17 @@ def film_layout(wildcards):
 
 def camera_mode(run):
     """The run's camera: fixed (projection/limits.json), lookahead or causal (workflow_scripts/camera.py);
-    auto = fixed for the Procrustes modes, whose frames all have the reference's size; else causal for a
-    folder of external checkpoints, which can grow (an appended checkpoint then changes no old frame's
-    camera), and lookahead for a run the workflow trains (its checkpoints are known)."""
+    auto = fixed for the Procrustes modes, whose frames all have the reference's size; causal for a folder of
+    external checkpoints, which can grow, under a layout that places appended checkpoints (fit auto or
+    reference: an appended checkpoint then changes no old frame, its camera included); else lookahead."""
     mode = run.cfg["camera"]["mode"]
     if mode != "auto":
         return mode
     projection = run.cfg["projection"]
     if projection["method"] == "pca" and projection["align"] in ("first", "previous", "gpa"):
         return "fixed"
-    return "causal" if run.external else "lookahead"
+    grows = run.external and projection["method"] != "pca" and projection["fit"] != "all"
+    return "causal" if grows else "lookahead"
 
 
 def view_file(wildcards, step=None):

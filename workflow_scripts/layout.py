@@ -13,13 +13,13 @@ Every checkpoint's frame is read from the same fitted layout (`projection.method
         frame is f(its embeddings). An image whose embedding does not move does not move on screen, and a
         checkpoint outside the fit is placed by one forward pass.
   umap  umap-learn's AlignedUMAP with identity relations (image i at one checkpoint is image i at the next).
-  auto  `fit_auto`: fits the candidate layouts, measures them with the workflow's own metrics and keeps the
-        steadiest one that meets the targets (see `choose`).
+  auto  `fit_auto`: fits the candidate layouts in order (cheapest first), measures each with the workflow's
+        own metrics and keeps the first that meets the targets, fitting no more (see `choose`).
 
-`reference_steps` (the config's `projection.fit: reference`) fits the layout on those checkpoints only; every
-other checkpoint is placed on the frozen layout by `place`, from the layout file and that checkpoint's
-embeddings alone, so appending a checkpoint changes no earlier frame. Without it (`fit: all`) every
-checkpoint is fitted and appending one refits the layout (every frame may move).
+`reference_steps` fits the layout on those checkpoints only; every other checkpoint is placed on the frozen
+layout by `place`, from the layout file and that checkpoint's embeddings alone, so appending a checkpoint
+changes no earlier frame. The rules pass the fit steps of `projection.fit` (layout_plan.py: auto, the
+default, keeps a layout's fit steps while the checkpoints placed on it meet the film's targets).
 
 A fitted layout is a dict of plain arrays, saved as .npz and read back with allow_pickle=False (`save_layout`,
 `load_layout`):

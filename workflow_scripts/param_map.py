@@ -56,9 +56,9 @@ DEFAULTS: dict[str, Any] = {
     "batch": 1024,              # edges per iteration
     "learning_rate": 0.04,
     "cosine_decay": False,      # decay the learning rate along a half cosine over `iterations` (with tol 0)
-    "tol": 0.02,                # stop when the objective improved by less than this share over `patience`
-    "patience": 150,            # iterations
-    "anneal": 150,              # iterations over which the learning rate then falls to zero; 0: none
+    "tol": 0.03,                # stop when the objective improved by less than this share over `patience`
+    "patience": 100,            # iterations
+    "anneal": 100,              # iterations over which the learning rate then falls to zero; 0: none
     "movement": 3.0,            # weight of the movement term (0: the neighbourhood loss alone)
     "movement_batch": 1024,     # (image, transition) pairs per iteration
     "pca_init": True,           # start from the global PCA map (MLP's last layer zero)
