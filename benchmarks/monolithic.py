@@ -151,8 +151,9 @@ def film(cfg: dict[str, Any]) -> None:
             inputs["anchor"] = f("projection", first if align == "first" else steps[j - 1])
         call("project", inputs, {"projection": f("projection", step)}, dict(method=method, align=align, step=step))
         if camera == "causal":
-            call("camera_step", {"projections": [f("projection", s) for s in steps[: j + 1]]}, {"camera": view(step)},
-                 dict(steps=steps[: j + 1], mode="causal", **camera_params))
+            window = steps[max(0, j - cfg["camera"]["window"] + 1): j + 1]
+            inputs = {"projections": [f("projection", s) for s in window], **({"previous": view(steps[j - 1])} if j else {})}
+            call("camera_step", inputs, {"camera": view(step)}, dict(step=step, **camera_params))
 
     def frame_inputs(j: int) -> dict[str, Any]:
         step = steps[j]

@@ -532,6 +532,14 @@ def all_views(wildcards):
     return sorted({view_file(wildcards, s) for s in run.steps})
 
 
+def camera_window(wildcards):
+    """The projections a causal camera reads: this checkpoint's and those of the camera.window - 1 before it."""
+    run, step = run_of(wildcards), step_of(wildcards)
+    i = run.steps.index(step)
+    window = run.cfg["camera"]["window"]
+    return per_step(run, "projection", run.steps[max(0, i - window + 1): i + 1])
+
+
 def limits_projections(wildcards):
     """The projections the film's fixed axis limits come from (see workflow_scripts/frame_limits.py)."""
     run = run_of(wildcards)

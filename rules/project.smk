@@ -78,7 +78,8 @@ rule frame_limits:
 
 # The camera (workflow_scripts/camera.py): what each frame shows of the layout. camera.mode fixed uses
 # frame_limits above; lookahead plans every frame at once (rule camera); causal gives each checkpoint its own
-# camera from the frames up to it (rule camera_step), so appending a checkpoint changes no old frame.
+# camera from the frames up to it (rule camera_step: the last camera.window frames and the previous
+# checkpoint's camera state), so appending a checkpoint changes no old frame.
 
 
 rule camera:
@@ -107,9 +108,8 @@ rule camera:
 
 rule camera_step:
     input:
-        projections=lambda wildcards: [
-            f"results/{wildcards.run}/projection/{s}.npy" for s in run_of(wildcards).steps if s <= step_of(wildcards)
-        ],
+        unpack(previous_step("previous", "projection/camera", "json")),
+        projections=camera_window,
         code=code_files("camera_step"),
     output:
         camera="results/{run}/projection/camera/{step}.json",
@@ -119,12 +119,7 @@ rule camera_step:
         "results/{run}/benchmarks/projection/camera/{step}.tsv"
     threads: 1
     params:
-        **job_params(
-            steps=lambda wildcards: [s for s in run_of(wildcards).steps if s <= step_of(wildcards)],
-            mode="causal",
-            settings=setting("camera"),
-            margin=setting("frames", "margin"),
-        ),
+        **job_params(step=step_of, settings=setting("camera"), margin=setting("frames", "margin")),
     conda:
         "../envs/analysis.yaml"
     shell:

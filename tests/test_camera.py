@@ -3,6 +3,7 @@ causal mode independent of later frames, tween cameras, zoom."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -179,3 +180,18 @@ def test_the_bound_holds_on_every_frame_of_every_run_in_the_layout_table(run: st
     frames = list(TABLE_RUNS[run])
     assert len(frames) in (21, 80) and frames[0].shape == (360, 2)
     assert_readable(frames, plan_camera(frames, mode))
+
+
+@pytest.mark.parametrize("window", [1, 3, 5])
+def test_a_causal_camera_step_from_the_previous_state_is_the_whole_plan_s(window: int) -> None:
+    """Rule camera_step reads the last `window` frames and the previous checkpoint's state (through JSON),
+    not every frame before it: each row equals plan_camera's causal plan of the whole film, bit for bit."""
+    from workflow_scripts.camera import causal_next
+
+    frames = list(TABLE_RUNS["demo"])
+    planned = plan_camera(frames, "causal", window=window)
+    state = None
+    for i in range(len(frames)):
+        row, state = causal_next(frames[max(0, i - window + 1): i + 1], state, window=window)
+        state = json.loads(json.dumps(state))  # as camera/{step}.json carries it
+        np.testing.assert_array_equal(row, planned[i])

@@ -21,7 +21,7 @@ A camera is an array [S, 4]: x centre, y centre, half-size, zoom. `zoom` is the 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -141,6 +141,53 @@ def plan_camera(
     return np.column_stack([centre, half, widest / half])
 
 
+def causal_next(
+    frames: Sequence[np.ndarray],
+    state: dict[str, Any] | None,
+    min_spread: float = 0.30,
+    max_spread: float = 0.90,
+    max_zoom_change: float = 0.15,
+    max_shift: float = 0.10,
+    margin: float = 1.15,
+    window: int = 3,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The causal camera row of the last of `frames`, one step of plan_camera(..., "causal"), and its state.
+
+    In: the last `window` frames up to this one (fewer at the film's start), `state` the previous frame's
+    (None for the film's first) and plan_camera's settings. Out: the camera row [x centre, y centre,
+    half-size, zoom], identical to plan_camera's for the whole film so far, and the state the next frame
+    needs. So a frame's camera reads the few frames before it and one small state, not every frame.
+    """
+    ext = [_extents(f) for f in frames[-window:]]
+    q05, q95, q005, q995 = (np.array([e[k] for e in ext]) for k in range(4))
+    central = np.maximum((q95 - q05).max(axis=1), 1e-12)
+    wish = np.maximum((q995 - q005).max(axis=1), central) * margin / 2
+    low, high = math.log(central[-1] / (2 * max_spread)), math.log(central[-1] / (2 * min_spread))
+    target = min(max(float(np.log(wish).mean()), low), high)  # np.clip of the trailing mean, as _smooth
+    if state is None:
+        log_half = min(max(target, low), high)
+    else:
+        rate = math.log1p(max_zoom_change)
+        a, b = max(low, state["log_half"] - rate), min(high, state["log_half"] + rate)
+        log_half = min(max(target, a), b) if a <= b else min(max(state["log_half"], low), high)
+    half = float(np.exp(np.array([log_half]))[0])
+    centre = []
+    for axis in range(2):
+        mid = (q05[:, axis] + q95[:, axis]) / 2
+        lo_c, hi_c = q95[-1, axis] - 0.98 * half, q05[-1, axis] + 0.98 * half
+        lo_c, hi_c = min(lo_c, mid[-1]), max(hi_c, mid[-1])
+        wanted = float(mid.mean())
+        if state is None:
+            centre.append(min(max(wanted, lo_c), hi_c))
+        else:
+            shift = max_shift * min(state["half"], half)
+            a, b = max(lo_c, state["centre"][axis] - shift), min(hi_c, state["centre"][axis] + shift)
+            centre.append(min(max(wanted, a), b) if a <= b else min(max(state["centre"][axis], lo_c), hi_c))
+    widest = half if state is None else max(state["widest"], half)
+    row = np.array([centre[0], centre[1], half, widest / half])
+    return row, {"log_half": log_half, "half": half, "centre": centre, "widest": widest}
+
+
 def limits(camera: np.ndarray) -> dict[str, list[float]]:
     """One camera row as axis limits in the format of projection/limits.json: {"x": [x0, x1], "y": [y0, y1]}."""
     cx, cy, h = (float(v) for v in camera[:3])
@@ -210,16 +257,30 @@ def read_view(path: str, step: int) -> dict[str, object]:
     return {**data, "zoom": 1.0} if "x" in data else data[str(step)]
 
 
-def main(job: object, only_last: bool = False) -> None:
-    """Rule camera (lookahead: every frame's view in camera.json) and, through camera_step.py, one
-    checkpoint's view from the frames up to it (causal)."""
+def main(job: Any) -> None:
+    """Rule camera (lookahead): every frame's view in camera.json."""
     from workflow_scripts.common import load_npy, save_json
 
-    p = job.params  # type: ignore[attr-defined]
-    frames = [load_npy(path) for path in job.input.projections]  # type: ignore[attr-defined]
+    p = job.params
+    frames = [load_npy(path) for path in job.input.projections]
     s = p.settings
     cameras = plan_camera(
         frames, p.mode, s["min_spread"], s["max_spread"], s["max_zoom_change"], s["max_shift"], p.margin, s["window"]
     )
-    planned = views(frames, cameras, p.steps)
-    save_json(job.output.camera, {str(p.steps[-1]): planned[str(p.steps[-1])]} if only_last else planned)  # type: ignore[attr-defined]
+    save_json(job.output.camera, views(frames, cameras, p.steps))
+
+
+def main_step(job: Any) -> None:
+    """Rule camera_step (causal): one checkpoint's view from the last `window` frames up to it and the
+    previous checkpoint's camera state, written with its own state for the next checkpoint."""
+    from workflow_scripts.common import load_json, load_npy, save_json
+
+    p, i = job.params, job.input
+    frames = [load_npy(path) for path in i.projections]
+    state = load_json(i.previous)["state"] if "previous" in i.keys() else None
+    s = p.settings
+    row, new_state = causal_next(
+        frames, state, s["min_spread"], s["max_spread"], s["max_zoom_change"], s["max_shift"], p.margin, s["window"]
+    )
+    view = views(frames[-1:], row[None, :], [p.step])
+    save_json(job.output.camera, {**view, "state": new_state})
