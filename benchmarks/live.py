@@ -3,7 +3,7 @@
 
     python benchmarks/live.py [--start 20] [--appended 5] [--gap 20]
 
-The demo's settings (config.yaml: 360 digits, 1280x720 frames) with configs/live.yaml (align: first), on the
+The demo's settings (config.yaml: 360 digits, 1280x720 frames, the default layout) with configs/live.yaml, on the
 benchmark's pool of real Trainer checkpoints (benchmarks/work/pool, made by run.py / make_checkpoints.py):
 the watcher (workflow_scripts/watch.py, what `make watch` runs) films the first --start checkpoints, then
 --appended more arrive one by one, --gap seconds apart, each copied in with fresh file times as a Trainer

@@ -6,8 +6,8 @@ CONFIG's `checkpoints:` is a Trainer's output folder that may still be growing. 
 with Snakemake's own command line (so Snakemake decides what is stale: only the new checkpoints' jobs and the
 film-level rules run), then waits until a new checkpoint is complete and runs again, until the checkpoint of
 the Trainer's planned max_steps has been filmed, no checkpoint has appeared for --quiet seconds, or Ctrl-C.
-configs/live.yaml comes first (settings whose old frames stay valid when checkpoints are appended); CONFIG
-overrides it. Each round prints one line: the new steps, what ran, and the seconds from the newest
+configs/live.yaml comes first (it sets nothing now: the default layout places appended checkpoints and
+keeps old frames, refitting only when the film says why); CONFIG overrides it. Each round prints one line: the new steps, what ran, and the seconds from the newest
 checkpoint being complete to the updated film. A checkpoint still being written is left out of a round
 with one warning and joins a later one (rules/common.smk). The warm workers outlive the rounds (they serve
 this process), so a round pays no imports. Ctrl-C stops Snakemake cleanly (no lock, no half-written file;
