@@ -132,9 +132,9 @@ def fake(out: Path, steps: int, template: Path | None = None) -> None:
                 shutil.copy(src, folder / name)
 
 
-def film(pool: Path, folder: Path, n: int) -> list[int]:
-    """A folder of symlinks to the first `n` checkpoints of `pool` (replacing what was there)."""
-    steps = pool_steps(pool)[:n]
+def film(pool: Path, folder: Path, n: int, start: int = 0) -> list[int]:
+    """A folder of symlinks to `n` checkpoints of `pool` from its `start`-th on (replacing what was there)."""
+    steps = pool_steps(pool)[start: start + n]
     if len(steps) < n:
         raise SystemExit(f"{pool} has only {len(steps)} checkpoints; {n} needed (make more with `train --steps`).")
     if folder.exists():

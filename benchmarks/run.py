@@ -58,12 +58,14 @@ class Workload:
     name: str
     config: str  # benchmarks/configs/<config>
     n: int  # checkpoints filmed at first (one more is appended in scenario 2)
+    start: int = 0  # the pool's checkpoints from this one on (0: from step 0)
 
 
 SCALES: dict[str, dict[str, Any]] = {
     "small": {"workloads": [Workload("small", "small.yaml", 8)], "cold": True, "dryrun": 1000},
     "full": {"workloads": [Workload("bench80", "bench80.yaml", 80), Workload("demo", "demo.yaml", 20),
-                           Workload("few120", "few120.yaml", 80), Workload("many", "many.yaml", 20)],
+                           Workload("few120", "few120.yaml", 80), Workload("many", "many.yaml", 20),
+                           Workload("late40", "late40.yaml", 40, start=40)],
              "cold": False, "dryrun": 1000, "scale_probe": True},
 }
 DIGITS_ALL = WORK / "data" / "digits-all"  # many.yaml's dataset: all 1,797 digits as one "test" split
@@ -323,7 +325,7 @@ def run_workload(w: Workload, scale: str, args: argparse.Namespace) -> WorkloadR
     if root.exists():
         shutil.rmtree(root)
     folder = root / "checkpoints" / POOL.name
-    film(POOL, folder, w.n)
+    film(POOL, folder, w.n, w.start)
     overrides = yaml.safe_load((HERE / "configs" / w.config).read_text()) or {}
     overrides["checkpoints"] = str(folder)
     if w.name == "many":
@@ -404,7 +406,7 @@ def run_workload(w: Workload, scale: str, args: argparse.Namespace) -> WorkloadR
     old_frames = frame_bytes(wfd / "results" / run)
 
     # 2: append one checkpoint.
-    add(POOL, folder, pool_steps(POOL)[w.n])
+    add(POOL, folder, pool_steps(POOL)[w.start + w.n])
     wf2 = workflow("append")
     base_n1 = baseline(f"n{w.n + 1}")
     same = compare_outputs(wf / "results" / run, mono / "results" / run)
