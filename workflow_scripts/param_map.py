@@ -17,8 +17,10 @@ of `max_fit_rows`) with two terms:
 The network sees the embeddings centred on the pooled mean, reduced to `pca_dims` principal components of
 the pooled rows and divided by one global scale (the rms row norm). f(x) = exp(log_scale) * (x[:2] + MLP(x)):
 with the MLP's last layer initialised to zero (`pca_init`), the training starts from the global PCA film.
-Training runs on every core the process may use (`threads: null`) and stops when the objective stops
-improving (`tol`, `patience`), then anneals the learning rate over `anneal` iterations.
+Training runs on the job's threads (`threads: null`: torch's count, which the job runtime sets from the
+rule's `threads:`; the layout rule asks for every core) and stops when the objective stops improving (`tol`,
+`patience`), then anneals the learning rate over `anneal` iterations. UMAP, autoencoder and stress losses
+and per-checkpoint affinities were measured worse on every run and removed (benchmarks/RESULTS.md).
 
 A fitted map is a dict of plain arrays (layout.save_layout / load_layout write and read it without pickle):
   method            str "param"
