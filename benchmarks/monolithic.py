@@ -48,7 +48,7 @@ import transformers  # noqa: E402,F401
 import yaml  # noqa: E402
 from PIL import Image  # noqa: E402,F401
 from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification  # noqa: E402,F401
-from workflow_scripts.layout_plan import fingerprint  # noqa: E402
+from workflow_scripts.layout_plan import FIRST_FIT, fingerprint  # noqa: E402
 
 from workflow_scripts.checkpoints import checkpoint_folder_steps  # noqa: E402
 from workflow_scripts.common import UserError  # noqa: E402
@@ -211,7 +211,7 @@ def film(cfg: dict[str, Any]) -> None:
              dict(method=method, align=align, steps=layout_steps, seed=cfg["seed"],
                   settings={k: proj_cfg[k] for k in ("tsne", "param", "umap", "auto")}, k=cfg["metrics"]["k"],
                   max_points=cfg["metrics"]["max_points"], fingerprint=fingerprint(cfg),
-                  refit_reason="the layout is fitted for the first time"))
+                  refit_reason=FIRST_FIT))
         for j in range(len(steps)):
             project(j)
         write_limits()

@@ -68,7 +68,7 @@ class Run:
     checkpoint_root: str
     external: bool
     skipped: dict  # {step: why} of the checkpoints left out of this film
-    layout_fit: tuple = ()  # the checkpoints a tsne/param/umap/auto layout is fitted on (see fit_steps)
+    layout_fit: tuple = ()  # the checkpoints a tsne/param/umap/auto layout is fitted on (see with_layout_fit)
     refit_reason: str = ""  # why the layout is fitted on every checkpoint (fit: auto; layout_plan.py)
 
     @property
@@ -158,11 +158,11 @@ def plan_run(name, cfg):
     if cfg["projection"]["method"] == "pca" and cfg["projection"]["align"] == "reference":
         reference_step(run)
     if cfg["projection"]["method"] != "pca":
-        run = fit_steps(run)
+        run = with_layout_fit(run)
     return run
 
 
-def fit_steps(run):
+def with_layout_fit(run):
     """The run with the checkpoints its tsne/param/umap/auto layout is fitted on: all (fit: all); the
     projection.reference_steps (fit: reference), which must all be checkpoints of the run; or (fit: auto) those
     of the layout there is, appended checkpoints being placed on it, unless a refit is due (layout_plan.py)."""

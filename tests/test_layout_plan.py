@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workflow_scripts.layout_plan import fingerprint, kept_fit_steps, refit_due
+from workflow_scripts.layout_plan import FIRST_FIT, fingerprint, kept_fit_steps, refit_due
 
 TARGETS = {"min_stability": 0.90, "min_trust_mean": 0.95, "min_trust_worst": 0.85}
 
@@ -47,7 +47,7 @@ def test_kept_fit_steps(tmp_path: Path) -> None:
     cfg = {"seed": 0, "metrics": {"k": 10, "max_points": 2000},
            "projection": {"method": "auto", "tsne": {}, "param": {}, "umap": {}, "auto": {}}}
     current = fingerprint(cfg)
-    assert kept_fit_steps(layout, film, [0, 1, 2], current) == (None, "the layout is fitted for the first time")
+    assert kept_fit_steps(layout, film, [0, 1, 2], current) == (None, FIRST_FIT)
     write_layout(layout, [0, 1], current)
     assert kept_fit_steps(layout, film, [0, 1, 2], current) == ([0, 1], "kept")
     assert kept_fit_steps(layout, film, [0, 1, 2], fingerprint({**cfg, "seed": 1}))[1] == "the layout's settings changed"

@@ -21,6 +21,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+FIRST_FIT = "the layout is fitted for the first time"  # the refit reason of a layout that had none before
+
 
 def fingerprint(cfg: Mapping[str, Any]) -> str:
     """What a run's film-wide layout fit depends on (its method, seed, the methods' settings, the metrics' k
@@ -46,7 +48,7 @@ def kept_fit_steps(layout: str | os.PathLike[str], film_metrics: str | os.PathLi
     """
     path = Path(layout)
     if not path.is_file():
-        return None, "the layout is fitted for the first time"
+        return None, FIRST_FIT
     try:
         with np.load(path, allow_pickle=False) as data:
             fitted = [int(s) for s in data["fit_steps"]] if "fit_steps" in data else None

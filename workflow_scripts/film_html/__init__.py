@@ -36,6 +36,7 @@ import numpy as np
 from workflow_scripts.checkpoints import read_train_log
 from workflow_scripts.common import UserError, atomic_path, load_json, load_npy
 from workflow_scripts.job import Job
+from workflow_scripts.layout_plan import FIRST_FIT
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def describe_layout(film: dict[str, Any]) -> str:
         note += f"; fitted on {len(layout.get('fit_steps', []))} checkpoints, {len(steps)} appended ones placed on it"
     if layout.get("refit_due"):
         note += f"; the next run refits it: {layout['refit_due']}"
-    elif layout.get("refit_reason") and layout["refit_reason"] != "the layout is fitted for the first time":
+    elif layout.get("refit_reason") and layout["refit_reason"] != FIRST_FIT:
         note += f"; refitted on every checkpoint because {layout['refit_reason']}"
     return note
 
