@@ -238,6 +238,17 @@ except UserError as err:
     raise WorkflowError(str(err))
 
 
+def uses_learned_map(cfg):
+    """Whether a run's layout may be the learned map (its jobs then import torch in the analysis worker)."""
+    proj = cfg["projection"]
+    return proj["method"] == "param" or (proj["method"] == "auto" and "param" in proj["auto"]["candidates"])
+
+
+# The analysis worker imports torch while it starts, beside the embeddings, when a film may need the learned
+# map: its layout job, which every later stage waits for, then does not pay it (layout.warm).
+os.environ["FILM_WARM_LEARNED_MAP"] = "1" if any(uses_learned_map(r.cfg) for r in RUNS.values()) else "0"
+
+
 def names_regex(names):
     return "|".join(re.escape(n) for n in names) or "(?!)"
 

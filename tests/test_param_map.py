@@ -4,6 +4,7 @@ determinism (in one process and across two) and that placing a new checkpoint ch
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +127,22 @@ def test_settings_are_checked() -> None:
     assert resolve(None) == DEFAULTS
     with pytest.raises(UserError, match="unknown"):
         resolve({"perplexitty": 30})
+
+
+WARM = """
+import os, sys, threading
+import tqdm
+tqdm.tqdm.monitor_interval = 0  # as in the worker
+from workflow_scripts import layout
+layout.warm()
+print(int("torch" in sys.modules), int("torch._dynamo" in sys.modules), threading.active_count())
+"""
+
+
+@pytest.mark.parametrize("flag", ["1", "0"])
+def test_a_worker_warms_the_learned_map_only_for_films_that_may_need_it(flag: str) -> None:
+    """layout.warm() at a worker's start runs the map's first training steps when FILM_WARM_LEARNED_MAP is 1
+    (torch and the optimiser's lazy imports, off the layout job), starting no thread (the worker forks)."""
+    env = {**os.environ, "FILM_WARM_LEARNED_MAP": flag, "PYTHONPATH": str(Path(__file__).parents[1])}
+    out = subprocess.run([sys.executable, "-c", WARM], env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out == (["1", "1", "1"] if flag == "1" else ["0", "0", "1"])

@@ -52,7 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "negatives": 512,           # rows whose pairs estimate Z
     "pca_dims": 50,             # reduce the embeddings to this many principal components first
     "max_fit_rows": 20000,      # pooled rows of the affinity graph (seeded subsample)
-    "hidden": 128,
+    "hidden": 64,
     "layers": 2,
     "iterations": 2000,         # at most: the fit stops once the objective stops improving (tol, patience)
     "batch": 1024,              # edges per iteration
@@ -211,7 +211,8 @@ def fit(embeddings_by_step: Sequence[np.ndarray], settings: Mapping[str, Any] | 
     trace = []
     for it in progress(range(iterations), desc="fitting the learned map"):
         exaggeration = float(s["early_exaggeration"] if it < early else s["exaggeration"])
-        e = np.minimum(np.searchsorted(cdf, rng.random(batch) * cdf[-1]), len(cdf) - 1)
+        # sorted draws walk the cumulative sums in order (cache-friendly); the loss is a mean, order-free
+        e = np.minimum(np.searchsorted(cdf, np.sort(rng.random(batch)) * cdf[-1]), len(cdf) - 1)
         parts = [gi[e], gj[e], rng.integers(0, m, negatives)]
         if mb:
             k = rng.integers(0, len(pair_row), mb)
@@ -279,6 +280,15 @@ class _Plateau:
 
     def done(self, it: int) -> bool:
         return self.stop_at is not None and it - self.stop_at >= self.anneal
+
+
+def warm_up() -> None:
+    """Import torch and what it loads on the first training step (the optimiser pulls in torch._dynamo, about
+    as long as torch itself) by fitting two steps on a few random rows, on one thread (starting no thread
+    pool). A warm worker calls it while it starts, so the layout job, a barrier of the film, does not."""
+    rng = np.random.default_rng(0)
+    tiny = [rng.normal(size=(40, 8)).astype(np.float32) for _ in range(2)]
+    fit(tiny, {"iterations": 2, "threads": 1, "pca_dims": 4, "negatives": 16, "batch": 16, "movement_batch": 16})
 
 
 def _threads(value: Any) -> int:
