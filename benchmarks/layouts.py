@@ -10,7 +10,7 @@ process (`--child`), so its time (the fit alone, imports excluded) and peak RSS 
 Snakemake's max_rss would show for a layout job) are its own; frames and figures are cached under
 benchmarks/work/layouts/{run}/ (--force refits). Metrics are the workflow's own (layout.film_quality:
 metrics.temporal_stability, sklearn trustworthiness with k = 10 on metrics.subsample's rows). The camera
-check plans workflow_scripts.camera on every layout's frames, look-ahead and causal.
+check plans workflow_scripts.film.camera on every layout's frames, look-ahead and causal.
 
 The scale probe writes synthetic embeddings (10 classes that tighten over the checkpoints, D = 768) under
 benchmarks/work/layouts/scale/, then runs the layout job (learned map or pooled t-SNE: fit on max_fit_rows
@@ -44,7 +44,7 @@ LEARNED = "learned map (param)"
 
 
 def tsne_name(perplexity: int, exaggeration: int) -> str:
-    from workflow_scripts.layout import TSNE_DEFAULTS
+    from workflow_scripts.film.layout import TSNE_DEFAULTS
 
     default = (perplexity, exaggeration) == (TSNE_DEFAULTS["perplexity"], TSNE_DEFAULTS["exaggeration"])
     return f"t-SNE p{perplexity} e{exaggeration}" + (" (default)" if default else "")
@@ -96,8 +96,8 @@ def peak_rss_mb() -> float:
 
 def child(folder: Path, name: str, out: Path) -> None:
     """Fit layout `name` on the run in `folder` (this process only), write its frames and figures."""
-    from workflow_scripts.layout import film_quality, fit_layout, save_layout
-    from workflow_scripts.project import project_all
+    from workflow_scripts.film.layout import film_quality, fit_layout, save_layout
+    from workflow_scripts.film.projection import project_all
 
     spec = LAYOUTS[name]
     steps, embeddings = load_run(folder, mmap=True)
@@ -150,7 +150,7 @@ def measure(folder: Path, name: str, force: bool) -> dict[str, Any]:
 def auto_from(folder: Path, candidates: list[str], force: bool) -> dict[str, Any]:
     """auto's row from its candidates' rows: layout.choose on their figures (what fit_auto computes), the
     chosen candidate's frames and metrics, the candidates' fit times added up and the larger peak RSS."""
-    from workflow_scripts.layout import AUTO_DEFAULTS, choose
+    from workflow_scripts.film.layout import AUTO_DEFAULTS, choose
 
     rows = {c: measure(folder, c, force) for c in candidates}
     targets = {k: AUTO_DEFAULTS[k] for k in ("min_stability", "min_trust_mean", "min_trust_worst")}
@@ -165,8 +165,7 @@ def auto_from(folder: Path, candidates: list[str], force: bool) -> dict[str, Any
 
 def camera_check(frames: np.ndarray) -> dict[str, float]:
     """Film-wide fixed axes vs the camera (look-ahead, causal): smallest spread, largest frame-to-frame change."""
-    from workflow_scripts.camera import camera_metrics, plan_camera, smoothness
-    from workflow_scripts.frame_limits import axis_limits
+    from workflow_scripts.film.camera import axis_limits, camera_metrics, plan_camera, smoothness
 
     frames = list(frames)
     fixed = axis_limits(frames, 1.15)
@@ -233,9 +232,8 @@ def make_synthetic(folder: Path, images: int, checkpoints: int, dims: int, class
 
 def layout_job(folder: Path, out: Path, method: str, settings: dict[str, Any]) -> None:
     """What a layout job does: embeddings memory-mapped, fit_layout(method) (defaults + `settings`), save_layout."""
-    from workflow_scripts.layout import fit_layout, save_layout
-
-    from workflow_scripts.common import NpyFiles
+    from workflow_scripts.film.common import NpyFiles
+    from workflow_scripts.film.layout import fit_layout, save_layout
 
     steps, _ = load_run(folder, mmap=True)
     embeddings = NpyFiles(folder / "embeddings" / f"{s}.npy" for s in steps)  # as the layout rule reads them
@@ -250,7 +248,7 @@ def layout_job(folder: Path, out: Path, method: str, settings: dict[str, Any]) -
 
 def place_job(layout_path: Path, embeddings_path: Path) -> None:
     """What a per-checkpoint job does: read the layout file and one checkpoint's embeddings, place them."""
-    from workflow_scripts.layout import load_layout, place
+    from workflow_scripts.film.layout import load_layout, place
 
     start = time.perf_counter()
     layout = load_layout(layout_path)

@@ -47,7 +47,7 @@ TINY = {
 def pool_steps(folder: str | Path) -> list[int]:
     """The steps of the checkpoint-<step> folders in `folder`, sorted."""
     sys.path.insert(0, str(REPO))
-    from workflow_scripts.checkpoints import checkpoint_folder_steps
+    from workflow_scripts.film.checkpoints import checkpoint_folder_steps
 
     return checkpoint_folder_steps(folder)
 
@@ -61,8 +61,8 @@ def train(out: Path, steps: int, tiny: bool, seed: int = 0, threads: int = 2) ->
     from datasets import load_dataset
     from transformers import Trainer, TrainingArguments, ViTForImageClassification
 
-    from workflow_scripts import prepare_data as data
-    from workflow_scripts.models import tiny_vit_config, tiny_vit_processor
+    from workflow_scripts.film import data
+    from workflow_scripts.film.models import tiny_vit_config, tiny_vit_processor
 
     preset = TINY if tiny else DEMO
     torch.set_num_threads(threads)

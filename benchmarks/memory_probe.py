@@ -37,7 +37,7 @@ def make_inputs(d: Path, images: int, dim: int, checkpoints: int, classes: int =
     """Synthetic embeddings (a drifting Gaussian mixture), probs, labels, thumbnails, classes, train log."""
     import numpy as np
 
-    from workflow_scripts.common import save_json, save_npy
+    from workflow_scripts.film.common import save_json, save_npy
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, classes, images)
@@ -65,7 +65,8 @@ def make_inputs(d: Path, images: int, dim: int, checkpoints: int, classes: int =
 
 def run(rule: str, inputs: dict, outputs: dict, params: dict, **wildcards: object) -> None:
     """One job of `rule`, as the workflow runs it: its adapter's main(job) (workflow_scripts/<rule>.py)."""
-    from workflow_scripts.job import Job, Named, adapter
+    from workflow_scripts.adapters import Job, Named
+    from workflow_scripts.runtime.job import adapter
 
     job = Job(rule, Named(**inputs), Named(**outputs), Named(**params), Named(**{k: str(v) for k, v in wildcards.items()}))
     adapter(rule).main(job)
@@ -105,8 +106,8 @@ def stage(name: str, d: Path, args: argparse.Namespace) -> str:
             {"align": "previous", "skipped": [], "view_files": [str(d / "limits.json")] * c})
         return f"whole-film stability over {c} checkpoints (embeddings memory-mapped)"
     if name == "frame":
-        from workflow_scripts.common import load_npy, save_json
-        from workflow_scripts.frame_limits import axis_limits
+        from workflow_scripts.film.camera import axis_limits
+        from workflow_scripts.film.common import load_npy, save_json
 
         save_json(d / "limits.json", axis_limits([load_npy(paths(d, "projection", 2)[0])], 1.15))
         inputs = {"projection": paths(d, "projection", 2)[step], "scores": paths(d, "ood", 2)[step],
@@ -124,7 +125,7 @@ def stage(name: str, d: Path, args: argparse.Namespace) -> str:
     if name == "preprocess":
         from transformers import ViTImageProcessor
 
-        from workflow_scripts import preprocess
+        from workflow_scripts.film import preprocess
 
         start = time.perf_counter()
         preprocess.preprocess(str(d / "eval.parquet"), ViTImageProcessor(), str(d / "pixels.npy"), str(d / "pixels.json"))
@@ -133,7 +134,7 @@ def stage(name: str, d: Path, args: argparse.Namespace) -> str:
         import numpy as np
         from transformers import ViTConfig, ViTForImageClassification
 
-        from workflow_scripts.common import save_json, save_npy
+        from workflow_scripts.film.common import save_json, save_npy
 
         folder = d / "vit-b16" / "checkpoint-0"
         ViTForImageClassification(ViTConfig(num_labels=10)).save_pretrained(folder)

@@ -48,11 +48,12 @@ import transformers  # noqa: E402,F401
 import yaml  # noqa: E402
 from PIL import Image  # noqa: E402,F401
 from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification  # noqa: E402,F401
-from workflow_scripts.layout_plan import FIRST_FIT, fingerprint  # noqa: E402
 
-from workflow_scripts.checkpoints import checkpoint_folder_steps  # noqa: E402
-from workflow_scripts.common import UserError  # noqa: E402
-from workflow_scripts.job import Job, Named, adapter, setup_logging  # noqa: E402
+from workflow_scripts.adapters import Job, Named  # noqa: E402
+from workflow_scripts.film.checkpoints import checkpoint_folder_steps  # noqa: E402
+from workflow_scripts.film.common import UserError  # noqa: E402
+from workflow_scripts.film.layout_plan import FIRST_FIT, fingerprint  # noqa: E402
+from workflow_scripts.runtime.job import adapter, setup_logging  # noqa: E402
 
 # Every rule's adapter, imported up front like the rest.
 RULES = ("prepare_data", "preprocess", "import_train_log", "embed", "ood", "label_issues", "layout", "project",

@@ -29,8 +29,8 @@ def pretrain(out: Path, steps: int, batch_size: int = 64, learning_rate: float =
     from tqdm.auto import tqdm
     from transformers import ViTForImageClassification
 
-    from workflow_scripts.prepare_data import builtin_digits
-    from workflow_scripts.models import tiny_vit_config, tiny_vit_processor
+    from workflow_scripts.film.data import builtin_digits
+    from workflow_scripts.film.models import tiny_vit_config, tiny_vit_processor
 
     torch.manual_seed(seed)
     processor = tiny_vit_processor(32)

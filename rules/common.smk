@@ -15,24 +15,20 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)
-from workflow_scripts.client import RUN_CLIENT
-from workflow_scripts.checkpoints import (
-    check_existing_checkpoints,
-    checkpoint_folder_steps,
-    checkpoint_steps,
-    training_fingerprint,
-)
-from workflow_scripts.common import UserError
-from workflow_scripts.film_html.compare import fraction_clock, same_step_clock
-from workflow_scripts.layout_plan import fingerprint, kept_fit_steps
-from workflow_scripts.local_scheduling import drop_default_rate_limit
-from workflow_scripts.models import check_checkpoint_folders, check_model_source, failed_before, incomplete_checkpoints
+from workflow_scripts.runtime.client import RUN_CLIENT
+from workflow_scripts.runtime.code_inputs import code_inputs
+from workflow_scripts.film.checkpoints import check_existing_checkpoints, checkpoint_folder_steps, checkpoint_steps, training_fingerprint
+from workflow_scripts.film.common import UserError
+from workflow_scripts.film.page.compare import fraction_clock, same_step_clock
+from workflow_scripts.film.layout_plan import fingerprint, kept_fit_steps
+from workflow_scripts.runtime.local_scheduling import drop_default_rate_limit
+from workflow_scripts.film.models import check_checkpoint_folders, check_model_source, failed_before, incomplete_checkpoints
 
 
 if "chunk_size" in config:
     raise WorkflowError(
         "chunk_size was removed: every stage now runs one job per checkpoint, warm workers pay the imports once "
-        "(workflow_scripts/worker.py); delete chunk_size from your config."
+        "(workflow_scripts/runtime/worker.py); delete chunk_size from your config."
     )
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
@@ -246,7 +242,7 @@ def uses_learned_map(cfg):
 
 # The analysis worker imports torch while it starts, beside the embeddings, when a film may need the learned
 # map: its layout job, which every later stage waits for, then does not pay it (layout.warm).
-os.environ["FILM_WARM_LEARNED_MAP"] = "1" if any(uses_learned_map(r.cfg) for r in RUNS.values()) else "0"
+os.environ.update(FILM_WARM_LEARNED_MAP="1" if any(uses_learned_map(r.cfg) for r in RUNS.values()) else "0")
 
 
 def names_regex(names):
@@ -264,8 +260,8 @@ wildcard_constraints:
 
 
 # --- the job command --------------------------------------------------------------------------------------
-# Every rule's shell command runs workflow_scripts/<script>.py's main(job) through the warm-worker client,
-# with the job's JSON (params.job, see job_params) on stdin. See workflow_scripts/worker.py and job.py.
+# Every rule's shell command runs workflow_scripts/adapters/<script>.py's main(job) through the warm-worker client,
+# with the job's JSON (params.job, see job_params) on stdin. See workflow_scripts/runtime/worker.py and job.py.
 
 
 # The Python that runs a job: the rule's conda environment's (`--sdm conda` puts it first on PATH), else the
@@ -274,7 +270,7 @@ PYTHON = "python" if any("conda" in str(m).lower() for m in workflow.deployment_
 
 
 def job(script):
-    """The shell command of a job run by workflow_scripts/<script>.py (named after its rule)."""
+    """The shell command of a job run by workflow_scripts/adapters/<script>.py (named after its rule)."""
     return f"exec {PYTHON} -S -c '{RUN_CLIENT}' {script} --log {{log:q}} <<< {{params.job:q}}"
 
 
@@ -322,25 +318,9 @@ def job_params(**settings):
 
 
 def code_files(rule):
-    """The workflow_scripts modules a rule's outputs depend on: its adapter and everything it imports from the
-    package, found by reading the imports (so a change to models.py's pooling reruns embed)."""
-    return sorted(_module_files(rule, set()))
-
-
-def _module_files(module, seen):
-    """{files of workflow_scripts modules}: `module` (a .py file, or every file of a package such as film_html,
-    its page template and vendored JavaScript too) and, recursively, the modules it imports."""
-    folder = Path(workflow.basedir, "workflow_scripts")
-    single = folder / f"{module}.py"
-    package = [p for p in sorted((folder / module).rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
-    files = [single] if single.is_file() else package
-    if module in ("job", "client", "worker") or not files or str(files[0]) in seen:
-        return seen
-    seen.update(str(f) for f in files)
-    for source in (f for f in files if f.suffix == ".py"):
-        for name in re.findall(r"^\s*(?:from|import)\s+workflow_scripts\.(\w+)", source.read_text(), re.M):
-            _module_files(name, seen)
-    return seen
+    """The code a rule's outputs depend on: its adapter and the workflow_scripts modules it imports
+    (workflow_scripts/runtime/code_inputs.py), so editing a module reruns exactly the jobs that run it."""
+    return code_inputs(rule, workflow.basedir)
 
 
 # --- settings and steps -----------------------------------------------------------------------------------
@@ -502,7 +482,7 @@ def film_layout(wildcards):
 
 
 def camera_mode(run):
-    """The run's camera: fixed (projection/limits.json), lookahead or causal (workflow_scripts/camera.py);
+    """The run's camera: fixed (projection/limits.json), lookahead or causal (workflow_scripts/film/camera.py);
     auto = fixed for the Procrustes modes, whose frames all have the reference's size; causal for a folder of
     external checkpoints, which can grow, under a layout that places appended checkpoints (fit auto or
     reference: an appended checkpoint then changes no old frame, its camera included); else lookahead."""
@@ -552,7 +532,7 @@ def camera_window(wildcards):
 
 
 def limits_projections(wildcards):
-    """The projections the film's fixed axis limits come from (see workflow_scripts/frame_limits.py)."""
+    """The projections the film's fixed axis limits come from (see workflow_scripts/adapters/frame_limits.py)."""
     run = run_of(wildcards)
     align = run.cfg["projection"]["align"]
     if align in ("first", "previous"):

@@ -19,7 +19,6 @@ from types import ModuleType
 import numpy as np
 import pytest
 import yaml
-
 from conftest import REPO, copy_run, make_workdir, planned, planned_jobs, set_config, snakemake
 
 pytestmark = pytest.mark.workflow

@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from PIL import Image
-
 from conftest import copy_run, make_workdir, planned, set_config, snakemake
+from PIL import Image
 from test_film_html import browser  # noqa: F401 - the headless Chromium fixture
 
 pytestmark = pytest.mark.workflow
@@ -86,8 +85,8 @@ def test_a_run_with_a_typo_is_refused_naming_the_run(tmp_path: Path) -> None:
 
 
 def test_runs_from_different_weights_keep_their_own_layouts(tmp_path: Path) -> None:
-    from workflow_scripts.common import save_json, save_npy
-    from workflow_scripts.compare_layout import SEPARATE, SHARED, compare_layout
+    from workflow_scripts.film.common import save_json, save_npy
+    from workflow_scripts.film.compare import SEPARATE, SHARED, compare_layout
 
     rng = np.random.default_rng(0)
     start = rng.normal(size=(30, 6))

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO, make_workdir, planned, planned_jobs, set_config, snakemake
 
 pytestmark = pytest.mark.workflow

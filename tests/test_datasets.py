@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from workflow_scripts.common import UserError
+from workflow_scripts.film.common import UserError
 
 CLASSES = ["cat", "dog", "eel"]
 PER_CLASS = {"train": 6, "test": 4}
@@ -92,7 +92,7 @@ def cfg(name: str | Path, **overrides: Any) -> dict[str, Any]:
 
 
 def prepare(config: dict[str, Any], out: Path, need_train: bool = True, seed: int = 0) -> dict[str, str]:
-    from workflow_scripts.prepare_data import prepare as run
+    from workflow_scripts.film.data import prepare as run
 
     paths = {k: str(out / f"{k}.{ext}") for k, ext in
              [("train", "parquet"), ("eval", "parquet"), ("labels", "npy"), ("thumbnails", "npy"), ("classes", "json")]}

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, make_workdir, snakemake
+
+from workflow_scripts.runtime.code_inputs import module_file
 
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
 # In requirements.txt for the workflow engine and the tests, not for the jobs' scripts.
-TOOLING = {"snakemake", "snakemake-executor-plugin-slurm", "jsonschema", "pytest", "playwright"}
+TOOLING = {"snakemake", "jsonschema", "pytest", "ruff", "snakefmt", "playwright"}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)$")
 
 
@@ -97,9 +98,7 @@ def rule_blocks() -> list[tuple[str, Path, Path]]:
             if script:
                 assert conda, f"{smk.name}: rule {name} runs a job but has no conda: environment"
                 assert script.group(1) == name, f"{smk.name}: rule {name} runs {script.group(1)}.py, not {name}.py"
-                module = REPO / "workflow_scripts" / f"{name}.py"
-                package = REPO / "workflow_scripts" / name / "__init__.py"
-                found.append((name, (smk.parent / conda.group(1)).resolve(), module if module.is_file() else package))
+                found.append((name, (smk.parent / conda.group(1)).resolve(), REPO / "workflow_scripts" / "adapters" / f"{name}.py"))
     return found
 
 
@@ -122,8 +121,8 @@ def imported_modules(script: Path, seen: set[Path] | None = None, top_level_only
             continue
         for name in names:
             if name.startswith("workflow_scripts."):
-                local = REPO / (name.replace(".", "/") + ".py")
-                if local.is_file():
+                local = module_file(name, REPO)
+                if local is not None:
                     modules |= imported_modules(local, seen, top_level_only=True)
             elif name.split(".")[0] not in sys.stdlib_module_names:
                 modules.add(name.split(".")[0])
@@ -167,7 +166,7 @@ def test_each_rule_env_provides_what_its_script_imports() -> None:
 
 def test_each_rule_runs_in_the_worker_of_its_env() -> None:
     """A warm worker preloads every adapter of its kind in one Python: the kind must be the rule's env."""
-    from workflow_scripts.client import KIND_OF
+    from workflow_scripts.runtime.client import KIND_OF
 
     rules = rule_blocks()
     assert {rule for rule, _, _ in rules} == set(KIND_OF), "every rule that runs a job has a worker kind, and back"

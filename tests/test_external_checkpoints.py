@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import make_workdir, planned, planned_jobs, set_config, snakemake
+from PIL import Image
 
 pytestmark = pytest.mark.workflow
 
@@ -184,8 +183,8 @@ def test_incomplete_checkpoints_are_left_out_with_one_warning_each_or_refused_wh
 
 
 def test_trainer_state_log_history_is_read_by_key(tmp_path: Path) -> None:
-    from workflow_scripts.common import UserError
-    from workflow_scripts.import_train_log import import_log
+    from workflow_scripts.film.checkpoints import import_log
+    from workflow_scripts.film.common import UserError
 
     state = tmp_path / "trainer_state.json"
     state.write_text(json.dumps({"log_history": [

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, SNAKEMAKE, make_workdir, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -50,7 +49,7 @@ def workers_of(workdir: Path, wait: float = 5.0) -> list[int]:
         for proc in Path("/proc").iterdir():
             try:
                 cmd = (proc / "cmdline").read_bytes().split(b"\0")
-                if b"workflow_scripts.worker" in cmd and b"--serve" in cmd and (proc / "cwd").resolve() == workdir.resolve():
+                if b"workflow_scripts.runtime.worker" in cmd and b"--serve" in cmd and (proc / "cwd").resolve() == workdir.resolve():
                     pids.append(int(proc.name))
             except (OSError, ValueError):
                 continue

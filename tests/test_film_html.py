@@ -1,4 +1,4 @@
-"""The explorable film page (workflow_scripts/film_html, issue 12).
+"""The explorable film page (workflow_scripts/film/page, issue 12).
 
 Unit tests of the builder and the run-folder loader, then the page itself from disk in headless Chromium
 (Playwright for Python, pointed at the system Chromium): no console error, no network request, the
@@ -21,7 +21,8 @@ from typing import Any, Iterator
 import numpy as np
 import pytest
 
-from workflow_scripts.film_html import (
+from workflow_scripts.film.common import save_json
+from workflow_scripts.film.page import (
     FilmData,
     build_film_html,
     decoded_ood,
@@ -29,8 +30,7 @@ from workflow_scripts.film_html import (
     film_data_from_run,
     read_page,
 )
-from workflow_scripts.film_html.synthetic import synthetic_film
-from workflow_scripts.common import save_json
+from workflow_scripts.film.page.synthetic import synthetic_film
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 STEPS = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110]
@@ -405,9 +405,9 @@ def test_10k_by_80_loads_and_plays_within_budget(browser: Any, tmp_path: Path) -
 
 
 def test_command_line_and_rule_adapter(run_dir: Path, tmp_path: Path) -> None:
-    from workflow_scripts import film_html
-    from workflow_scripts.film_html.__main__ import main
-    from workflow_scripts.job import Job, Named
+    from workflow_scripts.adapters import film_html
+    from workflow_scripts.adapters import Job, Named
+    from workflow_scripts.cli.build_page import main
 
     assert main([str(run_dir), "--out", str(tmp_path / "cli.html"), "--title", "cli"]) == 0
     meta, _, _ = read_page(str(tmp_path / "cli.html"))

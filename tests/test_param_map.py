@@ -1,4 +1,4 @@
-"""The learned global map (workflow_scripts/param_map.py) on a tiny synthetic film: shapes, the file format,
+"""The learned global map (workflow_scripts/film/param_map.py) on a tiny synthetic film: shapes, the file format,
 determinism (in one process and across two) and that placing a new checkpoint changes no fitted frame."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workflow_scripts.common import UserError
-from workflow_scripts.layout import load_layout as load
-from workflow_scripts.layout import save_layout as save
-from workflow_scripts.param_map import DEFAULTS, fit, place, resolve
+from workflow_scripts.film.common import UserError
+from workflow_scripts.film.layout import load_layout as load
+from workflow_scripts.film.layout import save_layout as save
+from workflow_scripts.film.param_map import DEFAULTS, fit, place, resolve
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"iterations": 40, "hidden": 16, "batch": 64, "negatives": 32, "movement": 1.0, "movement_batch": 64,
@@ -68,7 +68,7 @@ def test_fit_is_byte_identical_across_processes(fitted: tuple[list[np.ndarray], 
     embeddings, model = fitted
     code = (
         "import sys, numpy as np; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests'];"
-        "from test_param_map import film, TINY; from workflow_scripts.param_map import fit, place; from workflow_scripts.layout import save_layout as save;"
+        "from test_param_map import film, TINY; from workflow_scripts.film.param_map import fit, place; from workflow_scripts.film.layout import save_layout as save;"
         "e = film(); m = fit(e, TINY, seed=0, steps=[0, 10, 20, 30]); save(sys.argv[2], m);"
         "np.save(sys.argv[3], np.stack([place(m, x) for x in e]))"
     )
@@ -110,7 +110,7 @@ def test_fit_stops_when_the_objective_stops_improving() -> None:
 
 def test_plateau_rule() -> None:
     """_Plateau on a made-up objective: it improves for 300 iterations, then stays flat."""
-    from workflow_scripts.param_map import _Plateau
+    from workflow_scripts.film.param_map import _Plateau
 
     plateau = _Plateau(tol=0.01, patience=100, anneal=40)
     factors = []
@@ -133,7 +133,7 @@ WARM = """
 import os, sys, threading
 import tqdm
 tqdm.tqdm.monitor_interval = 0  # as in the worker
-from workflow_scripts import layout
+from workflow_scripts.adapters import layout
 layout.warm()
 print(int("torch" in sys.modules), int("torch._dynamo" in sys.modules), threading.active_count())
 """

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from workflow_scripts.common import load_npy, save_npy
-from workflow_scripts.frame_limits import axis_limits
-from workflow_scripts.project import (
+from workflow_scripts.film.camera import axis_limits
+from workflow_scripts.film.common import load_npy, save_npy
+from workflow_scripts.film.projection import (
     fit_basis,
     fit_pca_layout,
     generalised_procrustes,

@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from workflow_scripts import spotlight_launch
-from workflow_scripts.common import save_json, save_npy
-from workflow_scripts.review import build_review, spotlight_dtypes, write_review
+from workflow_scripts.cli import spotlight_launch
+from workflow_scripts.film.common import save_json, save_npy
+from workflow_scripts.film.review import build_review, spotlight_dtypes, write_review
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCHER = REPO / "workflow_scripts" / "spotlight_launch.py"

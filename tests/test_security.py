@@ -5,7 +5,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, make_workdir, snakemake
 
 # Where a pattern may appear (the opt-in path for pickled checkpoints goes through transformers'

@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from workflow_scripts.animate import frame_durations, write_gif, write_mp4
-from workflow_scripts.common import UserError, atomic_path, save_json, save_npy
-from workflow_scripts import frame, tween
-from workflow_scripts.checkpoints import read_train_log, write_train_log
-from workflow_scripts.frame import leaderboard
-from workflow_scripts.job import Job, Named
-from workflow_scripts.label_issues import label_issues
-from workflow_scripts.ood import ood_scores, top_outliers
-from workflow_scripts.outliers_table import write_outliers
+from workflow_scripts.adapters import frame, tween
+from workflow_scripts.film.render import between, layout_label
+from workflow_scripts.adapters import Job, Named
+from workflow_scripts.film.animation import frame_durations, write_gif, write_mp4
+from workflow_scripts.film.checkpoints import read_train_log, write_train_log
+from workflow_scripts.film.common import UserError, atomic_path, save_json, save_npy
+from workflow_scripts.film.label_issues import label_issues
+from workflow_scripts.film.ood import ood_scores, top_outliers, write_outliers
+from workflow_scripts.film.render import leaderboard
 
 
 def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:
@@ -137,17 +137,17 @@ def test_frames_render_at_the_requested_size_with_tweens(film: dict, kind: str) 
 
 
 def test_the_scatter_is_titled_with_the_layout_the_film_kept(tmp_path: Path) -> None:
-    assert frame.layout_label([], "first") == "PCA, aligned"
+    assert layout_label([], "first") == "PCA, aligned"
     for method, align, label in [("param", "global", "learned map"), ("tsne", "global", "pooled t-SNE"),
                                  ("pca", "global", "PCA, one basis"), ("pca", "gpa", "PCA, aligned (GPA)")]:
         path = tmp_path / f"{method}-{align}.npz"
         np.savez(path, method=np.array(method), coords=np.zeros((1, 2, 2), np.float32))
-        assert frame.layout_label([str(path)], align) == label
-        assert frame.layout_label(str(path), align) == label  # a single named file arrives as a string
+        assert layout_label([str(path)], align) == label
+        assert layout_label(str(path), align) == label  # a single named file arrives as a string
 
 
 def test_tween_positions_and_titles() -> None:
-    alpha, step, title = tween.between(10, 20, 1, 3)
+    alpha, step, title = between(10, 20, 1, 3)
     assert alpha == 0.25 and step == 12.5 and title == "step 10 \u2192 20 (interpolated 1/4)"
 
 

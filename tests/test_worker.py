@@ -1,4 +1,4 @@
-"""Warm workers (workflow_scripts/client.py, worker.py): a job runs in a forked child of a worker that imported the heavy
+"""Warm workers (workflow_scripts/runtime/client.py, worker.py): a job runs in a forked child of a worker that imported the heavy
 libraries once, with the job's own log, exit status and process; workers never outlive their Snakemake
 process, kill a job whose client went away, and serve nobody but their user."""
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO
-from workflow_scripts.client import RUN_CLIENT
+
+from workflow_scripts.runtime.client import RUN_CLIENT
 
 PYTHON = sys.executable
 
@@ -55,7 +55,7 @@ def workers(owner: int) -> list[int]:
             cmd = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"--serve" in cmd and str(owner).encode() in cmd and any(b"workflow_scripts.worker" in c for c in cmd):
+        if b"--serve" in cmd and str(owner).encode() in cmd and any(b"workflow_scripts.runtime.worker" in c for c in cmd):
             found.append(int(proc.name))
     return found
 
@@ -176,7 +176,7 @@ def test_another_user_cannot_use_the_worker(tmp_path: Path, owner: int) -> None:
     environment = dict(os.environ, PYTHONPATH=str(REPO), FILM_OWNER_PID=str(owner), FILM_WORKERS="on")
     code = f"""
 import marshal, os
-from workflow_scripts import client
+from workflow_scripts.runtime import client
 address = client.address("analysis", {owner}, {PYTHON!r})  # the worker's name, as its user computes it
 os.setuid(65534)  # then become nobody
 sock = client.connect(address)

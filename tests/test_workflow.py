@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
-
 from conftest import REPO, make_workdir, planned, planned_jobs, set_config, snakemake
+from PIL import Image
 
 pytestmark = pytest.mark.workflow
 

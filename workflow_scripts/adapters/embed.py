@@ -1,0 +1,53 @@
+"""Rule embed: reads the job's files and settings and calls workflow_scripts.film.embedding."""
+
+from pathlib import Path
+
+from workflow_scripts.adapters import Job
+from workflow_scripts.film.common import CheckpointError, load_json, load_npy
+from workflow_scripts.film.embedding import PixelFeeder, embed_checkpoint, embed_model
+from workflow_scripts.film.models import load_for_embedding, model_class, read_config, record_failure
+
+_rehearsed = False
+
+
+def warm(job: Job | None = None) -> None:
+    """Import torch and transformers, and the model class of the job's checkpoint (before the worker forks);
+    the first time, also rehearse the job on two images (`rehearse`)."""
+    global _rehearsed
+    import torch  # noqa: F401
+    import transformers.modeling_utils  # noqa: F401  (under every model class and image processor: 3-4 s, once)
+
+    if job is None:
+        return
+    try:
+        model_class(read_config(job.params.checkpoint_dir, what="checkpoint"))
+        if not _rehearsed:
+            _rehearsed = True
+            rehearse(job)
+    except Exception:  # noqa: BLE001 - only a head start: the job reports any problem itself
+        pass
+
+
+def rehearse(job: Job) -> None:
+    """Load the job's checkpoint and embed its first two images on the CPU, in the worker before it forks:
+    the first call's one-time costs (the loading path's lazy imports, the kernels' set-up: about 0.5 s) are
+    then paid once per worker instead of once per job. One thread, no GPU (the worker may not start either)."""
+    import torch
+
+    p = job.params
+    model = load_for_embedding(p.checkpoint_dir, p.allow_pickle)
+    feeder = PixelFeeder(load_npy(job.input.pixels, mmap=True)[:2], load_json(job.input.spec), torch.device("cpu"), 2)
+    embed_model(model, feeder, pooling=p.pooling, batch_size=2, device=torch.device("cpu"), precision="fp32")
+
+
+def main(job: Job) -> None:
+    p = job.params
+    try:
+        embed_checkpoint(
+            p.checkpoint_dir, job.input.pixels, job.input.spec, job.output.embeddings, job.output.probs,
+            p.pooling, p.batch_size, p.device, p.precision, p.allow_pickle,
+        )
+    except CheckpointError as err:
+        record_failure(p.failure_record, p.checkpoint_dir, str(err))  # the next run leaves it out
+        raise
+    Path(p.failure_record).unlink(missing_ok=True)

@@ -1,0 +1,22 @@
+"""Rule film_html: reads the job's files and settings and calls workflow_scripts.film.page."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workflow_scripts.adapters import Job
+from workflow_scripts.film.page import build_film_html, film_data_from_run, log
+
+
+def main(job: Job) -> None:
+    """Rule film_html: the run's explorable film. Its inputs are the run's files that film_data_from_run
+    reads (listed by the rule, read here by their place in the run folder)."""
+    from workflow_scripts.film.camera import read_view
+
+    p = job.params
+    data = film_data_from_run(p.run_dir, p.steps, top_k=p.top_k)
+    views = [read_view(path, step) for path, step in zip(p.view_files, p.steps)]  # the frames' camera
+    data.limits = np.array([[*v["x"], *v["y"]] for v in views], dtype=np.float64)
+    data.zoom = np.array([float(v.get("zoom", 1.0)) for v in views])
+    summary = build_film_html(data, job.output.html, max_points=p.max_points, title=p.title)
+    log.info("wrote %s: %.2f MB, %d of %d images", job.output.html, summary["bytes"] / 1e6, summary["points_shown"], summary["points_total"])

@@ -1,0 +1,307 @@
+"""Warm workers: one job per checkpoint and stage, without paying the imports once per job.
+
+A fresh Python pays seconds of imports (torch + transformers about 6.5 s, cleanlab 2.5 s, scikit-learn 2 s,
+matplotlib 1 s) against 0.01-0.3 s of work per checkpoint and stage. A warm worker of a kind (client.KINDS:
+train, analysis, render, the conda environments of the rules) imports what its rules need once (an adapter's
+`warm()`; the rules that run once per film, prepare_data, preprocess and train, have none: their imports would
+only delay the first embedding), then forks one child per job. The child takes the job's stdin/stdout/stderr
+(passed by the client over the socket), working folder and environment, runs workflow_scripts.runtime.job.run (the
+rule's adapter, logging to the rule's log) and exits; the worker sends the client the exit status and the
+child's resource use. So each job is still its own process (crash and memory isolation, its own log and
+status), and a rule's `conda:` environment still applies: workers are keyed by the Python they run.
+
+    python -m workflow_scripts.runtime.worker --serve KIND --owner SNAKEMAKE_PID   (started by the first client)
+
+Lifetime and safety:
+- A worker listens on an abstract Unix socket named after the user, the Snakemake process it serves
+  (FILM_OWNER_PID, set in rules/common.smk), its kind, the Python and the working folder, once it has
+  imported; from its start it holds a second name (the claim), so no second worker of its kind starts. Only
+  processes of the same user may use it (SO_PEERCRED).
+- It imports before it forks and never starts threads or touches a GPU itself; if it finds another thread
+  or an initialised CUDA after importing, it forks nothing and its clients run their jobs themselves.
+- It exits when its Snakemake process is gone (checked twice a second) or after FILM_WORKER_IDLE seconds
+  without a job (default 300). When a client goes away (Ctrl-C, Snakemake cancelling the job) it kills that
+  job's process group at once; outputs are written to a temporary file and renamed, so a killed job leaves
+  nothing that looks complete.
+"""
+
+import gc
+import marshal
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from typing import Any
+
+from workflow_scripts.runtime.client import HEADER, KIND_OF, KINDS, address, claim_address, owner_pid
+
+
+class Worker:
+    """Serves the jobs of one kind: imports once, forks a child per job, reports each child's exit."""
+
+    def __init__(self, kind: str, owner: int, idle: float) -> None:
+        self.kind, self.owner, self.idle = kind, owner, idle
+        self.claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.selector = selectors.EpollSelector()
+        self.jobs: dict[int, tuple[socket.socket, int, float]] = {}  # pidfd -> (client, pid, start)
+        self.can_fork = True
+        self.last_active = time.monotonic()
+
+    def claim_name(self) -> bool:
+        """Hold the kind's claim name for the worker's whole life (client.claimed); False if another holds it."""
+        try:
+            self.claim.bind(claim_address(self.kind, self.owner))
+        except OSError:
+            return False  # another client's worker of this kind is starting or serving
+        return True
+
+    def listen(self) -> None:
+        """Take the serving address, after the imports: clients that find it get a warm worker."""
+        self.listener.bind(address(self.kind, self.owner))
+        self.listener.listen(64)
+
+    def preload(self) -> None:
+        """Import every adapter of this kind and call its warm() (heavy imports, no threads, no GPU)."""
+        from workflow_scripts.runtime.job import adapter, limit_threads
+
+        started = time.monotonic()
+        try:
+            import tqdm
+
+            tqdm.tqdm.monitor_interval = 0  # tqdm's monitor thread would make forking unsafe (jobs' bars still work)
+        except ImportError:
+            pass
+        for rule in KINDS[self.kind]:
+            module = adapter(rule)
+            if hasattr(module, "warm"):
+                module.warm()
+        limit_threads(1)  # finds the BLAS/OpenMP libraries once, for every job (job.limit_threads)
+        extra = other_threads()
+        cuda = "torch" in sys.modules and sys.modules["torch"].cuda.is_initialized()
+        if extra or cuda:
+            self.can_fork = False
+            why = f"threads {extra} started" if extra else "CUDA was initialised"
+            log(f"{why} while importing: forking is unsafe, each job will run in a fresh process instead")
+        log(f"{self.kind} worker ready in {time.monotonic() - started:.1f} s (pid {os.getpid()})")
+
+    def serve(self) -> None:
+        self.selector.register(self.listener, selectors.EVENT_READ, "accept")
+        next_owner_check = 0.0
+        while True:
+            for key, _ in self.selector.select(timeout=0.5):
+                if key.data == "accept":
+                    self.accept()
+                elif key.data == "client":
+                    self.client_gone(key.fileobj)
+                else:
+                    self.reap(key.fileobj)
+            now = time.monotonic()
+            if self.jobs:
+                self.last_active = now
+            if now >= next_owner_check:
+                next_owner_check = now + 0.5
+                if not alive(self.owner):
+                    return self.stop("its Snakemake process ended")
+            if not self.jobs and now - self.last_active > self.idle:
+                return self.stop(f"idle for {self.idle:.0f} s")
+
+    def accept(self) -> None:
+        conn, _ = self.listener.accept()
+        fds: list[int] = []
+        try:
+            conn.settimeout(10.0)
+            _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+            if uid != os.getuid():
+                raise PermissionError(f"a process of uid {uid} may not use this worker")
+            header, fds, _flags, _addr = socket.recv_fds(conn, HEADER.size, 3)
+            size = HEADER.unpack(header + recv_exact(conn, HEADER.size - len(header)))[0]
+            request = marshal.loads(recv_exact(conn, size))  # from a process of this user (checked above)
+            if KIND_OF.get(request["rule"]) != self.kind:
+                raise ValueError(f"rule {request['rule']!r} is not served by the {self.kind} worker")
+            if not self.can_fork:
+                reply(conn, {"status": None, "fallback": "this worker cannot fork safely"})
+                conn.close()
+                return
+            self.start(conn, request, fds)
+        except Exception as err:  # noqa: BLE001 - a bad request never stops the worker
+            log(f"refused a request: {err}")
+            reply(conn, {"status": 1, "error": str(err)})
+            conn.close()
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def start(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
+        from workflow_scripts.adapters import Job
+        from workflow_scripts.runtime.job import adapter
+
+        job = Job.from_json(request["rule"], request["spec"], request["log"])
+        module = adapter(job.rule)
+        if hasattr(module, "warm"):
+            module.warm(job)  # e.g. the model class of this checkpoint: imported once, before forking
+            extra = other_threads()
+            if extra:  # a library started a thread while warming: never fork from here on
+                self.can_fork = False
+                log(f"threads {extra} started while warming for {job.rule}: each job will run in a fresh process instead")
+                reply(conn, {"status": None, "fallback": "this worker cannot fork safely"})
+                conn.close()
+                return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        worker_fds = [self.claim.fileno(), self.listener.fileno(), self.selector.fileno(), conn.fileno()]
+        worker_fds += [fd for pidfd, (other, _, _) in self.jobs.items() for fd in (pidfd, other.fileno())]
+        gc.freeze()  # the worker's objects leave the collector's lists: a child's collections do not copy their pages
+        pid = os.fork()
+        if pid == 0:  # the job's process
+            os._exit(child(job, request, fds, worker_fds))
+        conn.setblocking(False)
+        pidfd = os.pidfd_open(pid)
+        self.jobs[pidfd] = (conn, pid, time.monotonic())
+        self.selector.register(pidfd, selectors.EVENT_READ, "child")
+        self.selector.register(conn, selectors.EVENT_READ, "client")
+
+    def client_gone(self, conn: Any) -> None:
+        """A client's socket became readable while its job runs: the client went away; kill its job."""
+        for pidfd, (client_conn, pid, _start) in self.jobs.items():
+            if client_conn is conn:
+                log(f"client of job {pid} went away: killing the job")
+                kill_group(pid)
+                self.selector.unregister(conn)
+                return
+
+    def reap(self, pidfd: Any) -> None:
+        conn, pid, start = self.jobs.pop(pidfd)
+        self.selector.unregister(pidfd)
+        os.close(pidfd)
+        _, status, usage = os.wait4(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        result = {
+            "status": code if code >= 0 else 128 - code,
+            "usage": {
+                "wall_s": time.monotonic() - start,
+                "cpu_s": usage.ru_utime + usage.ru_stime,
+                "max_rss_mb": usage.ru_maxrss / 1024,
+            },
+        }
+        try:
+            self.selector.unregister(conn)
+        except KeyError:
+            pass
+        conn.setblocking(True)
+        reply(conn, result)
+        conn.close()
+
+    def stop(self, why: str) -> None:
+        for _conn, pid, _start in self.jobs.values():
+            kill_group(pid)
+        log(f"{self.kind} worker exits: {why}")
+
+
+def child(job: Any, request: dict[str, Any], fds: list[int], close: list[int]) -> int:
+    """The forked job process: take over the client's stdio, folder and environment, run the job."""
+    try:
+        os.setsid()  # its own process group, so the worker can kill everything it starts
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        for fd in close:
+            os.close(fd)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        from workflow_scripts.runtime.job import run
+
+        status = run(job)
+    except BaseException:  # noqa: BLE001 - never return into the worker's loop
+        import traceback
+
+        traceback.print_exc()
+        status = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return status
+
+
+def other_threads() -> list[str]:
+    """Names of this process's threads besides the main one (a worker with any may not fork)."""
+    return [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+
+
+def recv_exact(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("the client closed the connection mid-request")
+        data += chunk
+    return data
+
+
+def reply(conn: socket.socket, message: dict[str, Any]) -> None:
+    try:
+        data = marshal.dumps(message)
+        conn.sendall(HEADER.pack(len(data)) + data)
+    except OSError:
+        pass  # the client is gone
+
+
+def kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def log(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+def serve(kind: str, owner: int) -> int:
+    worker = Worker(kind, owner, float(os.environ.get("FILM_WORKER_IDLE", "300")))
+    if not worker.claim_name():
+        return 0
+    if os.fork() != 0:
+        # The process the client started returns at once, its claim taken: the worker goes on as a grandchild,
+        # no child of the job that started it (whose benchmark would count the worker's memory and CPU).
+        os._exit(0)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        worker.preload()
+        worker.listen()
+        worker.serve()
+    except SystemExit:
+        worker.stop("terminated")
+    sys.stderr.flush()
+    os._exit(0)  # skip the interpreter's teardown of torch & co. (seconds, and nothing left to save)
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m workflow_scripts.runtime.worker", description=__doc__.split("\n")[0])
+    parser.add_argument("--serve", metavar="KIND", choices=sorted(KINDS), required=True, help="the kind of jobs to serve")
+    parser.add_argument("--owner", type=int, help="the Snakemake process to serve (default: FILM_OWNER_PID)")
+    args = parser.parse_args(argv)
+    return serve(args.serve, args.owner or owner_pid())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
