@@ -7,23 +7,31 @@ BIN := $(VENV)/bin
 CORES ?= all
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint dag bench review report clean help watch compare
+.PHONY: run test lint format dag bench review report clean help watch compare slurm
 
 help:
 	@echo "make run     set up .venv and make the film (results/demo/animation.gif)"
 	@echo "make test    set up .venv and run the test suite"
-	@echo "make lint    snakemake --lint"
+	@echo "make lint    ruff, ruff format --check, snakefmt --check, snakemake --lint (make format fixes)"
 	@echo "make dag     rule graph and a 3-checkpoint DAG as SVG (needs Graphviz)"
 	@echo "make report  the HTML report of results/demo (report.html)"
 	@echo "make review  open results/\$$(RUN)/review.parquet in Renumics Spotlight (RUN=demo; first use installs .venv-review)"
 	@echo "make bench   benchmarks (writes benchmarks/RESULTS.md tables)"
 	@echo "make watch   CONFIG=... film a fine-tuning while it runs (checkpoints: = the Trainer's output_dir)"
 	@echo "make compare the demo at two learning rates, side by side (results/compare/lr/)"
+	@echo "make slurm   install the SLURM executor plugin (for --workflow-profile profiles/slurm)"
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+# `make slurm`: the SLURM executor plugin in .venv, for --workflow-profile profiles/slurm (docs/cluster.md).
+slurm: $(BIN)/.installed-slurm
+
+$(BIN)/.installed-slurm: $(BIN)/.installed requirements-slurm.txt
+	$(BIN)/python -m pip install --quiet -r requirements-slurm.txt
 	touch $@
 
 run: $(BIN)/.installed
@@ -36,8 +44,21 @@ compare: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
+# `make lint`: ruff (lint, then format check) on the Python, snakefmt on the Snakemake files, snakemake --lint.
+# `make format` rewrites the files the way the two checks want them.
+LINTED := workflow_scripts tests benchmarks
+SMK := Snakefile rules
+
 lint: $(BIN)/.installed
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/snakefmt --check --line-length 120 $(SMK)
 	$(BIN)/snakemake --lint
+
+format: $(BIN)/.installed
+	$(BIN)/ruff check --fix $(LINTED)
+	$(BIN)/ruff format $(LINTED)
+	$(BIN)/snakefmt --line-length 120 $(SMK)
 
 clean:
 	rm -rf results .snakemake
@@ -63,7 +84,7 @@ $(REVIEW_VENV)/bin/.installed: requirements-review.txt
 review:
 	@test -f results/$(RUN)/review.parquet || { echo "results/$(RUN)/review.parquet not found: make it first (\`make run\` makes results/demo)." >&2; exit 1; }
 	@$(MAKE) --no-print-directory -s $(REVIEW_VENV)/bin/.installed
-	$(REVIEW_VENV)/bin/python workflow_scripts/spotlight_launch.py results/$(RUN)/review.parquet --port $(REVIEW_PORT)
+	$(REVIEW_VENV)/bin/python workflow_scripts/cli/spotlight_launch.py results/$(RUN)/review.parquet --port $(REVIEW_PORT)
 
 # --- make dag / make report (docs/dag.md, docs/report.md) ---------------------------------------------
 # `make dag`: the rule graph of the default config and the job DAG of a 3-checkpoint film, as SVG in
@@ -94,4 +115,4 @@ report: $(BIN)/.installed
 .PHONY: watch
 watch: $(BIN)/.installed
 	@test -n "$(CONFIG)" || { echo "make watch needs CONFIG=path/to/config.yaml with checkpoints: set to the Trainer's output_dir" >&2; exit 1; }
-	$(BIN)/python -m workflow_scripts.watch --cores $(CORES) --configfile $(CONFIG) $(if $(QUIET),--quiet $(QUIET))
+	$(BIN)/python -m workflow_scripts.cli.watch --cores $(CORES) --configfile $(CONFIG) $(if $(QUIET),--quiet $(QUIET))

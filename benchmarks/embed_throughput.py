@@ -38,7 +38,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 # Datasheet dense peaks in TFLOP/s: (bf16/fp16 tensor cores, fp32 without TF32).
-GPU_PEAKS = {"H200": (989.4, 66.9), "H100": (989.4, 66.9), "A100": (312.0, 19.5), "L40S": (362.1, 91.6), "A10": (125.0, 31.2)}
+GPU_PEAKS = {
+    "H200": (989.4, 66.9),
+    "H100": (989.4, 66.9),
+    "A100": (312.0, 19.5),
+    "L40S": (362.1, 91.6),
+    "A10": (125.0, 31.2),
+}
 
 
 def build_model(name: str, image_size: int) -> tuple[Any, int]:
@@ -53,8 +59,15 @@ def build_model(name: str, image_size: int) -> tuple[Any, int]:
     if name == "vit-b16":
         return ViTForImageClassification(ViTConfig(image_size=image_size, num_labels=10)).eval(), image_size
     if name == "tiny":
-        config = ViTConfig(image_size=16, patch_size=4, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                           intermediate_size=64, num_labels=10)
+        config = ViTConfig(
+            image_size=16,
+            patch_size=4,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            num_labels=10,
+        )
         return ViTForImageClassification(config).eval(), 16
     model = load_for_embedding(name, allow_pickle=False)
     size = getattr(model.config, "image_size", image_size)
@@ -140,18 +153,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        emb, _ = embed_model(model, feeder, pooling="auto", batch_size=args.batch_size, device=device, precision=args.precision)
+        emb, _ = embed_model(
+            model, feeder, pooling="auto", batch_size=args.batch_size, device=device, precision=args.precision
+        )
         times.append(time.perf_counter() - start)  # embed_model returns host arrays: the device is done
     best = min(times)
     effective = args.precision if autocast_dtype(args.precision, device) is not None else "fp32"
     peak, peak_source = device_peak(device, effective, args.peak_tflops)
     floor = flops * args.images / (peak * 1e12)
     return {
-        "model": args.model, "image_size": size, "images": args.images, "batch_size": args.batch_size,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"{device.type} ({torch.get_num_threads()} threads)",
-        "precision": effective, "images_per_s": args.images / best, "median_images_per_s": args.images / statistics.median(times),
-        "load_s": load_s, "gflop_per_image": flops / 1e9, "peak_tflops": peak, "peak_source": peak_source,
-        "floor_s": floor, "seconds": best, "percent_of_floor": 100 * floor / best, "embedding_dim": int(emb.shape[1]),
+        "model": args.model,
+        "image_size": size,
+        "images": args.images,
+        "batch_size": args.batch_size,
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{device.type} ({torch.get_num_threads()} threads)",
+        "precision": effective,
+        "images_per_s": args.images / best,
+        "median_images_per_s": args.images / statistics.median(times),
+        "load_s": load_s,
+        "gflop_per_image": flops / 1e9,
+        "peak_tflops": peak,
+        "peak_source": peak_source,
+        "floor_s": floor,
+        "seconds": best,
+        "percent_of_floor": 100 * floor / best,
+        "embedding_dim": int(emb.shape[1]),
         "pixels": "resident" if feeder.resident is not None else "streamed",
     }
 

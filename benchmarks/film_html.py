@@ -35,7 +35,13 @@ from workflow_scripts.film.page import build_film_html, film_data_from_run, read
 from workflow_scripts.film.page.compare import CompareData, build_compare_html  # noqa: E402
 from workflow_scripts.film.page.synthetic import synthetic_comparison, synthetic_film  # noqa: E402
 
-FLAGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu-compositing", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-dev-shm-usage",
+    "--disable-gpu-compositing",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+]
 SIZES = [(1_000, 20), (1_000, 80), (5_000, 80), (10_000, 80), (20_000, 80)]
 COMPARE_SIZES = [(2, 2_000, 40), (3, 2_000, 40), (3, 10_000, 80)]  # runs, images, checkpoints per run
 MARK = "## The explorable film page (benchmarks/film_html.py)"
@@ -54,7 +60,7 @@ def photo_film() -> Any:
     for k in range(data.n_images):
         photo, side = photos[k % 2], int(rng.integers(32, 160))
         y, x = int(rng.integers(0, photo.shape[0] - side)), int(rng.integers(0, photo.shape[1] - side))
-        crops.append(np.asarray(Image.fromarray(photo[y:y + side, x:x + side]).resize((64, 64))))
+        crops.append(np.asarray(Image.fromarray(photo[y : y + side, x : x + side]).resize((64, 64))))
     data.thumbnails = np.stack(crops)
     return data
 
@@ -82,24 +88,42 @@ def split_bytes(path: Path) -> dict[str, int]:
     return {"total": len(text.encode()), "data": data, "sprite": sprite, "rest": len(text.encode()) - data - sprite}
 
 
-def row(label: str, n: int, s: int, summary: dict[str, Any], build_s: float, parts: dict[str, int], m: dict[str, Any] | None,
-        runs: int = 1) -> dict[str, Any]:
+def row(
+    label: str,
+    n: int,
+    s: int,
+    summary: dict[str, Any],
+    build_s: float,
+    parts: dict[str, int],
+    m: dict[str, Any] | None,
+    runs: int = 1,
+) -> dict[str, Any]:
     """One table row; `s` checkpoints per run, `runs` > 1 for a comparison page (data per image x checkpoint of all runs)."""
     shown = summary["points_shown"]
     return {
-        "film": label, "images": n, "shown": shown, "checkpoints": s, "runs": runs, "build_s": build_s, **{f"bytes_{k}": v for k, v in parts.items()},
-        "per_1000_x_ckpt": parts["data"] / (shown / 1000 * s * runs), "per_image_thumb": parts["sprite"] / shown,
-        "thumb": summary["thumbnail"], **({} if m is None else m),
+        "film": label,
+        "images": n,
+        "shown": shown,
+        "checkpoints": s,
+        "runs": runs,
+        "build_s": build_s,
+        **{f"bytes_{k}": v for k, v in parts.items()},
+        "per_1000_x_ckpt": parts["data"] / (shown / 1000 * s * runs),
+        "per_image_thumb": parts["sprite"] / shown,
+        "thumb": summary["thumbnail"],
+        **({} if m is None else m),
     }
 
 
 def markdown(rows: list[dict[str, Any]], load: float) -> str:
     lines = [
-        MARK, "",
+        MARK,
+        "",
         f"Headless Chromium {chromium_version()} with software WebGL (SwiftShader), flags `{' '.join(FLAGS)}`; "
         f"load average {load:.1f} on 2 cores when it ran. Sizes are of the whole self-contained page; *data* is the "
         "gzip + base64 payload (uint16 coordinates per axis and step, uint16 OOD score, OOD rank and label-issue "
-        "rank, predicted class and its probability), *thumbnails* the base64 WebP sprite sheet.", "",
+        "rank, predicted class and its probability), *thumbnails* the base64 WebP sprite sheet.",
+        "",
         "| film | shown x checkpoints (x runs) | page | data | thumbnails | data per 1,000 images x checkpoint | thumbnail per image | build | load | median frame | p95 frame | script per frame |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -144,10 +168,17 @@ def main() -> None:
             run = Path(args.run)
             steps = sorted(int(f.stem) for f in (run / "projection").glob("*.npy") if f.stem.isdigit())
             jobs.append((f"{run.name} run", lambda: film_data_from_run(str(run), steps)))
-        jobs += [(f"synthetic {n:,} x {s}", lambda n=n, s=s: synthetic_film(n, s, thumb=32, camera=True)) for n, s in SIZES]
+        jobs += [
+            (f"synthetic {n:,} x {s}", lambda n=n, s=s: synthetic_film(n, s, thumb=32, camera=True)) for n, s in SIZES
+        ]
         jobs.append(("synthetic 10,000 x 80, 64-px photo thumbnails", photo_film))
-        jobs += [(f"comparison, {r} synthetic runs of {n:,} x {s}", lambda r=r, n=n, s=s: synthetic_comparison(n, [s] * r, thumb=32))
-                 for r, n, s in COMPARE_SIZES]
+        jobs += [
+            (
+                f"comparison, {r} synthetic runs of {n:,} x {s}",
+                lambda r=r, n=n, s=s: synthetic_comparison(n, [s] * r, thumb=32),
+            )
+            for r, n, s in COMPARE_SIZES
+        ]
         for label, make in jobs:
             data = make()
             out = Path(tmp) / "film.html"
@@ -158,7 +189,16 @@ def main() -> None:
             read_page(str(out))  # it decodes
             m = measure_page(browser, out, hook="compareDebug" if compare else "filmDebug") if browser else None
             film = data.films[0] if compare else data
-            r = row(label, film.n_images, film.n_steps, summary, build_s, split_bytes(out), m, runs=len(data.films) if compare else 1)
+            r = row(
+                label,
+                film.n_images,
+                film.n_steps,
+                summary,
+                build_s,
+                split_bytes(out),
+                m,
+                runs=len(data.films) if compare else 1,
+            )
             print(json.dumps({k: v for k, v in r.items() if k != "thumb"}), flush=True)
             rows.append(r)
         if browser:

@@ -26,8 +26,9 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,9 @@ def load_run(folder: Path, mmap: bool = False) -> tuple[list[int], list[np.ndarr
     steps = sorted(int(p.stem) for p in (folder / "embeddings").glob("*.npy"))
     if len(steps) < 2:
         raise SystemExit(f"{folder} has fewer than two embeddings/*.npy files; run the workflow on it first.")
-    return steps, [np.load(folder / "embeddings" / f"{s}.npy", allow_pickle=False, mmap_mode="r" if mmap else None) for s in steps]
+    return steps, [
+        np.load(folder / "embeddings" / f"{s}.npy", allow_pickle=False, mmap_mode="r" if mmap else None) for s in steps
+    ]
 
 
 def reference_steps(rule: str | None, steps: Sequence[int]) -> list[int] | None:
@@ -107,9 +110,18 @@ def child(folder: Path, name: str, out: Path) -> None:
     if spec["method"] == "auto":
         raise SystemExit("auto is measured from its candidates' rows (measure)")
     if spec["method"] == "article":
-        frames = np.stack([f.astype(np.float32) for f in project_all("article", [np.asarray(e, np.float64) for e in embeddings])])
+        frames = np.stack(
+            [f.astype(np.float32) for f in project_all("article", [np.asarray(e, np.float64) for e in embeddings])]
+        )
     else:
-        layout = fit_layout(embeddings, steps, spec["method"], spec.get("settings"), reference_steps(spec.get("reference"), steps), seed=0)
+        layout = fit_layout(
+            embeddings,
+            steps,
+            spec["method"],
+            spec.get("settings"),
+            reference_steps(spec.get("reference"), steps),
+            seed=0,
+        )
         frames = layout["coords"]
         save_layout(out.with_suffix(".npz"), layout)  # for --place-job
         choice = json.loads(str(layout["choice"])) if "choice" in layout else None
@@ -118,12 +130,24 @@ def child(folder: Path, name: str, out: Path) -> None:
     quality = film_quality([np.asarray(e) for e in embeddings], list(frames))
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out.with_suffix(".npy"), frames, allow_pickle=False)
-    out.with_suffix(".json").write_text(json.dumps({
-        "name": name, "run": folder.name, "checkpoints": len(steps), "images": int(frames.shape[1]),
-        "fit_s": round(seconds, 2), "peak_rss_mb": round(rss, 1), "rss_before_fit_mb": round(rss_before, 1),
-        **{k: quality[k] for k in ("stability_spearman", "movement_stress", "trust_mean", "trust_worst")},
-        "trust": quality["trust"], "choice": choice, "spec": spec,
-    }, indent=1))
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "name": name,
+                "run": folder.name,
+                "checkpoints": len(steps),
+                "images": int(frames.shape[1]),
+                "fit_s": round(seconds, 2),
+                "peak_rss_mb": round(rss, 1),
+                "rss_before_fit_mb": round(rss_before, 1),
+                **{k: quality[k] for k in ("stability_spearman", "movement_stress", "trust_mean", "trust_worst")},
+                "trust": quality["trust"],
+                "choice": choice,
+                "spec": spec,
+            },
+            indent=1,
+        )
+    )
 
 
 def cache_path(folder: Path, name: str) -> Path:
@@ -156,8 +180,13 @@ def auto_from(folder: Path, candidates: list[str], force: bool) -> dict[str, Any
     targets = {k: AUTO_DEFAULTS[k] for k in ("min_stability", "min_trust_mean", "min_trust_worst")}
     choice = choose({c: r for c, r in rows.items()}, targets)
     chosen = rows[choice["method"]]
-    return {**chosen, "name": "auto", "fit_s": sum(r["fit_s"] for r in rows.values()),
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in rows.values()), "choice": choice}
+    return {
+        **chosen,
+        "name": "auto",
+        "fit_s": sum(r["fit_s"] for r in rows.values()),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in rows.values()),
+        "choice": choice,
+    }
 
 
 # ----------------------------------------------------------------------------------------------- tables
@@ -187,20 +216,35 @@ def ok(r: dict[str, Any]) -> bool:
 
 def cell(r: dict[str, Any]) -> str:
     mark = " ✔" if ok(r) else ""
-    return (f"{r['stability_spearman']:.3f} / {r['movement_stress']:.2f} / {r['trust_mean']:.3f} ({r['trust_worst']:.3f}) "
-            f"/ {r['fit_s']:.1f} s, {r['peak_rss_mb']:.0f} MB{mark}")
+    return (
+        f"{r['stability_spearman']:.3f} / {r['movement_stress']:.2f} / {r['trust_mean']:.3f} ({r['trust_worst']:.3f}) "
+        f"/ {r['fit_s']:.1f} s, {r['peak_rss_mb']:.0f} MB{mark}"
+    )
 
 
 def tables(runs: list[Path], names: list[str], results: dict[tuple[str, str], dict[str, Any]]) -> str:
     lines = ["| layout | " + " | ".join(r.name for r in runs) + " |", "|---|" + "---|" * len(runs)]
     for name in names:
-        lines.append(f"| {name} | " + " | ".join(cell(results[(r.name, name)]) if (r.name, name) in results else "not run"
-                                                  for r in runs) + " |")
-    lines += ["", "| run: layout | fixed axes: min spread | look-ahead camera: min spread / max zoom change / max centre shift / max zoom "
-              "| causal camera: the same |", "|---|---:|---|---|"]
+        lines.append(
+            f"| {name} | "
+            + " | ".join(cell(results[(r.name, name)]) if (r.name, name) in results else "not run" for r in runs)
+            + " |"
+        )
+    lines += [
+        "",
+        "| run: layout | fixed axes: min spread | look-ahead camera: min spread / max zoom change / max centre shift / max zoom "
+        "| causal camera: the same |",
+        "|---|---:|---|---|",
+    ]
     for r in runs:
         for name in names:
-            if (r.name, name) not in results or name not in ("global PCA", DEFAULT_TSNE, "AlignedUMAP", LEARNED, "auto (default)"):
+            if (r.name, name) not in results or name not in (
+                "global PCA",
+                DEFAULT_TSNE,
+                "AlignedUMAP",
+                LEARNED,
+                "auto (default)",
+            ):
                 continue
             c = camera_check(np.load(results[(r.name, name)]["frames"], allow_pickle=False))
             lines.append(
@@ -208,7 +252,9 @@ def tables(runs: list[Path], names: list[str], results: dict[tuple[str, str], di
                 f"| {c['lookahead_min_spread']:.2f} / {c['lookahead_max_zoom_change']:.3f} / {c['lookahead_max_shift']:.3f} / x{c['lookahead_max_zoom']:.1f} "
                 f"| {c['causal_min_spread']:.2f} / {c['causal_max_zoom_change']:.3f} / {c['causal_max_shift']:.3f} / x{c['causal_max_zoom']:.1f} |"
             )
-    autos = [(r.name, results[(r.name, "auto (default)")]["choice"]) for r in runs if (r.name, "auto (default)") in results]
+    autos = [
+        (r.name, results[(r.name, "auto (default)")]["choice"]) for r in runs if (r.name, "auto (default)") in results
+    ]
     if autos:
         lines += [""] + [f"- auto on {run}: **{c['method']}**: {c['reason']}" for run, c in autos]
     return "\n".join(lines)
@@ -226,7 +272,11 @@ def make_synthetic(folder: Path, images: int, checkpoints: int, dims: int, class
     (folder / "embeddings").mkdir(parents=True, exist_ok=True)
     for t in range(checkpoints):
         a = np.float32(t / max(checkpoints - 1, 1))
-        x = a * centres[labels] + (1 - 0.8 * a) * base + np.float32(0.05) * rng.normal(size=(images, dims)).astype(np.float32)
+        x = (
+            a * centres[labels]
+            + (1 - 0.8 * a) * base
+            + np.float32(0.05) * rng.normal(size=(images, dims)).astype(np.float32)
+        )
         np.save(folder / "embeddings" / f"{t}.npy", x.astype(np.float32), allow_pickle=False)
 
 
@@ -241,9 +291,22 @@ def layout_job(folder: Path, out: Path, method: str, settings: dict[str, Any]) -
     # as the layout rule calls it: auto measures with metrics.k and metrics.max_points (the schema's defaults)
     layout = fit_layout(embeddings, steps, method, {method: settings, "auto": {"k": 10, "max_points": 2000}}, seed=0)
     save_layout(out, layout)
-    fit_rows = len(layout["reference_rows"]) if "reference_rows" in layout else json.loads(str(layout["settings"]))["max_fit_rows"]
-    print(json.dumps({"method": method, "fit_and_place_s": round(time.perf_counter() - start, 1), "peak_rss_mb": round(peak_rss_mb()),
-                      "fit_rows": fit_rows, "rows": int(np.prod(layout["coords"].shape[:2]))}))
+    fit_rows = (
+        len(layout["reference_rows"])
+        if "reference_rows" in layout
+        else json.loads(str(layout["settings"]))["max_fit_rows"]
+    )
+    print(
+        json.dumps(
+            {
+                "method": method,
+                "fit_and_place_s": round(time.perf_counter() - start, 1),
+                "peak_rss_mb": round(peak_rss_mb()),
+                "fit_rows": fit_rows,
+                "rows": int(np.prod(layout["coords"].shape[:2])),
+            }
+        )
+    )
 
 
 def place_job(layout_path: Path, embeddings_path: Path) -> None:
@@ -257,9 +320,19 @@ def place_job(layout_path: Path, embeddings_path: Path) -> None:
     frame = place(layout, -1, x)  # the first call imports openTSNE and scikit-learn
     first = time.perf_counter()
     again = place(layout, -1, x)
-    print(json.dumps({"images": len(x), "load_s": round(loaded - start, 2), "first_place_s": round(first - loaded, 2),
-                      "place_s": round(time.perf_counter() - first, 2), "peak_rss_mb": round(peak_rss_mb()),
-                      "finite": bool(np.isfinite(frame).all()), "repeatable": bool(np.array_equal(frame, again))}))
+    print(
+        json.dumps(
+            {
+                "images": len(x),
+                "load_s": round(loaded - start, 2),
+                "first_place_s": round(first - loaded, 2),
+                "place_s": round(time.perf_counter() - first, 2),
+                "peak_rss_mb": round(peak_rss_mb()),
+                "finite": bool(np.isfinite(frame).all()),
+                "repeatable": bool(np.array_equal(frame, again)),
+            }
+        )
+    )
 
 
 def timed(cmd: list[str]) -> dict[str, Any]:
@@ -279,9 +352,22 @@ def scale_probe(images: int, checkpoints: int, dims: int, method: str, settings:
         print(f"writing {checkpoints} x {images} x {dims} synthetic embeddings to {folder} ...", flush=True)
         make_synthetic(folder, images, checkpoints, dims)
     out = folder / f"layout-{method}.npz"
-    job = [sys.executable, __file__, "--layout-job", str(folder), str(out), "--method", method, "--settings", json.dumps(settings)]
+    job = [
+        sys.executable,
+        __file__,
+        "--layout-job",
+        str(folder),
+        str(out),
+        "--method",
+        method,
+        "--settings",
+        json.dumps(settings),
+    ]
     print("layout job", method, json.dumps(settings), json.dumps(timed(job)), flush=True)
-    print("place one checkpoint:", json.dumps(timed([sys.executable, __file__, "--place-job", str(out), str(folder / "embeddings" / "0.npy")])))
+    print(
+        "place one checkpoint:",
+        json.dumps(timed([sys.executable, __file__, "--place-job", str(out), str(folder / "embeddings" / "0.npy")])),
+    )
 
 
 # ------------------------------------------------------------------------------------------------- main

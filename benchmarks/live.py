@@ -65,9 +65,24 @@ def main() -> None:
     (work / "live.yaml").write_text(yaml.safe_dump({"run": "live", "checkpoints": str(folder)}))
     env = dict(os.environ, PYTHONPATH=str(REPO), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "workflow_scripts.cli.watch", "--configfile", "live.yaml", "--cores", "2", "--quiet",
-         str(args.gap * 3), "--poll", "0.5"],
-        cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "workflow_scripts.cli.watch",
+            "--configfile",
+            "live.yaml",
+            "--cores",
+            "2",
+            "--quiet",
+            str(args.gap * 3),
+            "--poll",
+            "0.5",
+        ],
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
     gif = work / "results" / "live" / "animation.gif"
@@ -82,15 +97,20 @@ def main() -> None:
     rows = ["| round | new checkpoints | seconds to the updated film | round s | jobs |", "|---|---|---:|---:|---|"]
     latencies = []
     for line in lines:
-        m = re.match(r"round (\d+): checkpoints ([^;]*); ran (.*); the film was updated ([\d.]+) s after .* \(([\d.]+) s round\)", line)
+        m = re.match(
+            r"round (\d+): checkpoints ([^;]*); ran (.*); the film was updated ([\d.]+) s after .* \(([\d.]+) s round\)",
+            line,
+        )
         if m:
             rows.append(f"| {m.group(1)} | {m.group(2)} | {m.group(4)} | {m.group(5)} | {m.group(3)} |")
             if m.group(1) != "1":
                 latencies.append(float(m.group(4)))
     print("\n".join(rows))
     if latencies:
-        print(f"\nappended checkpoints: median {statistics.median(latencies):.1f} s, max {max(latencies):.1f} s "
-              f"from complete to the updated film (target <= 15 s); load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"\nappended checkpoints: median {statistics.median(latencies):.1f} s, max {max(latencies):.1f} s "
+            f"from complete to the updated film (target <= 15 s); load average {os.getloadavg()[0]:.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,20 +1,20 @@
 #!/usr/bin/env python
 """Checkpoints for the benchmark, made locally (training is out of the comparison; its time is reported apart).
 
-  python benchmarks/make_checkpoints.py train OUT [--steps 80] [--tiny]
-      Fine-tune builtin:tiny-vit on builtin:digits with the Hugging Face Trainer (the workflow's data, model
-      and processor builders), saving every step with save_only_model=True: OUT/checkpoint-0 ... OUT/checkpoint-<steps>,
-      each with config.json, model.safetensors, preprocessor_config.json and (from step 1) trainer_state.json.
-      --tiny uses the test suite's 2-layer ViT on 16x16 images (seconds instead of a minute).
-      Writes OUT/../<name>.timing.json with the training wall time.
+python benchmarks/make_checkpoints.py train OUT [--steps 80] [--tiny]
+    Fine-tune builtin:tiny-vit on builtin:digits with the Hugging Face Trainer (the workflow's data, model
+    and processor builders), saving every step with save_only_model=True: OUT/checkpoint-0 ... OUT/checkpoint-<steps>,
+    each with config.json, model.safetensors, preprocessor_config.json and (from step 1) trainer_state.json.
+    --tiny uses the test suite's 2-layer ViT on 16x16 images (seconds instead of a minute).
+    Writes OUT/../<name>.timing.json with the training wall time.
 
-  python benchmarks/make_checkpoints.py fake OUT [--steps 1000] [--template CHECKPOINT_FOLDER]
-      checkpoint-0 ... checkpoint-<steps-1> folders for the dry-run scenario (a dry run reads no weights):
-      hard links to one real checkpoint's files, or a minimal config + header-only safetensors.
+python benchmarks/make_checkpoints.py fake OUT [--steps 1000] [--template CHECKPOINT_FOLDER]
+    checkpoint-0 ... checkpoint-<steps-1> folders for the dry-run scenario (a dry run reads no weights):
+    hard links to one real checkpoint's files, or a minimal config + header-only safetensors.
 
-  python benchmarks/make_checkpoints.py film POOL FOLDER N
-      FOLDER/checkpoint-<s> -> POOL/checkpoint-<s> symlinks for the first N steps of POOL: a Trainer output
-      folder to film, to which the benchmark appends one checkpoint later.
+python benchmarks/make_checkpoints.py film POOL FOLDER N
+    FOLDER/checkpoint-<s> -> POOL/checkpoint-<s> symlinks for the first N steps of POOL: a Trainer output
+    folder to film, to which the benchmark appends one checkpoint later.
 """
 
 from __future__ import annotations
@@ -33,13 +33,31 @@ REPO = Path(__file__).resolve().parents[1]
 # The demo's model and training settings (config.yaml / schema defaults), saving every step.
 DEMO = {
     "image_size": 32,
-    "tiny_vit": {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 256, "patch_size": 4},
-    "training": {"learning_rate": 0.001, "batch_size": 64, "weight_decay": 0.01, "warmup_steps": 25, "logging_steps": 1},
+    "tiny_vit": {
+        "hidden_size": 128,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "intermediate_size": 256,
+        "patch_size": 4,
+    },
+    "training": {
+        "learning_rate": 0.001,
+        "batch_size": 64,
+        "weight_decay": 0.01,
+        "warmup_steps": 25,
+        "logging_steps": 1,
+    },
 }
 # tests/configs/tiny.yaml's model.
 TINY = {
     "image_size": 16,
-    "tiny_vit": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64, "patch_size": 4},
+    "tiny_vit": {
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "patch_size": 4,
+    },
     "training": {"learning_rate": 0.001, "batch_size": 32, "weight_decay": 0.01, "warmup_steps": 2, "logging_steps": 1},
 }
 
@@ -84,20 +102,36 @@ def train(out: Path, steps: int, tiny: bool, seed: int = 0, threads: int = 2) ->
         ds.set_transform(transform)
         start = time.perf_counter()
         torch.manual_seed(seed)
-        model = ViTForImageClassification(tiny_vit_config(len(names), dict(enumerate(names)), image_size=preset["image_size"], **preset["tiny_vit"]))
+        model = ViTForImageClassification(
+            tiny_vit_config(len(names), dict(enumerate(names)), image_size=preset["image_size"], **preset["tiny_vit"])
+        )
         t = preset["training"]
         args = TrainingArguments(
-            output_dir=str(out), max_steps=steps, save_strategy="steps", save_steps=1, save_only_model=True,
-            logging_steps=t["logging_steps"], learning_rate=t["learning_rate"], per_device_train_batch_size=t["batch_size"],
-            weight_decay=t["weight_decay"], warmup_steps=t["warmup_steps"], seed=seed, data_seed=seed, report_to="none",
-            remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=True,
+            output_dir=str(out),
+            max_steps=steps,
+            save_strategy="steps",
+            save_steps=1,
+            save_only_model=True,
+            logging_steps=t["logging_steps"],
+            learning_rate=t["learning_rate"],
+            per_device_train_batch_size=t["batch_size"],
+            weight_decay=t["weight_decay"],
+            warmup_steps=t["warmup_steps"],
+            seed=seed,
+            data_seed=seed,
+            report_to="none",
+            remove_unused_columns=False,
+            dataloader_num_workers=0,
+            disable_tqdm=True,
         )
         trainer = Trainer(model=model, args=args, train_dataset=ds, processing_class=processor)
         trainer.save_model(str(out / "checkpoint-0"))  # the film starts before fine-tuning
         trainer.train()
         seconds = time.perf_counter() - start
     (out.parent / f"{out.name}.timing.json").write_text(
-        json.dumps({"train_s": round(seconds, 2), "steps": steps, "checkpoints": len(pool_steps(out)), "tiny": tiny}, indent=2)
+        json.dumps(
+            {"train_s": round(seconds, 2), "steps": steps, "checkpoints": len(pool_steps(out)), "tiny": tiny}, indent=2
+        )
     )
     return seconds
 
@@ -114,9 +148,19 @@ def fake(out: Path, steps: int, template: Path | None = None) -> None:
     else:
         source = out.parent / f".{out.name}.template"
         source.mkdir(parents=True, exist_ok=True)
-        (source / "config.json").write_text(json.dumps(
-            {"architectures": ["ViTForImageClassification"], "model_type": "vit", "hidden_size": 8,
-             "num_hidden_layers": 1, "num_attention_heads": 1, "image_size": 8, "patch_size": 4}))
+        (source / "config.json").write_text(
+            json.dumps(
+                {
+                    "architectures": ["ViTForImageClassification"],
+                    "model_type": "vit",
+                    "hidden_size": 8,
+                    "num_hidden_layers": 1,
+                    "num_attention_heads": 1,
+                    "image_size": 8,
+                    "patch_size": 4,
+                }
+            )
+        )
         header = json.dumps({"__metadata__": {"format": "pt"}}).encode()
         header += b" " * (-len(header) % 8)
         (source / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
@@ -134,7 +178,7 @@ def fake(out: Path, steps: int, template: Path | None = None) -> None:
 
 def film(pool: Path, folder: Path, n: int, start: int = 0) -> list[int]:
     """A folder of symlinks to `n` checkpoints of `pool` from its `start`-th on (replacing what was there)."""
-    steps = pool_steps(pool)[start: start + n]
+    steps = pool_steps(pool)[start : start + n]
     if len(steps) < n:
         raise SystemExit(f"{pool} has only {len(steps)} checkpoints; {n} needed (make more with `train --steps`).")
     if folder.exists():

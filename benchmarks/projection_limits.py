@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -53,7 +53,9 @@ def trust(x: np.ndarray, y: np.ndarray) -> float:
     return float(trustworthiness(x, y, n_neighbors=K))
 
 
-def hill_climb(w: np.ndarray, score: Callable[[np.ndarray], float], iterations: int, seed: int = 0) -> tuple[np.ndarray, float]:
+def hill_climb(
+    w: np.ndarray, score: Callable[[np.ndarray], float], iterations: int, seed: int = 0
+) -> tuple[np.ndarray, float]:
     """Keep a random perturbation of the map `w` whenever it raises `score`."""
     rng = np.random.default_rng(seed)
     best = score(w)
@@ -92,7 +94,7 @@ def limits(embeddings: Sequence[np.ndarray], iterations: int) -> dict[str, float
         e = embeddings[i]
         m, c = pca_fit(e)
         centred = e - m
-        best_linear.append(hill_climb(c.T, lambda w: trust(e, centred @ w), iterations)[1])
+        best_linear.append(hill_climb(c.T, lambda w, e=e, centred=centred: trust(e, centred @ w), iterations)[1])
         tsne.append(trust(e, TSNE(n_components=2, random_state=0, init="pca").fit_transform(e)))
     out["best_linear_trust"] = float(np.mean(best_linear))
     out["own_pca_trust_probe"] = float(np.mean([own[i] for i in probe]))

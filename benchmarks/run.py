@@ -43,8 +43,17 @@ REPO = HERE.parent
 WORK = HERE / "work"
 POOL = WORK / "pool" / "tiny-vit-digits"
 SRC = REPO  # the snapshot of the workflow that is benchmarked (see snapshot())
-SNAPSHOT = ["Snakefile", "config.yaml", "rules", "workflow_scripts", "schemas", "envs", "report", "profiles",
-            "benchmarks/monolithic.py"]
+SNAPSHOT = [
+    "Snakefile",
+    "config.yaml",
+    "rules",
+    "workflow_scripts",
+    "schemas",
+    "envs",
+    "report",
+    "profiles",
+    "benchmarks/monolithic.py",
+]
 POOL_STEPS = 80  # checkpoint-0 ... checkpoint-80: 80 to film + 1 to append
 PYTHON = sys.executable
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
@@ -63,24 +72,60 @@ class Workload:
 
 SCALES: dict[str, dict[str, Any]] = {
     "small": {"workloads": [Workload("small", "small.yaml", 8)], "cold": True, "dryrun": 1000},
-    "full": {"workloads": [Workload("bench80", "bench80.yaml", 80), Workload("demo", "demo.yaml", 20),
-                           Workload("few120", "few120.yaml", 80), Workload("many", "many.yaml", 20),
-                           Workload("late40", "late40.yaml", 40, start=40)],
-             "cold": False, "dryrun": 1000, "scale_probe": True},
+    "full": {
+        "workloads": [
+            Workload("bench80", "bench80.yaml", 80),
+            Workload("demo", "demo.yaml", 20),
+            Workload("few120", "few120.yaml", 80),
+            Workload("many", "many.yaml", 20),
+            Workload("late40", "late40.yaml", 40, start=40),
+        ],
+        "cold": False,
+        "dryrun": 1000,
+        "scale_probe": True,
+    },
 }
 DIGITS_ALL = WORK / "data" / "digits-all"  # many.yaml's dataset: all 1,797 digits as one "test" split
 
-STAGE_ORDER = ["prepare_data", "preprocess", "import_train_log", "embed", "ood", "label_issues", "layout", "project",
-               "frame_limits", "metrics", "frame", "tween", "metrics_table", "outliers_table", "animate", "film_html", "review"]
+STAGE_ORDER = [
+    "prepare_data",
+    "preprocess",
+    "import_train_log",
+    "embed",
+    "ood",
+    "label_issues",
+    "layout",
+    "project",
+    "frame_limits",
+    "metrics",
+    "frame",
+    "tween",
+    "metrics_table",
+    "outliers_table",
+    "animate",
+    "film_html",
+    "review",
+]
 PER_CHECKPOINT = {"embed", "ood", "label_issues", "project", "metrics", "frame"}
 # Targets: full run per workload (the demo's row is <= 0.8x), +1 checkpoint, frame setting, dry run, memory
 # (no worse than the chunked workflow's 560 MB before issue 11).
-TARGETS = {"full": {"bench80": 0.6, "demo": 0.8}, "append": {"bench80": 0.15}, "frames": 0.2, "dryrun_s": 5.0, "rss_mb": 560.0,
-           # the default config (config.yaml's layout and camera) against the same loop: where global PCA meets the
-           # film's targets, <= 1.0x the loop and <= 1.15x the workflow with method pca (row 1); where the learned
-           # map is needed, <= 1.25x (the embedded default); an appended checkpoint <= 0.2x, no old frame redrawn
-           "default_full": 1.0, "default_vs_pca": 1.15, "default_learned": 1.25, "default_append": 0.2,
-           "layout_s": 10.0, "probe_s": 60.0, "probe_mb": 4096.0}
+TARGETS = {
+    "full": {"bench80": 0.6, "demo": 0.8},
+    "append": {"bench80": 0.15},
+    "frames": 0.2,
+    "dryrun_s": 5.0,
+    "rss_mb": 560.0,
+    # the default config (config.yaml's layout and camera) against the same loop: where global PCA meets the
+    # film's targets, <= 1.0x the loop and <= 1.15x the workflow with method pca (row 1); where the learned
+    # map is needed, <= 1.25x (the embedded default); an appended checkpoint <= 0.2x, no old frame redrawn
+    "default_full": 1.0,
+    "default_vs_pca": 1.15,
+    "default_learned": 1.25,
+    "default_append": 0.2,
+    "layout_s": 10.0,
+    "probe_s": 60.0,
+    "probe_mb": 4096.0,
+}
 
 
 # --------------------------------------------------------------------------------------------- running
@@ -151,11 +196,20 @@ def summarise_jobs(jobs: dict[str, int]) -> str:
 
 
 def snakemake_cmd(cores: int, *extra: str) -> list[str]:
-    return [SNAKEMAKE, "--snakefile", str(SRC / "Snakefile"), "--cores", str(cores), "--configfile", "bench.yaml", *extra]
+    return [
+        SNAKEMAKE,
+        "--snakefile",
+        str(SRC / "Snakefile"),
+        "--cores",
+        str(cores),
+        "--configfile",
+        "bench.yaml",
+        *extra,
+    ]
 
 
 def load() -> str:
-    return "{:.1f}".format(os.getloadavg()[0])
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 # --------------------------------------------------------------------------------------------- config
@@ -178,7 +232,9 @@ def snapshot(dest: Path) -> str:
     SRC = dest
     git = ["git", "-C", str(REPO)]
     commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run([*git, "status", "--porcelain", "--", *SNAPSHOT], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--", *SNAPSHOT], capture_output=True, text=True
+    ).stdout.strip()
     return commit + ("+dirty" if dirty else "")
 
 
@@ -214,7 +270,9 @@ def compare_outputs(a: Path, b: Path) -> str:
     skip = {"logs", "benchmarks"}
 
     def files(root: Path) -> set[Path]:
-        return {p.relative_to(root) for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] not in skip}
+        return {
+            p.relative_to(root) for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] not in skip
+        }
 
     fa, fb = files(a), files(b)
     problems = [f"only in workflow: {sorted(map(str, fa - fb))[:5]}"] if fa - fb else []
@@ -243,7 +301,9 @@ def compare_outputs(a: Path, b: Path) -> str:
     return text
 
 
-RESOURCES = re.compile(r"job resources \(forked from a warm worker\): wall ([\d.]+) s, cpu ([\d.]+) s, max RSS ([\d.]+) MB")
+RESOURCES = re.compile(
+    r"job resources \(forked from a warm worker\): wall ([\d.]+) s, cpu ([\d.]+) s, max RSS ([\d.]+) MB"
+)
 
 
 def stage_of(rel: Path) -> str:
@@ -340,8 +400,11 @@ def run_workload(w: Workload, scale: str, args: argparse.Namespace) -> WorkloadR
     # the digits' held-out split has 360 images; many.yaml films all 1,797 of its own dataset
     eval_images = cfg["dataset"]["eval_size"] or (1797 if w.name == "many" else 360)
     result = WorkloadResult(w.name, w.n, cfg["projection"]["align"], eval_images)
-    print(f"\n== {w.name}: {w.n} checkpoints (+1), {eval_images} eval images, "
-          f"align {cfg['projection']['align']}   [{root}]", flush=True)
+    print(
+        f"\n== {w.name}: {w.n} checkpoints (+1), {eval_images} eval images, "
+        f"align {cfg['projection']['align']}   [{root}]",
+        flush=True,
+    )
 
     threads = {"default": None, "1": 1}.get(args.baseline_threads)
 
@@ -377,8 +440,10 @@ def run_workload(w: Workload, scale: str, args: argparse.Namespace) -> WorkloadR
         one = baseline(f"n{w.n}_1thread", one_thread=True)
         loops.append(one)
         threads = 1 if one.seconds < base_n.seconds else None
-        result.baseline_note = (f"baseline threads: default {base_n.seconds:.1f} s, one {one.seconds:.1f} s; "
-                                f"rows use {'one thread' if threads == 1 else 'the default'}")
+        result.baseline_note = (
+            f"baseline threads: default {base_n.seconds:.1f} s, one {one.seconds:.1f} s; "
+            f"rows use {'one thread' if threads == 1 else 'the default'}"
+        )
         print(f"   {result.baseline_note}", flush=True)
         if threads == 1:
             base_n, tag = one, f"n{w.n}_1thread"
@@ -395,8 +460,16 @@ def run_workload(w: Workload, scale: str, args: argparse.Namespace) -> WorkloadR
         write_workdir(cold, cfg)
         t = workflow("cold", cold, dict(os.environ, FILM_WORKERS="off"))
         result.cold_stages = stage_benchmarks(cold / "results" / run)
-        result.rows.append(Row(f"1c full run, FILM_WORKERS=off ({w.n} ckpts)", t.seconds, base_n.seconds, "(no warm workers)",
-                               None, summarise_jobs(t.jobs)))
+        result.rows.append(
+            Row(
+                f"1c full run, FILM_WORKERS=off ({w.n} ckpts)",
+                t.seconds,
+                base_n.seconds,
+                "(no warm workers)",
+                None,
+                summarise_jobs(t.jobs),
+            )
+        )
 
     # 1d: the default config, as a user runs it, against the same loop and beside row 1.
     wfd = root / "wf_default"
@@ -421,13 +494,27 @@ def run_workload(w: Workload, scale: str, args: argparse.Namespace) -> WorkloadR
     changed["frames"]["top_k"] = max(1, cfg["frames"]["top_k"] - 2)
     (wf / "bench.yaml").write_text(yaml.safe_dump(changed, sort_keys=False))
     wf3 = workflow("frames")
-    result.rows.append(ratio_row(f"3 frames.top_k {cfg['frames']['top_k']}->{changed['frames']['top_k']}", wf3,
-                                 base_n1.seconds, TARGETS["frames"]))
+    result.rows.append(
+        ratio_row(
+            f"3 frames.top_k {cfg['frames']['top_k']}->{changed['frames']['top_k']}",
+            wf3,
+            base_n1.seconds,
+            TARGETS["frames"],
+        )
+    )
 
     # 5: peak memory of every job's own process (and the baseline process).
     peak = max((r["max_rss"] for rows in result.stages.values() for r in rows if "max_rss" in r), default=0.0)
-    result.rows.append(Row("5 peak RSS of any job, MB", peak, None, f"<= {TARGETS['rss_mb']:.0f}",
-                           peak <= TARGETS["rss_mb"], outputs=f"baseline process: {result.baseline_rss_mb:.0f} MB"))
+    result.rows.append(
+        Row(
+            "5 peak RSS of any job, MB",
+            peak,
+            None,
+            f"<= {TARGETS['rss_mb']:.0f}",
+            peak <= TARGETS["rss_mb"],
+            outputs=f"baseline process: {result.baseline_rss_mb:.0f} MB",
+        )
+    )
     return result
 
 
@@ -452,10 +539,14 @@ def film_layout(results: Path) -> dict[str, Any]:
     film = json.loads((results / "film_metrics.json").read_text())
     layout = film.get("layout") or {}
     found = RESOURCES.search((results / "logs" / "projection" / "layout.log").read_text())
-    return {"method": layout.get("method", "pca"), "choice": (layout.get("choice") or {}).get("reason", ""),
-            "quality": f"{film['stability_spearman']:.3f} / {film['mean_trustworthiness']:.3f} / {film['min_trustworthiness']:.3f}",
-            "layout_s": float(found.group(1)) if found else None, "placed": layout.get("placed_steps", []),
-            "refit_due": layout.get("refit_due")}
+    return {
+        "method": layout.get("method", "pca"),
+        "choice": (layout.get("choice") or {}).get("reason", ""),
+        "quality": f"{film['stability_spearman']:.3f} / {film['mean_trustworthiness']:.3f} / {film['min_trustworthiness']:.3f}",
+        "layout_s": float(found.group(1)) if found else None,
+        "placed": layout.get("placed_steps", []),
+        "refit_due": layout.get("refit_due"),
+    }
 
 
 def frame_bytes(results: Path) -> dict[str, bytes]:
@@ -473,8 +564,10 @@ def default_row(wf: Timed, loop_s: float, pca_s: float, results: Path) -> Row:
     else:
         target, passed = f"<= {TARGETS['default_learned']}x", ratio <= TARGETS["default_learned"]
     layout_s = f"{info['layout_s']:.1f} s" if info["layout_s"] is not None else "-"
-    note = (f"{vs_pca:.2f}x row 1; layout {info['method']} (job {layout_s}), stability / trust mean / worst frame "
-            f"{info['quality']}; auto: {info['choice']}")
+    note = (
+        f"{vs_pca:.2f}x row 1; layout {info['method']} (job {layout_s}), stability / trust mean / worst frame "
+        f"{info['quality']}; auto: {info['choice']}"
+    )
     return Row("1d full run, default config", wf.seconds, loop_s, target, passed, summarise_jobs(wf.jobs), note)
 
 
@@ -485,25 +578,43 @@ def default_append_row(wf: Timed, loop_s: float, before: dict[str, bytes], resul
     redrawn = sorted(name for name, content in before.items() if after.get(name) != content)
     why = info["refit_due"] or ""
     passed = wf.seconds / loop_s <= TARGETS["default_append"] and (not redrawn or bool(why))
-    note = f"old frames redrawn: {len(redrawn)}; placed on the layout: {info['placed']}" + (f"; refit due: {why}" if why else "")
-    return Row("2d +1 checkpoint, default config", wf.seconds, loop_s, f"<= {TARGETS['default_append']}x", passed,
-               summarise_jobs(wf.jobs), note)
+    note = f"old frames redrawn: {len(redrawn)}; placed on the layout: {info['placed']}" + (
+        f"; refit due: {why}" if why else ""
+    )
+    return Row(
+        "2d +1 checkpoint, default config",
+        wf.seconds,
+        loop_s,
+        f"<= {TARGETS['default_append']}x",
+        passed,
+        summarise_jobs(wf.jobs),
+        note,
+    )
 
 
 def scale_probe() -> Row:
     """The default layout job at CIFAR-10 scale (layouts.py --scale-probe --method auto: 10,000 synthetic
     images x 80 checkpoints x 768 dimensions), wall seconds and peak RSS under /usr/bin/time -v."""
     print("\n== the layout job at 10,000 x 80 x 768 (synthetic), load " + load() + " ...", end=" ", flush=True)
-    proc = subprocess.run([PYTHON, str(HERE / "layouts.py"), "--scale-probe", "--method", "auto"], capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run(
+        [PYTHON, str(HERE / "layouts.py"), "--scale-probe", "--method", "auto"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     line = next(line for line in proc.stdout.splitlines() if line.startswith("layout job"))
-    job = json.loads(line[line.index("{", line.index("}") + 1):])
-    wall = sum(float(x) * 60 ** i for i, x in enumerate(reversed(job["time_wall"].split(":"))))
+    job = json.loads(line[line.index("{", line.index("}") + 1) :])
+    wall = sum(float(x) * 60**i for i, x in enumerate(reversed(job["time_wall"].split(":"))))
     print(f"{wall:.1f} s, {job['time_max_rss_mb']} MB", flush=True)
     passed = wall <= TARGETS["probe_s"] and job["time_max_rss_mb"] <= TARGETS["probe_mb"]
-    return Row("6 layout job, 10,000 x 80 x 768, default", wall, None,
-               f"<= {TARGETS['probe_s']:.0f} s, <= {TARGETS['probe_mb'] / 1024:.0f} GB", passed,
-               f"peak RSS {job['time_max_rss_mb']} MB, CPU {job['cpu_s']} s")
+    return Row(
+        "6 layout job, 10,000 x 80 x 768, default",
+        wall,
+        None,
+        f"<= {TARGETS['probe_s']:.0f} s, <= {TARGETS['probe_mb'] / 1024:.0f} GB",
+        passed,
+        f"peak RSS {job['time_max_rss_mb']} MB, CPU {job['cpu_s']} s",
+    )
 
 
 def cpu_note(workflow: Timed, loops: list[Timed], loop: Timed, cores: int, target: float | None) -> str:
@@ -511,12 +622,16 @@ def cpu_note(workflow: Timed, loops: list[Timed], loop: Timed, cores: int, targe
     the work's (the least CPU of the `loops` runs: on one thread no thread waits by spinning) and the
     workflow's (everything the machine ran meanwhile: jobs, workers, clients, Snakemake)."""
     work = min(t.cpu_s for t in loops)
-    note = (f"CPU of the full run (user + system): the work {work:.1f} s (the loop's least, of "
-            f"{', '.join(f'{t.cpu_s:.1f}' for t in loops)} s)")
+    note = (
+        f"CPU of the full run (user + system): the work {work:.1f} s (the loop's least, of "
+        f"{', '.join(f'{t.cpu_s:.1f}' for t in loops)} s)"
+    )
     if workflow.machine_cpu_s is not None:
         note += f", the workflow {workflow.machine_cpu_s:.1f} s (all its processes; Snakemake, its shells and clients and the jobs that ran in them {workflow.cpu_s:.1f} s)"
-    note += (f". Spread perfectly over {cores} cores, with no start-up and nothing waiting: the work alone "
-             f"{packing_floor(work, cores, loop.seconds):.2f}x the loop's {loop.seconds:.1f} s")
+    note += (
+        f". Spread perfectly over {cores} cores, with no start-up and nothing waiting: the work alone "
+        f"{packing_floor(work, cores, loop.seconds):.2f}x the loop's {loop.seconds:.1f} s"
+    )
     if workflow.machine_cpu_s is not None:
         note += f", the workflow's CPU {packing_floor(workflow.machine_cpu_s, cores, loop.seconds):.2f}x"
     return note + (f" (target {target}x)" if target else "")
@@ -590,9 +705,15 @@ def dry_run(scale: str, n: int, args: argparse.Namespace) -> Row:
     print("   the same job graph with bare rules ...", end=" ", flush=True)
     bare = bare_graph_dry_run(n, WORK / scale / f"dryrun{n}_bare", args.cores)
     print(f"{bare.seconds:.1f} s", flush=True)
-    return Row(scenario, t.seconds, None, target, t.seconds <= TARGETS["dryrun_s"],
-               f"{sum(t.jobs.values())} jobs planned; Snakemake plans the same graph of bare rules ({sum(bare.jobs.values())} "
-               f"jobs: no params, logs or input functions) in {bare.seconds:.1f} s")
+    return Row(
+        scenario,
+        t.seconds,
+        None,
+        target,
+        t.seconds <= TARGETS["dryrun_s"],
+        f"{sum(t.jobs.values())} jobs planned; Snakemake plans the same graph of bare rules ({sum(bare.jobs.values())} "
+        f"jobs: no params, logs or input functions) in {bare.seconds:.1f} s",
+    )
 
 
 # --------------------------------------------------------------------------------------------- report
@@ -603,14 +724,18 @@ def fmt(x: float | None, digits: int = 1) -> str:
 
 
 def scenario_table(results: list[WorkloadResult], extra: list[Row]) -> str:
-    lines = ["| workload | scenario | workflow s | baseline s | ratio | target | pass | jobs run (per stage) | outputs vs baseline |",
-             "|---|---|---:|---:|---:|---|---|---|---|"]
+    lines = [
+        "| workload | scenario | workflow s | baseline s | ratio | target | pass | jobs run (per stage) | outputs vs baseline |",
+        "|---|---|---:|---:|---:|---|---|---|---|",
+    ]
     for res in results:
         for r in res.rows:
             ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
             value = fmt(r.workflow_s, 0 if r.scenario.startswith("5") else 1)
             verdict = {True: "PASS", False: "FAIL", None: "-"}[r.passed]
-            lines.append(f"| {res.name} | {r.scenario} | {value} | {fmt(r.baseline_s)} | {ratio} | {r.target} | {verdict} | {r.jobs} | {r.outputs} |")
+            lines.append(
+                f"| {res.name} | {r.scenario} | {value} | {fmt(r.baseline_s)} | {ratio} | {r.target} | {verdict} | {r.jobs} | {r.outputs} |"
+            )
     for r in extra:
         verdict = {True: "PASS", False: "FAIL", None: "-"}[r.passed]
         lines.append(f"| - | {r.scenario} | {fmt(r.workflow_s)} | - | - | {r.target} | {verdict} | {r.jobs} | |")
@@ -622,9 +747,12 @@ def stage_table(res: WorkloadResult, stages: dict[str, list[dict[str, float]]], 
     per-job overhead (the difference: process start-up or fork, Snakemake's scheduling of the job), and the
     largest CPU time and peak RSS of a job's own process."""
     loop = res.baseline_times.get("stages", {})
-    lines = [f"{res.name}, {title}:", "",
-             "| stage | jobs | job s (mean) | work s/job in the loop | overhead s/job | cpu s (mean) | peak RSS MB |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"{res.name}, {title}:",
+        "",
+        "| stage | jobs | job s (mean) | work s/job in the loop | overhead s/job | cpu s (mean) | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for stage in sorted(stages, key=lambda s: (STAGE_ORDER + [s]).index(s)):
         rows = stages[stage]
         job_s = sum(r["s"] for r in rows) / len(rows)
@@ -632,8 +760,10 @@ def stage_table(res: WorkloadResult, stages: dict[str, list[dict[str, float]]], 
         work = sum(calls) / len(calls) if calls else None
         cpu = [r["cpu_time"] for r in rows if "cpu_time" in r]
         rss = max((r.get("max_rss", 0.0) for r in rows), default=0.0)
-        lines.append(f"| {stage} | {len(rows)} | {job_s:.2f} | {fmt(work, 3)} | {fmt(job_s - work if work is not None else None, 2)} | "
-                     f"{fmt(sum(cpu) / len(cpu) if cpu else None, 2)} | {rss:.0f} |")
+        lines.append(
+            f"| {stage} | {len(rows)} | {job_s:.2f} | {fmt(work, 3)} | {fmt(job_s - work if work is not None else None, 2)} | "
+            f"{fmt(sum(cpu) / len(cpu) if cpu else None, 2)} | {rss:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -650,7 +780,7 @@ def replace_block(path: Path, scale: str, text: str) -> None:
     body = path.read_text() if path.exists() else ""
     block = f"{start}\n{text}\n{end}"
     if start in body and end in body:
-        body = body[: body.index(start)] + block + body[body.index(end) + len(end):]
+        body = body[: body.index(start)] + block + body[body.index(end) + len(end) :]
     else:
         body = body.rstrip() + "\n\n" + block + "\n"
     path.write_text(body)
@@ -663,11 +793,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
     parser.add_argument("--cores", type=int, default=2, help="snakemake --cores (default 2, as in the issue)")
-    parser.add_argument("--baseline-threads", choices=["default", "1", "best"], default="best",
-                        help="the baseline's threads: the libraries' default (all cores), 1, or the faster of the two "
-                             "as measured in row 1 (default; costs one more baseline run per workload)")
+    parser.add_argument(
+        "--baseline-threads",
+        choices=["default", "1", "best"],
+        default="best",
+        help="the baseline's threads: the libraries' default (all cores), 1, or the faster of the two "
+        "as measured in row 1 (default; costs one more baseline run per workload)",
+    )
     cold = parser.add_mutually_exclusive_group()
-    cold.add_argument("--cold", dest="cold", action="store_true", default=None, help="also run with FILM_WORKERS=off (default)")
+    cold.add_argument(
+        "--cold", dest="cold", action="store_true", default=None, help="also run with FILM_WORKERS=off (default)"
+    )
     cold.add_argument("--no-cold", dest="cold", action="store_false")
     parser.add_argument("--only", nargs="*", help="run only these workloads (names, e.g. demo) and/or dryrun")
     parser.add_argument("--skip-dryrun", action="store_true")
@@ -685,7 +821,14 @@ def main() -> None:
     training = json.loads((POOL.parent / f"{POOL.name}.timing.json").read_text())
 
     # Warm the page cache for both contestants alike, and measure what every Snakemake call pays first.
-    subprocess.run([PYTHON, "-c", "import torch, transformers, cleanlab.outlier, sklearn.decomposition, matplotlib.figure, datasets"], check=True)
+    subprocess.run(
+        [
+            PYTHON,
+            "-c",
+            "import torch, transformers, cleanlab.outlier, sklearn.decomposition, matplotlib.figure, datasets",
+        ],
+        check=True,
+    )
     start = time.perf_counter()
     subprocess.run([SNAKEMAKE, "--version"], check=True, capture_output=True)
     cli_s = time.perf_counter() - start
@@ -708,18 +851,34 @@ def main() -> None:
         scenario_table(results, extra),
     ]
     for res in results:
-        sections.append(baseline_table(res) + (f" ({res.baseline_note})" if res.baseline_note else "")
-                        + (f". {res.cpu_note}." if res.cpu_note else ""))
+        sections.append(
+            baseline_table(res)
+            + (f" ({res.baseline_note})" if res.baseline_note else "")
+            + (f". {res.cpu_note}." if res.cpu_note else "")
+        )
         sections.append(stage_table(res, res.stages, "warm workers (the default)"))
         if res.cold_stages:
             sections.append(stage_table(res, res.cold_stages, "FILM_WORKERS=off (a fresh process per job)"))
     report = "\n\n".join(sections)
     out = WORK / args.scale / "report.md"
     out.write_text(report + "\n")
-    (WORK / args.scale / "results.json").write_text(json.dumps(
-        [{"workload": r.name, "n": r.n, "rows": [vars(x) | {"ratio": x.ratio} for x in r.rows],
-          "stages": r.stages, "cold_stages": r.cold_stages, "baseline": r.baseline_times} for r in results]
-        + [{"dryrun": vars(x)} for x in extra], indent=1))
+    (WORK / args.scale / "results.json").write_text(
+        json.dumps(
+            [
+                {
+                    "workload": r.name,
+                    "n": r.n,
+                    "rows": [vars(x) | {"ratio": x.ratio} for x in r.rows],
+                    "stages": r.stages,
+                    "cold_stages": r.cold_stages,
+                    "baseline": r.baseline_times,
+                }
+                for r in results
+            ]
+            + [{"dryrun": vars(x)} for x in extra],
+            indent=1,
+        )
+    )
     print("\n" + report + f"\n\n(written to {out})")
     if args.update_results:
         replace_block(args.update_results, args.scale, report)

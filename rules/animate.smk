@@ -19,6 +19,8 @@ rule animate:
         "results/{run}/benchmarks/animate-{format}.tsv"
     wildcard_constraints:
         format="gif|mp4",
+    conda:
+        "../envs/render.yaml"
     # the GIF's frames are decoded on 2 threads while it is encoded (the film's last job: nothing else to run)
     threads: 2
     resources:
@@ -29,7 +31,5 @@ rule animate:
             hold_last=setting("animation", "hold_last"),
             loop=setting("animation", "loop"),
         ),
-    conda:
-        "../envs/render.yaml"
     shell:
         job("animate")

@@ -17,13 +17,22 @@ from snakemake.utils import validate
 sys.path.insert(0, workflow.basedir)
 from workflow_scripts.runtime.client import RUN_CLIENT
 from workflow_scripts.runtime.code_inputs import code_inputs
-from workflow_scripts.film.checkpoints import check_existing_checkpoints, checkpoint_folder_steps, checkpoint_steps, training_fingerprint
+from workflow_scripts.film.checkpoints import (
+    check_existing_checkpoints,
+    checkpoint_folder_steps,
+    checkpoint_steps,
+    training_fingerprint,
+)
 from workflow_scripts.film.common import UserError
 from workflow_scripts.film.page.compare import fraction_clock, same_step_clock
 from workflow_scripts.film.layout_plan import fingerprint, kept_fit_steps
 from workflow_scripts.runtime.local_scheduling import drop_default_rate_limit
-from workflow_scripts.film.models import check_checkpoint_folders, check_model_source, failed_before, incomplete_checkpoints
-
+from workflow_scripts.film.models import (
+    check_checkpoint_folders,
+    check_model_source,
+    failed_before,
+    incomplete_checkpoints,
+)
 
 if "chunk_size" in config:
     raise WorkflowError(
@@ -31,6 +40,7 @@ if "chunk_size" in config:
         "(workflow_scripts/runtime/worker.py); delete chunk_size from your config."
     )
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+
 
 # Jobs import the workflow_scripts package from this folder (PYTHONPATH is *set*, so local, cluster and conda
 # jobs inherit it), and find their warm workers through the id of the process the workers serve and end
@@ -110,7 +120,9 @@ def leave_out(run_name, root, steps, skipped, strict):
     failed before for a reason of its own (results/{run}/skipped/{step}.json, while the checkpoint is
     unchanged). One warning line names each; strict: true refuses instead."""
     for s in steps:
-        if s not in skipped and (why := failed_before(f"results/{run_name}/skipped/{s}.json", f"{root}/checkpoint-{s}")):
+        if s not in skipped and (
+            why := failed_before(f"results/{run_name}/skipped/{s}.json", f"{root}/checkpoint-{s}")
+        ):
             skipped[s] = f"failed before: {why}"
     for s, why in sorted(skipped.items()):
         message = f"checkpoint '{root}/checkpoint-{s}' {why}"
@@ -119,7 +131,9 @@ def leave_out(run_name, root, steps, skipped, strict):
         logger.warning(f"{message}: left out of this film (it joins once complete or replaced).")
     shown = [s for s in steps if s not in skipped]
     if not shown:
-        raise WorkflowError(f"no checkpoint of run {run_name} can be filmed (see the warnings above); fix them or wait for the Trainer.")
+        raise WorkflowError(
+            f"no checkpoint of run {run_name} can be filmed (see the warnings above); fix them or wait for the Trainer."
+        )
     return shown
 
 
@@ -141,7 +155,9 @@ def plan_run(name, cfg):
         fingerprint = training_fingerprint(cfg["model"], training, cfg["tiny_vit"], cfg["dataset"], cfg["seed"])
         check_existing_checkpoints(root, fingerprint)
         skipped = {}
-        steps = leave_out(name, root, checkpoint_steps(training["max_steps"], training["save_steps"]), skipped, cfg["strict"])
+        steps = leave_out(
+            name, root, checkpoint_steps(training["max_steps"], training["save_steps"]), skipped, cfg["strict"]
+        )
         run = Run(name, cfg, steps, root, False, skipped)
     classes = Path(results) / "data" / "classes.json"
     if classes.is_file():  # the eval set's size is known from an earlier data preparation (the jobs check again)
@@ -215,7 +231,9 @@ def run_settings(config):
     if isinstance(entries, list):
         entries = {Path(folder).name: {"checkpoints": folder} for folder in entries}
         if len(entries) != len(config["runs"]):
-            raise WorkflowError("runs: two checkpoint folders have the same name; give the runs names (runs: {name: {checkpoints: folder}}).")
+            raise WorkflowError(
+                "runs: two checkpoint folders have the same name; give the runs names (runs: {name: {checkpoints: folder}})."
+            )
     base = {k: v for k, v in config.items() if k not in ("runs", "run")}
     settings = {}
     for name, overrides in entries.items():
@@ -266,7 +284,11 @@ wildcard_constraints:
 
 # The Python that runs a job: the rule's conda environment's (`--sdm conda` puts it first on PATH), else the
 # one running this Snakemake (its virtual environment), whatever PATH says.
-PYTHON = "python" if any("conda" in str(m).lower() for m in workflow.deployment_settings.deployment_method) else sys.executable
+PYTHON = (
+    "python"
+    if any("conda" in str(m).lower() for m in workflow.deployment_settings.deployment_method)
+    else sys.executable
+)
 
 
 def job(script):
@@ -479,8 +501,6 @@ def film_layout(wildcards):
     return []
 
 
-
-
 def camera_mode(run):
     """The run's camera: fixed (projection/limits.json), lookahead or causal (workflow_scripts/film/camera.py);
     auto = fixed for the Procrustes modes, whose frames all have the reference's size; causal for a folder of
@@ -528,7 +548,7 @@ def camera_window(wildcards):
     run, step = run_of(wildcards), step_of(wildcards)
     i = run.steps.index(step)
     window = run.cfg["camera"]["window"]
-    return per_step(run, "projection", run.steps[max(0, i - window + 1): i + 1])
+    return per_step(run, "projection", run.steps[max(0, i - window + 1) : i + 1])
 
 
 def limits_projections(wildcards):
@@ -626,7 +646,9 @@ def shown_steps(wildcards):
 
 def shown_files(stage, ext="npy"):
     """Input function: the files of `stage` that a comparison frame's panels show."""
-    return lambda wildcards: [f"results/{r}/{stage}/{s}.{ext}" for r, s in shown_steps(wildcards).items() if s is not None]
+    return lambda wildcards: [
+        f"results/{r}/{stage}/{s}.{ext}" for r, s in shown_steps(wildcards).items() if s is not None
+    ]
 
 
 def compare_frames(wildcards):

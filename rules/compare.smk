@@ -14,6 +14,8 @@ rule compare_layout:
         "results/compare/{name}/logs/layout.log",
     benchmark:
         "results/compare/{name}/benchmarks/layout.tsv"
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -25,8 +27,6 @@ rule compare_layout:
             margin=config["frames"]["margin"],
             seed=config["seed"],
         ),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         job("compare_layout")
 
@@ -46,6 +46,8 @@ rule compare_frame:
         "results/compare/{name}/logs/frames/{tick}.log",
     benchmark:
         "results/compare/{name}/benchmarks/frames/{tick}.tsv"
+    conda:
+        "../envs/render.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -59,8 +61,6 @@ rule compare_frame:
             top_k=config["frames"]["top_k"],
             style={k: config["frames"][k] for k in ("width", "height", "point_size")},
         ),
-    conda:
-        "../envs/render.yaml"
     shell:
         job("compare_frame")
 
@@ -82,6 +82,8 @@ rule compare_animate:
         "results/compare/{name}/benchmarks/animate-{format}.tsv"
     wildcard_constraints:
         format="gif|mp4",
+    conda:
+        "../envs/render.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -91,8 +93,6 @@ rule compare_animate:
             hold_last=config["animation"]["hold_last"],
             loop=config["animation"]["loop"],
         ),
-    conda:
-        "../envs/render.yaml"
     shell:
         job("compare_animate")
 
@@ -108,11 +108,11 @@ rule compare_metrics:
         "results/compare/{name}/logs/metrics.log",
     benchmark:
         "results/compare/{name}/benchmarks/metrics.tsv"
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     params:
         **job_params(runs=list(RUNS), last_steps={r.name: r.last for r in RUNS.values()}),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         job("compare_metrics")
 
@@ -141,6 +141,8 @@ rule compare_html:
         "results/compare/{name}/logs/film_html.log",
     benchmark:
         "results/compare/{name}/benchmarks/film_html.tsv"
+    conda:
+        "../envs/render.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -155,7 +157,5 @@ rule compare_html:
             max_points=config["html"]["max_points"],
             title=lambda wildcards: f"{wildcards.name}: {', '.join(RUNS)}",
         ),
-    conda:
-        "../envs/render.yaml"
     shell:
         job("compare_html")

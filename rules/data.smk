@@ -14,6 +14,8 @@ rule prepare_data:
         "results/{run}/logs/prepare_data.log",
     benchmark:
         "results/{run}/benchmarks/prepare_data.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -23,8 +25,6 @@ rule prepare_data:
             seed=setting("seed"),
             need_train=lambda wildcards: not run_of(wildcards).external,
         ),
-    conda:
-        "../envs/train.yaml"
     shell:
         job("prepare_data")
 
@@ -40,6 +40,8 @@ rule preprocess:
         "results/{run}/logs/preprocess.log",
     benchmark:
         "results/{run}/benchmarks/preprocess.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -51,7 +53,5 @@ rule preprocess:
                 run_of(wildcards).checkpoint_dir(run_of(wildcards).first) if run_of(wildcards).external else None
             ),
         ),
-    conda:
-        "../envs/train.yaml"
     shell:
         job("preprocess")

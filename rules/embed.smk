@@ -14,6 +14,8 @@ rule embed:
         "results/{run}/logs/embed/{step}.log",
     benchmark:
         "results/{run}/benchmarks/embed/{step}.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -30,7 +32,5 @@ rule embed:
             # where a checkpoint that fails for a reason of its own is noted, so the next run leaves it out
             failure_record="results/{run}/skipped/{step}.json",
         ),
-    conda:
-        "../envs/train.yaml"
     shell:
         job("embed")

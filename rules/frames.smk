@@ -29,6 +29,8 @@ rule frame:
         "results/{run}/logs/frames/{step}.log",
     benchmark:
         "results/{run}/benchmarks/frames/{step}.tsv"
+    conda:
+        "../envs/render.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -42,8 +44,6 @@ rule frame:
             top_k=setting("frames", "top_k"),
             style=lambda wildcards: {k: setting("frames", k)(wildcards) for k in ("width", "height", "point_size")},
         ),
-    conda:
-        "../envs/render.yaml"
     shell:
         job("frame")
 
@@ -72,6 +72,8 @@ rule tween:
         "results/{run}/benchmarks/frames/tween/{step}-{j}.tsv"
     wildcard_constraints:
         j=r"\d+",
+    conda:
+        "../envs/render.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -88,8 +90,6 @@ rule tween:
             top_k=setting("frames", "top_k"),
             style=lambda wildcards: {k: setting("frames", k)(wildcards) for k in ("width", "height", "point_size")},
         ),
-    conda:
-        "../envs/render.yaml"
     shell:
         job("tween")
 
@@ -106,10 +106,10 @@ rule outliers_table:
         "results/{run}/logs/outliers.log",
     benchmark:
         "results/{run}/benchmarks/outliers.tsv"
+    conda:
+        "../envs/render.yaml"
     threads: 1
     params:
         **job_params(steps=lambda wildcards: run_of(wildcards).steps, top_k=setting("frames", "top_k")),
-    conda:
-        "../envs/render.yaml"
     shell:
         job("outliers_table")

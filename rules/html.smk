@@ -27,6 +27,8 @@ rule film_html:
         "results/{run}/logs/film_html.log",
     benchmark:
         "results/{run}/benchmarks/film_html.tsv"
+    conda:
+        "../envs/render.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -39,7 +41,5 @@ rule film_html:
             view_files=lambda wildcards: [view_file(wildcards, s) for s in run_of(wildcards).steps],
             title=lambda wildcards: f"{wildcards.run}: {model_title(wildcards)}",
         ),
-    conda:
-        "../envs/render.yaml"
     shell:
         job("film_html")

@@ -15,13 +15,13 @@ rule metrics:
         "results/{run}/logs/metrics/{step}.log",
     benchmark:
         "results/{run}/benchmarks/metrics/{step}.tsv"
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,
     params:
         **job_params(k=setting("metrics", "k"), max_points=setting("metrics", "max_points")),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         job("metrics")
 
@@ -46,6 +46,8 @@ rule metrics_table:
         "results/{run}/logs/metrics/table.log",
     benchmark:
         "results/{run}/benchmarks/metrics/table.tsv"
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -53,13 +55,13 @@ rule metrics_table:
         **job_params(
             align=setting("projection", "align"),
             # the checkpoints left out of the film and why (incomplete, corrupt, failed before)
-            skipped=lambda wildcards: [{"step": s, "reason": why} for s, why in sorted(run_of(wildcards).skipped.items())],
+            skipped=lambda wildcards: [
+                {"step": s, "reason": why} for s, why in sorted(run_of(wildcards).skipped.items())
+            ],
             view_files=lambda wildcards: [view_file(wildcards, s) for s in run_of(wildcards).steps],
             fit=setting("projection", "fit"),
             targets=setting("projection", "auto"),
         ),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         job("metrics_table")
 
@@ -74,12 +76,12 @@ rule compare_alignment:
         "results/{run}/logs/metrics/compare_alignment.log",
     benchmark:
         "results/{run}/benchmarks/metrics/compare_alignment.tsv"
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=4000,
     params:
         **job_params(k=setting("metrics", "k"), max_points=setting("metrics", "max_points")),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         job("compare_alignment")

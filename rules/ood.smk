@@ -11,13 +11,13 @@ rule ood:
         "results/{run}/logs/ood/{step}.log",
     benchmark:
         "results/{run}/benchmarks/ood/{step}.tsv"
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,
     params:
         **job_params(k=setting("ood", "k")),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         job("ood")
 
@@ -33,12 +33,12 @@ rule label_issues:
         "results/{run}/logs/label_issues/{step}.log",
     benchmark:
         "results/{run}/benchmarks/label_issues/{step}.tsv"
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,
     params:
         **job_params(),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         job("label_issues")

@@ -12,6 +12,8 @@ rule layout:
         "results/{run}/logs/projection/layout.log",
     benchmark:
         "results/{run}/benchmarks/projection/layout.tsv"
+    conda:
+        "../envs/analysis.yaml"
     # every core: nothing else can run before the film-wide layout, and the learned map trains on them all
     threads: workflow.cores
     resources:
@@ -22,15 +24,15 @@ rule layout:
             align=setting("projection", "align"),
             steps=layout_steps,
             seed=setting("seed"),
-            settings=lambda wildcards: {k: setting("projection", k)(wildcards) for k in ("tsne", "param", "umap", "auto")},
+            settings=lambda wildcards: {
+                k: setting("projection", k)(wildcards) for k in ("tsne", "param", "umap", "auto")
+            },
             k=setting("metrics", "k"),
             max_points=setting("metrics", "max_points"),
             fingerprint=lambda wildcards: fingerprint(run_of(wildcards).cfg),
             # why the layout is refitted (fit: auto), for the film to say; in the job only, not a setting
             refit_reason=lambda wildcards, input: run_of(wildcards).refit_reason,
         ),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         job("layout")
 
@@ -46,13 +48,13 @@ rule project:
         "results/{run}/logs/projection/{step}.log",
     benchmark:
         "results/{run}/benchmarks/projection/{step}.tsv"
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,
     params:
         **job_params(method=setting("projection", "method"), align=setting("projection", "align"), step=step_of),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         job("project")
 
@@ -67,11 +69,11 @@ rule frame_limits:
         "results/{run}/logs/projection/limits.log",
     benchmark:
         "results/{run}/benchmarks/projection/limits.tsv"
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     params:
         **job_params(margin=setting("frames", "margin")),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         job("frame_limits")
 
@@ -92,6 +94,8 @@ rule camera:
         "results/{run}/logs/projection/camera.log",
     benchmark:
         "results/{run}/benchmarks/projection/camera.tsv"
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     params:
         **job_params(
@@ -100,8 +104,6 @@ rule camera:
             settings=setting("camera"),
             margin=setting("frames", "margin"),
         ),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         job("camera")
 
@@ -117,10 +119,10 @@ rule camera_step:
         "results/{run}/logs/projection/camera/{step}.log",
     benchmark:
         "results/{run}/benchmarks/projection/camera/{step}.tsv"
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     params:
         **job_params(step=step_of, settings=setting("camera"), margin=setting("frames", "margin")),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         job("camera_step")

@@ -20,6 +20,8 @@ rule loss_curve:
         "results/{run}/logs/loss_curve.log",
     benchmark:
         "results/{run}/benchmarks/loss_curve.tsv"
+    conda:
+        "../envs/render.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -28,8 +30,6 @@ rule loss_curve:
             steps=lambda wildcards: run_of(wildcards).steps,
             title=lambda wildcards: f"Training loss ({wildcards.run})",
         ),
-    conda:
-        "../envs/render.yaml"
     shell:
         job("loss_curve")
 
@@ -52,6 +52,8 @@ rule film_page:
         "results/{run}/logs/film_page.log",
     benchmark:
         "results/{run}/benchmarks/film_page.tsv"
+    conda:
+        "../envs/render.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -62,8 +64,6 @@ rule film_page:
                 f"steps {run_of(wildcards).first} to {run_of(wildcards).last}"
             ),
         ),
-    conda:
-        "../envs/render.yaml"
     shell:
         job("film_page")
 

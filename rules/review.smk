@@ -20,12 +20,12 @@ rule review:
         "results/{run}/logs/review.log",
     benchmark:
         "results/{run}/benchmarks/review.tsv"
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,
     params:
         **job_params(),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         job("review")

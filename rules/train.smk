@@ -17,6 +17,8 @@ rule train:
         "results/{run}/benchmarks/train.tsv"
     wildcard_constraints:
         run=runs_by_kind(external=False),
+    conda:
+        "../envs/train.yaml"
     threads: workflow.cores
     resources:
         mem_mb=4000,
@@ -32,8 +34,6 @@ rule train:
             # the Trainer's own folder (resume state), next to checkpoints/, removed when training ends
             staging="results/{run}/training",
         ),
-    conda:
-        "../envs/train.yaml"
     shell:
         job("train")
 
@@ -51,10 +51,10 @@ rule import_train_log:
         "results/{run}/benchmarks/import_train_log.tsv"
     wildcard_constraints:
         run=runs_by_kind(external=True),
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     params:
         **job_params(),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         job("import_train_log")

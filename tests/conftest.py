@@ -26,7 +26,9 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
     cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--cores", "2", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=workdir)
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -64,7 +66,10 @@ def planned(workdir: Path, *args: str, configfile: str = "test.yaml") -> dict[st
         values = dict(kv.split("=", 1) for kv in wildcards.group(1).split(", ")) if wildcards else {}
         values.pop("run", None)
         jobs.setdefault(rule, []).append("-".join(values[k] for k in ("step", "j", "format") if k in values))
-    return {rule: sorted(names, key=lambda n: [int(x) if x.isdigit() else x for x in n.split("-")]) for rule, names in jobs.items()}
+    return {
+        rule: sorted(names, key=lambda n: [int(x) if x.isdigit() else x for x in n.split("-")])
+        for rule, names in jobs.items()
+    }
 
 
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:

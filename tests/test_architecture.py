@@ -92,7 +92,7 @@ def test_the_import_graph_has_no_cycle() -> None:
         stack.append(m)
         for n in deps(m):
             if state.get(n) == 1:
-                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(n):] + [n]))
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(n) :] + [n]))
             if n not in state:
                 visit(n)
         stack.pop()
@@ -121,7 +121,11 @@ def test_a_rules_code_inputs_are_what_python_imports_for_its_adapter(rule: str) 
     (function-level ones too) the way Python resolves them. Both must name the same workflow_scripts files."""
     finder = ModuleFinder(path=[str(ROOT)])
     finder.import_hook(f"workflow_scripts.adapters.{rule}")
-    python = {Path(m.__file__).resolve() for name, m in finder.modules.items() if name.startswith("workflow_scripts") and m.__file__}
+    python = {
+        Path(m.__file__).resolve()
+        for name, m in finder.modules.items()
+        if name.startswith("workflow_scripts") and m.__file__
+    }
     ours = {Path(p) for p in code_inputs(rule, ROOT)}
     assert {p for p in ours if p.suffix == ".py"} == python
     data = {p for p in ours if p.suffix != ".py"}

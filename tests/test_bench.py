@@ -44,8 +44,12 @@ checkpoints = _module("make_checkpoints")
 def pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """checkpoint-0 ... checkpoint-8 of a real (tiny) HF Trainer run."""
     out = tmp_path_factory.mktemp("pool") / "tiny-vit-digits"
-    subprocess.run([sys.executable, str(BENCH / "make_checkpoints.py"), "train", str(out), "--steps", "8", "--tiny"],
-                   check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, str(BENCH / "make_checkpoints.py"), "train", str(out), "--steps", "8", "--tiny"],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     return out
 
 
@@ -74,8 +78,13 @@ def test_baseline_writes_the_same_files_as_the_workflow(bench_run: Path, pool: P
     cfg = harness.resolve_config(yaml.safe_load((bench_run / "test.yaml").read_text()))
     cfg["checkpoints"] = str(bench_run / FOLDER)
     (tmp_path / "bench.yaml").write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run([sys.executable, str(BENCH / "monolithic.py"), "bench.yaml"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "monolithic.py"), "bench.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     verdict = harness.compare_outputs(bench_run / "results" / "tiny", tmp_path / "results" / "tiny")
     # identical here; on other machines float32 kernels may differ in the last bits (the baseline's BLAS
@@ -103,7 +112,12 @@ def test_changing_one_checkpoint_reruns_its_jobs_and_what_reads_its_files(bench_
     save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
     _later(folder / "model.safetensors")
     assert planned(bench_copy) == {
-        "embed": ["2"], "ood": ["2"], "label_issues": ["2"], "project": ["2"], "metrics": ["2", "3"], "frame": ["2", "3"],
+        "embed": ["2"],
+        "ood": ["2"],
+        "label_issues": ["2"],
+        "project": ["2"],
+        "metrics": ["2", "3"],
+        "frame": ["2", "3"],
         **FILM,
     }
 
@@ -126,7 +140,10 @@ def test_frame_setting_reruns_frames_and_film_only(bench_copy: Path) -> None:
     top_k = yaml.safe_load((bench_copy / "test.yaml").read_text())["frames"]["top_k"]
     set_config(bench_copy, {"frames": {"top_k": top_k + 1}})
     assert planned(bench_copy) == {
-        "frame": [str(s) for s in range(N)], "outliers_table": [""], "animate": ["gif"], "film_html": [""],  # top-k marks
+        "frame": [str(s) for s in range(N)],
+        "outliers_table": [""],
+        "animate": ["gif"],
+        "film_html": [""],  # top-k marks
     }
 
 
@@ -148,8 +165,14 @@ def test_harness_helpers() -> None:
     out = "Job stats:\njob               count\n--------------  -------\nembed         3\nframe  3\nall 1\ntotal 7\n"
     assert harness.job_counts(out) == {"embed": 3, "frame": 3}
     assert harness.summarise_jobs({"frame": 3, "animate": 1, "embed": 3}) == "embed 3, frame 3, animate 1"
-    assert harness.stage_of(Path("projection/layout.tsv")) == "layout" and harness.stage_of(Path("projection/7.tsv")) == "project"
-    assert harness.stage_of(Path("frames/tween/3-1.tsv")) == "tween" and harness.stage_of(Path("animate-gif.tsv")) == "animate"
+    assert (
+        harness.stage_of(Path("projection/layout.tsv")) == "layout"
+        and harness.stage_of(Path("projection/7.tsv")) == "project"
+    )
+    assert (
+        harness.stage_of(Path("frames/tween/3-1.tsv")) == "tween"
+        and harness.stage_of(Path("animate-gif.tsv")) == "animate"
+    )
     assert np.isclose(harness.Row("x", 2.0, 4.0, "", True).ratio, 0.5)
     # 15 CPU s against a loop of 10 s: no schedule on 2 cores beats 7.5 s, 0.75x
     assert np.isclose(harness.packing_floor(15.0, 2, 10.0), 0.75)

@@ -128,8 +128,14 @@ def test_the_demo_dot_at_step_zero_becomes_readable() -> None:
     embeddings = [(1 - a) * untrained + a * x for a in np.linspace(0, 1, 21) ** 2]
     frames = project_all("global", embeddings)
     fixed = axis_limits(frames, 1.15)
-    fixed_cam = np.array([(fixed["x"][0] + fixed["x"][1]) / 2, (fixed["y"][0] + fixed["y"][1]) / 2,
-                          (fixed["x"][1] - fixed["x"][0]) / 2, 1.0])
+    fixed_cam = np.array(
+        [
+            (fixed["x"][0] + fixed["x"][1]) / 2,
+            (fixed["y"][0] + fixed["y"][1]) / 2,
+            (fixed["x"][1] - fixed["x"][0]) / 2,
+            1.0,
+        ]
+    )
     assert spread(frames[0], fixed_cam) < 0.05  # the dot the issue describes
     for mode in MODES:
         assert_readable(frames, plan_camera(frames, mode))
@@ -185,6 +191,6 @@ def test_a_causal_camera_step_from_the_previous_state_is_the_whole_plan_s(window
     planned = plan_camera(frames, "causal", window=window)
     state = None
     for i in range(len(frames)):
-        row, state = causal_next(frames[max(0, i - window + 1): i + 1], state, window=window)
+        row, state = causal_next(frames[max(0, i - window + 1) : i + 1], state, window=window)
         state = json.loads(json.dumps(state))  # as camera/{step}.json carries it
         np.testing.assert_array_equal(row, planned[i])

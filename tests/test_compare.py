@@ -98,11 +98,21 @@ def test_runs_from_different_weights_keep_their_own_layouts(tmp_path: Path) -> N
                 save_npy(path, (value if kind == "embeddings" else value[:, :2]).astype(np.float32))
                 files.setdefault(f"{run}/{kind}", []).append(str(path))
         save_json(tmp_path / run / "limits.json", {"x": [-1.0, 1.0], "y": [-2.0, 2.0]})
-    same = compare_layout([files["a/embeddings"], files["b/embeddings"]], [files["a/projection"], files["b/projection"]],
-                          [str(tmp_path / r / "limits.json") for r in "ab"], 1, 1.1)
+    same = compare_layout(
+        [files["a/embeddings"], files["b/embeddings"]],
+        [files["a/projection"], files["b/projection"]],
+        [str(tmp_path / r / "limits.json") for r in "ab"],
+        1,
+        1.1,
+    )
     assert bool(same["shared"]) and str(same["note"]) == SHARED
-    other = compare_layout([files["a/embeddings"], files["c/embeddings"]], [files["a/projection"], files["c/projection"]],
-                           [str(tmp_path / r / "limits.json") for r in "ac"], 1, 1.1)
+    other = compare_layout(
+        [files["a/embeddings"], files["c/embeddings"]],
+        [files["a/projection"], files["c/projection"]],
+        [str(tmp_path / r / "limits.json") for r in "ac"],
+        1,
+        1.1,
+    )
     assert not bool(other["shared"]) and str(other["note"]) == SEPARATE
     np.testing.assert_array_equal(other["coords_1"][1], np.load(files["c/projection"][1]))  # its own layout
     assert other["limits"].tolist() == [[-1.0, 1.0, -2.0, 2.0]] * 2

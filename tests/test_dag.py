@@ -31,7 +31,9 @@ def test_dry_run_lists_every_checkpoint_of_the_cifar10_config_offline(tmp_path: 
     workdir = make_workdir(tmp_path)
     shutil.copy(REPO / "configs" / "cifar10-vit.yaml", workdir / "test.yaml")
     training = yaml.safe_load((workdir / "test.yaml").read_text())["training"]
-    n_checkpoints = len({0, *range(training["save_steps"], training["max_steps"] + 1, training["save_steps"]), training["max_steps"]})
+    n_checkpoints = len(
+        {0, *range(training["save_steps"], training["max_steps"] + 1, training["save_steps"]), training["max_steps"]}
+    )
     env_before = os.environ.get("HF_HUB_OFFLINE")
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
@@ -59,13 +61,28 @@ def test_make_dag_draws_the_rule_graph_and_a_3_checkpoint_dag(tmp_path: Path) ->
     # -o: take .venv as installed (the test runs in it); DAG_DIR: write here, not into the checkout's dag/.
     proc = subprocess.run(
         ["make", "-o", ".venv/bin/.installed", "dag", f"DAG_DIR={out}"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rulegraph = (out / "rulegraph.svg").read_text()
     dag = (out / "dag-3-checkpoints.svg").read_text()
     assert rulegraph.lstrip().startswith(("<?xml", "<svg")) and dag.lstrip().startswith(("<?xml", "<svg"))
-    for rule in ("prepare_data", "train", "embed", "ood", "label_issues", "project", "metrics", "frame", "animate", "review"):
+    for rule in (
+        "prepare_data",
+        "train",
+        "embed",
+        "ood",
+        "label_issues",
+        "project",
+        "metrics",
+        "frame",
+        "animate",
+        "review",
+    ):
         assert f">{rule}<" in rulegraph, rule
     # the DAG: one job per checkpoint and stage (steps 0, 5, 10), nothing for a fourth
     for stage in ("embed", "ood", "label_issues", "project", "metrics", "frame"):
@@ -97,7 +114,9 @@ def test_model_change_is_refused_over_the_runs_checkpoints_and_a_new_run_plans_e
     proc = snakemake(tiny_copy, "-n", "--configfile", "test.yaml", check=False)
     assert proc.returncode != 0
     # one sentence naming the folder and what changed (tiny_vit, the builtin model's shape, goes with it)
-    assert re.search(r"already holds 5 checkpoints trained with other settings \(model\b.* changed\)", proc.stdout + proc.stderr)
+    assert re.search(
+        r"already holds 5 checkpoints trained with other settings \(model\b.* changed\)", proc.stdout + proc.stderr
+    )
     # Under a new run: name every stage of the new film is planned, in its own results folder.
     set_config(tiny_copy, {"run": "tiny-vit-b"})
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub id is only looked up by the jobs themselves
@@ -124,8 +143,17 @@ def test_global_alignment_ties_every_frame_to_each_embedding(tiny_copy: Path) ->
     os.utime(target, (later, later))
     every = ["0", "5", "10", "15", "20"]
     assert planned(tiny_copy) == {
-        "ood": ["10"], "layout": [""], "project": every, "metrics": every, "frame": every, "camera": [""],
-        "review": [""], "metrics_table": [""], "outliers_table": [""], "animate": ["gif"], "film_html": [""],
+        "ood": ["10"],
+        "layout": [""],
+        "project": every,
+        "metrics": every,
+        "frame": every,
+        "camera": [""],
+        "review": [""],
+        "metrics_table": [""],
+        "outliers_table": [""],
+        "animate": ["gif"],
+        "film_html": [""],
     }
 
 
@@ -133,9 +161,18 @@ def test_a_reference_fitted_map_with_a_causal_camera_keeps_old_frames_when_one_i
     """method tsne, fit: reference, camera causal (what a growing film needs): a change to a checkpoint that
     the map was not fitted on replaces that checkpoint's frame (and the next one's, which compares against
     it) and the film, nothing before it."""
-    set_config(tiny_copy, {"projection": {"method": "tsne", "fit": "reference", "reference_steps": [0, 10],
-                                          "tsne": {"perplexity": 20}},
-                           "camera": {"mode": "causal"}})
+    set_config(
+        tiny_copy,
+        {
+            "projection": {
+                "method": "tsne",
+                "fit": "reference",
+                "reference_steps": [0, 10],
+                "tsne": {"perplexity": 20},
+            },
+            "camera": {"mode": "causal"},
+        },
+    )
     snakemake(tiny_copy, "--configfile", "test.yaml")
     film = json.loads((tiny_copy / "results" / "tiny" / "film_metrics.json").read_text())
     assert film["layout"]["method"] == "tsne" and film["min_spread"] >= 0.30 - 1e-9
@@ -158,7 +195,10 @@ def test_the_default_layout_auto_keeps_the_learned_map_or_pca_and_says_which(tin
     layout = json.loads((res / "film_metrics.json").read_text())["layout"]
     choice = layout["choice"]
     assert "pca" in choice["candidates"]  # measured first, always
-    assert set(choice["candidates"]) | set(choice["not_fitted"]) == {"pca", "param"} and layout["method"] == choice["method"]
+    assert (
+        set(choice["candidates"]) | set(choice["not_fitted"]) == {"pca", "param"}
+        and layout["method"] == choice["method"]
+    )
     assert choice["not_fitted"] == ([] if "param" in choice["candidates"] else ["param"])
     assert choice["reason"].startswith((choice["method"], "no candidate"))
     kept = np.load(res / "projection" / "layout.npz", allow_pickle=False)

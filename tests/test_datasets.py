@@ -85,8 +85,14 @@ def make_disk(root: Path) -> Path:
 
 def cfg(name: str | Path, **overrides: Any) -> dict[str, Any]:
     base = {
-        "name": str(name), "config": None, "image_column": "img", "label_column": "label",
-        "train_split": "train", "eval_split": "test", "eval_size": None, "image_size": 16,
+        "name": str(name),
+        "config": None,
+        "image_column": "img",
+        "label_column": "label",
+        "train_split": "train",
+        "eval_split": "test",
+        "eval_size": None,
+        "image_size": 16,
     }
     return {**base, **overrides}
 
@@ -94,8 +100,16 @@ def cfg(name: str | Path, **overrides: Any) -> dict[str, Any]:
 def prepare(config: dict[str, Any], out: Path, need_train: bool = True, seed: int = 0) -> dict[str, str]:
     from workflow_scripts.film.data import prepare as run
 
-    paths = {k: str(out / f"{k}.{ext}") for k, ext in
-             [("train", "parquet"), ("eval", "parquet"), ("labels", "npy"), ("thumbnails", "npy"), ("classes", "json")]}
+    paths = {
+        k: str(out / f"{k}.{ext}")
+        for k, ext in [
+            ("train", "parquet"),
+            ("eval", "parquet"),
+            ("labels", "npy"),
+            ("thumbnails", "npy"),
+            ("classes", "json"),
+        ]
+    }
     run(config, seed, need_train, paths)
     return paths
 
@@ -155,7 +169,9 @@ def test_single_parquet_file_is_the_train_split(tmp_path: Path) -> None:
     root = make_parquet(tmp_path / "pq")
     paths = prepare(cfg(root / "test.parquet", eval_split="train"), tmp_path / "out", need_train=False)
     assert len(np.load(paths["labels"])) == 12
-    with pytest.raises(UserError, match=r"dataset.eval_split 'test' is not a split of '.*test.parquet'; it has \['train'\]"):
+    with pytest.raises(
+        UserError, match=r"dataset.eval_split 'test' is not a split of '.*test.parquet'; it has \['train'\]"
+    ):
         prepare(cfg(root / "test.parquet"), tmp_path / "out2", need_train=False)
 
 
@@ -197,18 +213,44 @@ def disk(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"image_column": "image"}, r"dataset column 'image' \(dataset.image_column\) is not in split 'train'; its columns are \['img', 'label', 'note'\]"),
-        ({"label_column": "fine_label"}, r"dataset column 'fine_label' \(dataset.label_column\) is not in split 'train'; its columns are"),
-        ({"eval_split": "validation"}, r"dataset.eval_split 'validation' is not a split of '.*'; it has \['test', 'train'\]: set dataset.eval_split to one of them"),
-        ({"train_split": "training"}, r"dataset.train_split 'training' is not a split of '.*'; it has \['test', 'train'\]"),
-        ({"image_column": "note"}, r"dataset column 'note' \(dataset.image_column\) holds Value\(string\), not images; image columns are \['img'\]"),
-        ({"image_column": "label"}, r"dataset column 'label' \(dataset.image_column\) holds ClassLabel, not images; image columns are \['img'\]"),
-        ({"label_column": "img"}, r"dataset column 'img' \(dataset.label_column\) holds Image, not class labels; give an integer, string or ClassLabel column"),
+        (
+            {"image_column": "image"},
+            r"dataset column 'image' \(dataset.image_column\) is not in split 'train'; its columns are \['img', 'label', 'note'\]",
+        ),
+        (
+            {"label_column": "fine_label"},
+            r"dataset column 'fine_label' \(dataset.label_column\) is not in split 'train'; its columns are",
+        ),
+        (
+            {"eval_split": "validation"},
+            r"dataset.eval_split 'validation' is not a split of '.*'; it has \['test', 'train'\]: set dataset.eval_split to one of them",
+        ),
+        (
+            {"train_split": "training"},
+            r"dataset.train_split 'training' is not a split of '.*'; it has \['test', 'train'\]",
+        ),
+        (
+            {"image_column": "note"},
+            r"dataset column 'note' \(dataset.image_column\) holds Value\(string\), not images; image columns are \['img'\]",
+        ),
+        (
+            {"image_column": "label"},
+            r"dataset column 'label' \(dataset.image_column\) holds ClassLabel, not images; image columns are \['img'\]",
+        ),
+        (
+            {"label_column": "img"},
+            r"dataset column 'img' \(dataset.label_column\) holds Image, not class labels; give an integer, string or ClassLabel column",
+        ),
         ({"name": "builtin:cifar"}, r"dataset.name 'builtin:cifar' is not a built-in dataset; use builtin:digits"),
-        ({"name": "./no/such/dir"}, r"dataset.name './no/such/dir' does not exist; give an existing path, a hub name or builtin:digits"),
+        (
+            {"name": "./no/such/dir"},
+            r"dataset.name './no/such/dir' does not exist; give an existing path, a hub name or builtin:digits",
+        ),
     ],
 )
-def test_bad_dataset_config_is_one_sentence(disk: Path, tmp_path: Path, overrides: dict[str, Any], message: str) -> None:
+def test_bad_dataset_config_is_one_sentence(
+    disk: Path, tmp_path: Path, overrides: dict[str, Any], message: str
+) -> None:
     with pytest.raises(UserError, match=message):
         prepare({**cfg(disk), **overrides}, tmp_path)
 
@@ -217,7 +259,10 @@ def test_unknown_hub_dataset_is_named(tmp_path: Path, monkeypatch: pytest.Monkey
     import datasets
 
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-    with pytest.raises(UserError, match=r"dataset 'nobody/no-such-dataset' could not be loaded locally or from the hub \(\w+\); check dataset.name"):
+    with pytest.raises(
+        UserError,
+        match=r"dataset 'nobody/no-such-dataset' could not be loaded locally or from the hub \(\w+\); check dataset.name",
+    ):
         prepare(cfg("nobody/no-such-dataset"), tmp_path)
 
 
@@ -233,7 +278,10 @@ def test_corrupt_image_is_named_with_its_file(tmp_path: Path, split: str) -> Non
     root = make_imagefolder(tmp_path / "tree")
     bad = root / split / "dog" / "2.png"
     bad.write_bytes(bad.read_bytes()[:40])  # a truncated download
-    with pytest.raises(UserError, match=rf"image '.*{split}/dog/2.png' \({split}/\d+\) of split '{split}' (is unreadable|could not be decoded) \(\w+\); remove or replace it"):
+    with pytest.raises(
+        UserError,
+        match=rf"image '.*{split}/dog/2.png' \({split}/\d+\) of split '{split}' (is unreadable|could not be decoded) \(\w+\); remove or replace it",
+    ):
         prepare(cfg(root, image_column="image"), tmp_path / "out")
 
 
@@ -250,7 +298,10 @@ def test_single_class_eval_set_is_named(disk: Path, tmp_path: Path) -> None:
     splits = load_from_disk(str(disk))
     splits["test"] = splits["test"].filter(lambda row: row["label"] == 1)
     splits.save_to_disk(str(tmp_path / "disk"))
-    with pytest.raises(UserError, match=r"the eval set \(dataset.eval_split 'test'\) holds a single class; .* choose another split or check dataset.label_column"):
+    with pytest.raises(
+        UserError,
+        match=r"the eval set \(dataset.eval_split 'test'\) holds a single class; .* choose another split or check dataset.label_column",
+    ):
         prepare(cfg(tmp_path / "disk"), tmp_path / "out")
 
 
@@ -266,5 +317,7 @@ def test_negative_labels_are_named(tmp_path: Path) -> None:
 
     ds = Dataset.from_dict({"img": [_image(0, i) for i in range(4)], "label": [0, 1, -1, 1]})
     DatasetDict({"train": ds, "test": ds}).save_to_disk(str(tmp_path / "disk"))
-    with pytest.raises(UserError, match=r"dataset column 'label' \(dataset.label_column\) holds negative labels \(-1\)"):
+    with pytest.raises(
+        UserError, match=r"dataset column 'label' \(dataset.label_column\) holds negative labels \(-1\)"
+    ):
         prepare(cfg(tmp_path / "disk"), tmp_path / "out")

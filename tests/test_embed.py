@@ -23,7 +23,8 @@ def eval_parquet(path: Path, n: int = 10) -> Path:
 
     features = Features({"id": Value("string"), "image": Image(), "label": ClassLabel(names=["a", "b"])})
     Dataset.from_dict(
-        {"id": [f"test/{i}" for i in range(n)], "image": images(n), "label": [i % 2 for i in range(n)]}, features=features
+        {"id": [f"test/{i}" for i in range(n)], "image": images(n), "label": [i % 2 for i in range(n)]},
+        features=features,
     ).to_parquet(str(path))
     return path
 
@@ -36,7 +37,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("embed")
     checkpoints = [str(build_checkpoint(root / f"checkpoint-{s}", "vit", seed=s)) for s in (1, 2)]
     pixels, spec = root / "pixels.npy", root / "pixels.json"
-    preprocess(str(eval_parquet(root / "eval.parquet")), processor_for("builtin:tiny-vit", 16, checkpoints[0]), str(pixels), str(spec), batch_size=4)
+    preprocess(
+        str(eval_parquet(root / "eval.parquet")),
+        processor_for("builtin:tiny-vit", 16, checkpoints[0]),
+        str(pixels),
+        str(spec),
+        batch_size=4,
+    )
     return {"root": root, "checkpoints": checkpoints, "pixels": str(pixels), "spec": str(spec)}
 
 
@@ -55,7 +62,11 @@ def _embed(run: dict[str, Any], out: Path, checkpoints: list[str] | None = None,
 def test_pixels_are_stored_once_as_uint8(run: dict[str, Any]) -> None:
     pixels = np.load(run["pixels"])
     assert pixels.dtype == np.uint8 and pixels.shape == (10, 3, 32, 32)
-    assert json.loads(Path(run["spec"]).read_text()) == {"rescale": 1 / 255, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+    assert json.loads(Path(run["spec"]).read_text()) == {
+        "rescale": 1 / 255,
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.5, 0.5, 0.5],
+    }
 
 
 def test_each_checkpoint_gets_its_own_files_independent_of_batch_size(run: dict[str, Any], tmp_path: Path) -> None:
@@ -67,7 +78,11 @@ def test_each_checkpoint_gets_its_own_files_independent_of_batch_size(run: dict[
     assert not np.allclose(e1, e2)  # two checkpoints, two films
     big = _embed(run, tmp_path / "b", batch_size=64)
     np.testing.assert_allclose(big[0], e1, atol=1e-5)
-    direct, _ = embed_model(load_for_embedding(run["checkpoints"][1], False), np.load(run["pixels"]), json.loads(Path(run["spec"]).read_text()))
+    direct, _ = embed_model(
+        load_for_embedding(run["checkpoints"][1], False),
+        np.load(run["pixels"]),
+        json.loads(Path(run["spec"]).read_text()),
+    )
     np.testing.assert_allclose(direct, e2, atol=1e-5)
 
 
@@ -109,7 +124,10 @@ def test_nan_embeddings_are_refused_and_nothing_is_written(run: dict[str, Any], 
     with torch.no_grad():
         model.vit.embeddings.patch_embeddings.projection.weight[0, 0, 0, 0] = float("nan")
     model.save_pretrained(bad)
-    with pytest.raises(UserError, match=r"checkpoint '.*checkpoint-9' gives NaN/inf embeddings for 10 of 10 images \(training diverged\?\); lower training.learning_rate or drop that checkpoint"):
+    with pytest.raises(
+        UserError,
+        match=r"checkpoint '.*checkpoint-9' gives NaN/inf embeddings for 10 of 10 images \(training diverged\?\); lower training.learning_rate or drop that checkpoint",
+    ):
         _embed(run, tmp_path / "out", checkpoints=[str(bad)])
     assert not list((tmp_path / "out").glob("*.npy")) if (tmp_path / "out").exists() else True
 
@@ -119,9 +137,15 @@ def test_external_checkpoint_without_processor_needs_the_model_name(tmp_path: Pa
 
     folder = build_checkpoint(tmp_path / "checkpoint-1", "convnext")
     (folder / "preprocessor_config.json").unlink()
-    with pytest.raises(UserError, match=r"checkpoint '.*checkpoint-1' has no preprocessor_config.json and model: is builtin:tiny-vit; set model: to the hub id or folder"):
+    with pytest.raises(
+        UserError,
+        match=r"checkpoint '.*checkpoint-1' has no preprocessor_config.json and model: is builtin:tiny-vit; set model: to the hub id or folder",
+    ):
         processor_for("builtin:tiny-vit", 32, str(folder))
-    assert type(processor_for(str(build_checkpoint(tmp_path / "base", "convnext")), 32, str(folder))).__name__ == "ConvNextImageProcessorPil"
+    assert (
+        type(processor_for(str(build_checkpoint(tmp_path / "base", "convnext")), 32, str(folder))).__name__
+        == "ConvNextImageProcessorPil"
+    )
 
 
 def test_processor_that_keeps_image_sizes_is_refused(tmp_path: Path) -> None:
@@ -129,6 +153,14 @@ def test_processor_that_keeps_image_sizes_is_refused(tmp_path: Path) -> None:
 
     from workflow_scripts.film.preprocess import preprocess
 
-    with pytest.raises(UserError, match=r"the image processor ViTImageProcessorPil gives pixel arrays of several sizes, not one \[batch, 3, H, W\] array"):
-        preprocess(str(eval_parquet(tmp_path / "eval.parquet", 4)), ViTImageProcessorPil(do_resize=False), str(tmp_path / "p.npy"), str(tmp_path / "p.json"))
+    with pytest.raises(
+        UserError,
+        match=r"the image processor ViTImageProcessorPil gives pixel arrays of several sizes, not one \[batch, 3, H, W\] array",
+    ):
+        preprocess(
+            str(eval_parquet(tmp_path / "eval.parquet", 4)),
+            ViTImageProcessorPil(do_resize=False),
+            str(tmp_path / "p.npy"),
+            str(tmp_path / "p.json"),
+        )
     assert not (tmp_path / "p.npy").exists()  # atomic: no half-written pixels

@@ -98,7 +98,13 @@ def rule_blocks() -> list[tuple[str, Path, Path]]:
             if script:
                 assert conda, f"{smk.name}: rule {name} runs a job but has no conda: environment"
                 assert script.group(1) == name, f"{smk.name}: rule {name} runs {script.group(1)}.py, not {name}.py"
-                found.append((name, (smk.parent / conda.group(1)).resolve(), REPO / "workflow_scripts" / "adapters" / f"{name}.py"))
+                found.append(
+                    (
+                        name,
+                        (smk.parent / conda.group(1)).resolve(),
+                        REPO / "workflow_scripts" / "adapters" / f"{name}.py",
+                    )
+                )
     return found
 
 

@@ -46,21 +46,45 @@ def trainer_run(output_dir: Path, max_steps: int = 6, save_steps: int = 2, callb
             return {"pixel_values": pixels[i], "labels": int(digits.target[i])}
 
     torch.manual_seed(0)
-    config = ViTConfig(image_size=IMAGE, patch_size=4, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                       intermediate_size=32, num_labels=10)
-    args = TrainingArguments(
-        output_dir=str(output_dir), max_steps=max_steps, save_steps=save_steps, save_only_model=True, logging_steps=1,
-        per_device_train_batch_size=16, learning_rate=1e-3, report_to="none", use_cpu=True, disable_tqdm=True, seed=0,
+    config = ViTConfig(
+        image_size=IMAGE,
+        patch_size=4,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=10,
     )
-    Trainer(model=ViTForImageClassification(config), args=args, train_dataset=Digits(), processing_class=processor,
-            callbacks=callbacks).train()
+    args = TrainingArguments(
+        output_dir=str(output_dir),
+        max_steps=max_steps,
+        save_steps=save_steps,
+        save_only_model=True,
+        logging_steps=1,
+        per_device_train_batch_size=16,
+        learning_rate=1e-3,
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+    )
+    Trainer(
+        model=ViTForImageClassification(config),
+        args=args,
+        train_dataset=Digits(),
+        processing_class=processor,
+        callbacks=callbacks,
+    ).train()
     return output_dir
 
 
 def tree_state(root: Path) -> dict[str, tuple[str, int]]:
     """Every path under `root` with its content hash and mtime: proof that nothing was written there."""
     return {
-        str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir", p.stat().st_mtime_ns)
+        str(p.relative_to(root)): (
+            hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir",
+            p.stat().st_mtime_ns,
+        )
         for p in sorted(root.rglob("*"))
     }
 
@@ -86,12 +110,17 @@ def external_config(folder: Path) -> dict[str, Any]:
     }
 
 
-def test_external_checkpoints_are_filmed_read_only_and_a_new_one_plans_only_its_jobs(trainer_output: Path, tmp_path: Path) -> None:
+def test_external_checkpoints_are_filmed_read_only_and_a_new_one_plans_only_its_jobs(
+    trainer_output: Path, tmp_path: Path
+) -> None:
     folder = tmp_path / "trainer_output"
     shutil.copytree(trainer_output, folder)
     later = tmp_path / "later"
     shutil.move(str(folder / "checkpoint-6"), later)  # appears after the first run
-    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("checkpoint-")) == ["checkpoint-2", "checkpoint-4"]
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("checkpoint-")) == [
+        "checkpoint-2",
+        "checkpoint-4",
+    ]
     assert (folder / "checkpoint-2" / "training_args.bin").is_file()  # a pickle, never loaded
 
     workdir = make_workdir(tmp_path / "work", external_config(folder))
@@ -120,9 +149,18 @@ def test_external_checkpoints_are_filmed_read_only_and_a_new_one_plans_only_its_
         # only its own jobs: no old frame is redrawn (a frame's loss curve is its own checkpoint's
         # trainer_state.json, its axis the Trainer's planned max_steps), and align: first keeps the anchor
         assert planned(workdir) == {
-            "embed": ["6"], "ood": ["6"], "label_issues": ["6"], "project": ["6"], "metrics": ["6"], "frame": ["6"],
+            "embed": ["6"],
+            "ood": ["6"],
+            "label_issues": ["6"],
+            "project": ["6"],
+            "metrics": ["6"],
+            "frame": ["6"],
             "import_train_log": [""],  # the loss curve now ends at step 6
-            "metrics_table": [""], "outliers_table": [""], "review": [""], "animate": ["gif"], "film_html": [""],
+            "metrics_table": [""],
+            "outliers_table": [""],
+            "review": [""],
+            "animate": ["gif"],
+            "film_html": [""],
         }
         snakemake(workdir, "--configfile", "test.yaml")
         assert np.load(res / "embeddings" / "6.npy").shape == (40, 16)
@@ -145,7 +183,9 @@ def _dry_run_error(workdir: Path) -> str:
 def test_folder_without_checkpoints_is_named(tmp_path: Path) -> None:
     (tmp_path / "out" / "runs").mkdir(parents=True)
     workdir = make_workdir(tmp_path / "work", external_config(tmp_path / "out"))
-    assert "has no checkpoint-<step> sub-folders; point checkpoints: at the Trainer's output_dir" in _dry_run_error(workdir)
+    assert "has no checkpoint-<step> sub-folders; point checkpoints: at the Trainer's output_dir" in _dry_run_error(
+        workdir
+    )
 
 
 def test_pickle_only_checkpoint_fails_at_parse_time_unless_opted_in(trainer_output: Path, tmp_path: Path) -> None:
@@ -157,12 +197,17 @@ def test_pickle_only_checkpoint_fails_at_parse_time_unless_opted_in(trainer_outp
     _pickle_only(shutil.copytree(trainer_output / "checkpoint-4", folder / "checkpoint-4"))
     workdir = make_workdir(tmp_path / "work", external_config(folder))
     out = _dry_run_error(workdir)
-    assert "checkpoint-4' only has pickled weights (pytorch_model.bin), which can run code when loaded; convert it to safetensors or set allow_pickle_checkpoints: true if you trust it." in out
+    assert (
+        "checkpoint-4' only has pickled weights (pytorch_model.bin), which can run code when loaded; convert it to safetensors or set allow_pickle_checkpoints: true if you trust it."
+        in out
+    )
     set_config(workdir, {"allow_pickle_checkpoints": True})
     assert "embed" in planned_jobs(workdir)  # opted in
 
 
-def test_incomplete_checkpoints_are_left_out_with_one_warning_each_or_refused_when_strict(trainer_output: Path, tmp_path: Path) -> None:
+def test_incomplete_checkpoints_are_left_out_with_one_warning_each_or_refused_when_strict(
+    trainer_output: Path, tmp_path: Path
+) -> None:
     """A checkpoint still being written (truncated safetensors, no trainer_state.json yet, a Trainer temporary
     folder) is not part of this run's film: one warning line names it; strict: true refuses instead."""
     folder = tmp_path / "out"
@@ -174,7 +219,10 @@ def test_incomplete_checkpoints_are_left_out_with_one_warning_each_or_refused_wh
     workdir = make_workdir(tmp_path / "work", external_config(folder))
     proc = snakemake(workdir, "-n", "--configfile", "test.yaml")
     out = proc.stdout + proc.stderr
-    assert re.search(r"checkpoint-4' has a model.safetensors that is \d+ bytes but its header needs \d+ \(truncated\): left out of this film", out)
+    assert re.search(
+        r"checkpoint-4' has a model.safetensors that is \d+ bytes but its header needs \d+ \(truncated\): left out of this film",
+        out,
+    )
     assert "checkpoint-6' has no trainer_state.json yet (the Trainer writes it last): left out of this film" in out
     assert "tmp-checkpoint-8' is a checkpoint the Trainer is still writing; it joins the film once complete." in out
     assert planned(workdir)["embed"] == ["2"]
@@ -187,11 +235,17 @@ def test_trainer_state_log_history_is_read_by_key(tmp_path: Path) -> None:
     from workflow_scripts.film.common import UserError
 
     state = tmp_path / "trainer_state.json"
-    state.write_text(json.dumps({"log_history": [
-        {"loss": 2.0, "step": 1, "epoch": 0.1, "learning_rate": 0.001, "grad_norm": 1.5},
-        {"eval_loss": 1.0, "step": 1},
-        {"step": 2, "loss": 1.5, "epoch": 0.2},
-    ]}))
+    state.write_text(
+        json.dumps(
+            {
+                "log_history": [
+                    {"loss": 2.0, "step": 1, "epoch": 0.1, "learning_rate": 0.001, "grad_norm": 1.5},
+                    {"eval_loss": 1.0, "step": 1},
+                    {"step": 2, "loss": 1.5, "epoch": 0.2},
+                ]
+            }
+        )
+    )
     assert import_log([str(state)], str(tmp_path / "log.csv")) == 2
     assert (tmp_path / "log.csv").read_text().splitlines()[2] == "2,0.2,1.5,,"
     assert import_log([], str(tmp_path / "none.csv")) == 0  # no trainer_state.json anywhere: no curve
@@ -246,8 +300,10 @@ def test_the_default_layout_places_an_appended_checkpoint_and_refits_when_the_fi
     shutil.copytree(trainer_output, folder)
     later = tmp_path / "later"
     shutil.move(str(folder / "checkpoint-6"), later)
-    config = {**external_config(folder), "projection": {"method": "auto", "align": "global",
-                                                       "param": {"iterations": 150, "perplexity": 5.0}}}
+    config = {
+        **external_config(folder),
+        "projection": {"method": "auto", "align": "global", "param": {"iterations": 150, "perplexity": 5.0}},
+    }
     workdir = make_workdir(tmp_path / "work", config)
     snakemake(workdir, "--configfile", "test.yaml")
     res = workdir / "results" / "external"

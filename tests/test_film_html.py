@@ -15,8 +15,9 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -40,8 +41,11 @@ N_IMAGES = 240
 FRAME_BUDGET_MS = 100
 SIZE_LIMIT = 25_000_000
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu-compositing",
-    "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+    "--no-sandbox",
+    "--disable-dev-shm-usage",
+    "--disable-gpu-compositing",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
 ]
 
 
@@ -260,7 +264,9 @@ def play_every_colouring(page: Page) -> None:
     assert page.js(f"{page.hook}.t") > 0
 
 
-def test_page_loads_from_disk_without_errors_or_requests(page: Page, film: tuple[FilmData, Path, dict[str, Any]]) -> None:
+def test_page_loads_from_disk_without_errors_or_requests(
+    page: Page, film: tuple[FilmData, Path, dict[str, Any]]
+) -> None:
     assert page.js("filmDebug.renderer") == "webgl"
     assert page.js("filmDebug.errors") == []
     assert page.requests[0] == film[1].as_uri()
@@ -268,7 +274,9 @@ def test_page_loads_from_disk_without_errors_or_requests(page: Page, film: tuple
     # the rest of the checks (no console error, no request but the page itself) run in the fixture's teardown
 
 
-def test_last_checkpoint_positions_equal_the_projection(page: Page, film: tuple[FilmData, Path, dict[str, Any]], run_dir: Path) -> None:
+def test_last_checkpoint_positions_equal_the_projection(
+    page: Page, film: tuple[FilmData, Path, dict[str, Any]], run_dir: Path
+) -> None:
     data, _, _ = film
     last = len(STEPS) - 1
     page.page.locator("#slider").fill(str(last))  # moves the slider and fires its input event
@@ -298,13 +306,21 @@ def test_last_checkpoint_positions_equal_the_projection(page: Page, film: tuple[
 
 def _isolated_point(page: Page) -> int:
     """A visible point at least 15 px from every other at the current step."""
-    return isolated(np.array(page.js(f"Array.from({{length: {N_IMAGES}}}, (_, i) => filmDebug.screen(i))")), page.js("filmDebug.mapping()"))
+    return isolated(
+        np.array(page.js(f"Array.from({{length: {N_IMAGES}}}, (_, i) => filmDebug.screen(i))")),
+        page.js("filmDebug.mapping()"),
+    )
 
 
 def isolated(pts: np.ndarray, m: dict[str, float]) -> int:
     """The point of `pts` (client px) farthest from all others, at least 15 px, inside the plot of mapping `m`."""
     d = np.linalg.norm(pts[:, None] - pts[None], axis=2) + np.eye(len(pts)) * 1e9
-    inside = (pts[:, 0] > m["left"] + 20) & (pts[:, 0] < m["left"] + m["W"] - 20) & (pts[:, 1] > m["top"] + 20) & (pts[:, 1] < m["top"] + m["H"] - 20)
+    inside = (
+        (pts[:, 0] > m["left"] + 20)
+        & (pts[:, 0] < m["left"] + m["W"] - 20)
+        & (pts[:, 1] > m["top"] + 20)
+        & (pts[:, 1] < m["top"] + m["H"] - 20)
+    )
     score = np.where(inside, d.min(axis=1), 0)
     assert score.max() >= 15, "no isolated point on screen"
     return int(score.argmax())
@@ -335,7 +351,9 @@ def test_hover_shows_the_thumbnail_and_label(page: Page, film: tuple[FilmData, P
     assert hashlib.sha256(shown.tobytes()).hexdigest() == hashlib.sha256(data.thumbnails[i].tobytes()).hexdigest()
 
 
-def test_pins_draw_a_trajectory_with_a_vertex_per_checkpoint(page: Page, film: tuple[FilmData, Path, dict[str, Any]]) -> None:
+def test_pins_draw_a_trajectory_with_a_vertex_per_checkpoint(
+    page: Page, film: tuple[FilmData, Path, dict[str, Any]]
+) -> None:
     data, _, _ = film
     page.js("filmDebug.jump(5)")
     page.settle()
@@ -405,8 +423,7 @@ def test_10k_by_80_loads_and_plays_within_budget(browser: Any, tmp_path: Path) -
 
 
 def test_command_line_and_rule_adapter(run_dir: Path, tmp_path: Path) -> None:
-    from workflow_scripts.adapters import film_html
-    from workflow_scripts.adapters import Job, Named
+    from workflow_scripts.adapters import Job, Named, film_html
     from workflow_scripts.cli.build_page import main
 
     assert main([str(run_dir), "--out", str(tmp_path / "cli.html"), "--title", "cli"]) == 0
@@ -414,8 +431,13 @@ def test_command_line_and_rule_adapter(run_dir: Path, tmp_path: Path) -> None:
     assert meta["steps"] == STEPS and meta["title"] == "cli"
     assert main([str(tmp_path / "no-run")]) == 1  # one sentence, no traceback
     view = run_dir / "projection" / "camera.json"  # the camera the rule's frames follow: one view per step
-    save_json(view, {str(s): {"x": [-5.0 - i, 5.0 + i], "y": [-5.0 - i, 5.0 + i], "zoom": 1.0 + i} for i, s in enumerate(STEPS)})
-    params = Named(run_dir=str(run_dir), steps=STEPS, top_k=3, max_points=10_000, title="rule", view_files=[str(view)] * len(STEPS))
+    save_json(
+        view,
+        {str(s): {"x": [-5.0 - i, 5.0 + i], "y": [-5.0 - i, 5.0 + i], "zoom": 1.0 + i} for i, s in enumerate(STEPS)},
+    )
+    params = Named(
+        run_dir=str(run_dir), steps=STEPS, top_k=3, max_points=10_000, title="rule", view_files=[str(view)] * len(STEPS)
+    )
     film_html.main(Job("film_html", params=params, output=Named(html=str(tmp_path / "rule.html"))))
     meta = read_page(str(tmp_path / "rule.html"))[0]
     assert meta["top_k"] == 3 and meta["limits"][-1] == [-5.0 - (len(STEPS) - 1), 5.0 + len(STEPS) - 1] * 2

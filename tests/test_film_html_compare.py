@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -66,7 +67,11 @@ def test_clocks() -> None:
     assert ticks == ["0 % of training", "25 % of training", "50 % of training", "75 % of training", "100 % of training"]
     assert shown.tolist() == [[0, 0], [0, 1], [1, 2], [1, 3], [2, 4]]
     # a run's steps on the clock: exact for the same-step clock, NaN outside its shown checkpoints
-    at = clock_position(np.array([5, 20, 40]), shown_col := same_step_clock([[0, 10, 20], [5, 20, 40]])[1][:, 1], np.array([0, 5, 12.5, 20, 30, 40, 41]))
+    at = clock_position(
+        np.array([5, 20, 40]),
+        shown_col := same_step_clock([[0, 10, 20], [5, 20, 40]])[1][:, 1],
+        np.array([0, 5, 12.5, 20, 30, 40, 41]),
+    )
     assert shown_col.tolist() == [-1, 0, 0, 1, 2]
     np.testing.assert_allclose(at, [np.nan, 1, 2, 3, 3.5, 4, np.nan])
 
@@ -74,10 +79,16 @@ def test_clocks() -> None:
 def test_validation_names_the_run(tmp_path: Path) -> None:
     out = tmp_path / "bad.html"
     cases = {
-        "ids": (lambda d: d.films[1].ids.__setitem__(3, "other/3"), r"run 'run1' was evaluated on other images .*image ids"),
+        "ids": (
+            lambda d: d.films[1].ids.__setitem__(3, "other/3"),
+            r"run 'run1' was evaluated on other images .*image ids",
+        ),
         "thumbnails": (lambda d: d.films[2].thumbnails.__setitem__((0, 0, 0, 0), 7), r"run 'run2' .*thumbnails differ"),
         "labels": (lambda d: setattr(d.films[1], "labels", (d.films[1].labels + 1) % 10), r"run 'run1' .*labels"),
-        "nan": (lambda d: d.films[1].projections.__setitem__((2, 0, 0), np.nan), r"run 'run1': FilmData.projections holds NaN"),
+        "nan": (
+            lambda d: d.films[1].projections.__setitem__((2, 0, 0), np.nan),
+            r"run 'run1': FilmData.projections holds NaN",
+        ),
         "shape": (lambda d: setattr(d, "shown", d.shown[:, :2]), r"shown has shape \(12, 2\)"),
         "range": (lambda d: d.shown.__setitem__((11, 0), 6), r"run 'run0': CompareData.shown runs outside -1 .. 5"),
         "back": (lambda d: d.shown.__setitem__((11, 1), 3), r"run 'run1': CompareData.shown must not go back"),
@@ -94,7 +105,9 @@ def test_validation_names_the_run(tmp_path: Path) -> None:
         assert not out.exists(), name
 
 
-def test_page_holds_every_run_once_within_quantisation(compared: tuple[CompareData, Path, dict[str, Any]], tmp_path: Path) -> None:
+def test_page_holds_every_run_once_within_quantisation(
+    compared: tuple[CompareData, Path, dict[str, Any]], tmp_path: Path
+) -> None:
     from workflow_scripts.film.page import build_film_html
 
     data, out, summary = compared
@@ -157,8 +170,18 @@ def test_loader_reads_runs_and_shared_projections(tmp_path: Path) -> None:
         files.append([str(shared / name / f"{s}.npy") for s in film.steps])
         for k, path in enumerate(files[-1]):
             np.save(path, film.projections[k] * 2 + 1)
-    read = compare_data_from_runs(dirs, data.runs, steps, data.shown, data.ticks, data.clock, "one shared PCA layout",
-                                  projections=files, shared_layout=True, top_k=3)
+    read = compare_data_from_runs(
+        dirs,
+        data.runs,
+        steps,
+        data.shown,
+        data.ticks,
+        data.clock,
+        "one shared PCA layout",
+        projections=files,
+        shared_layout=True,
+        top_k=3,
+    )
     assert read.films[0].limits is None and read.shared_layout and read.films[1].top_k == 3
     np.testing.assert_allclose(read.films[1].projections, data.films[1].projections * 2 + 1, rtol=1e-6)
     summary = build_compare_html(read, str(tmp_path / "shared.html"))
@@ -204,7 +227,9 @@ def test_page_loads_without_errors_or_requests(page: Page, compared: tuple[Compa
     # the rest (no console error, no request but the page itself) is checked by the fixture's teardown
 
 
-def test_last_tick_shows_each_runs_last_projection(page: Page, compared: tuple[CompareData, Path, dict[str, Any]]) -> None:
+def test_last_tick_shows_each_runs_last_projection(
+    page: Page, compared: tuple[CompareData, Path, dict[str, Any]]
+) -> None:
     data, out, _ = compared
     page.page.locator("#slider").fill("11")
     page.settle()
@@ -229,7 +254,9 @@ def test_last_tick_shows_each_runs_last_projection(page: Page, compared: tuple[C
     assert page.js("compareDebug.tick") == 10
 
 
-def test_hover_in_one_panel_highlights_the_image_in_every_panel(page: Page, compared: tuple[CompareData, Path, dict[str, Any]]) -> None:
+def test_hover_in_one_panel_highlights_the_image_in_every_panel(
+    page: Page, compared: tuple[CompareData, Path, dict[str, Any]]
+) -> None:
     data, _, _ = compared
     tick = 6  # step 30: run0 at checkpoint 3, run1 at 6, run2 at 3
     go(page, tick)
@@ -246,7 +273,11 @@ def test_hover_in_one_panel_highlights_the_image_in_every_panel(page: Page, comp
         p = int(film.probs[c, i].argmax())
         row = page.page.locator(f'#tip-text tr[data-run="{r}"]')
         assert row.locator('td[data-name="checkpoint"]').inner_text() == f"step {film.steps[c]}"
-        assert row.locator('td[data-name="predicted"]').inner_text().startswith(f"{film.class_names[p]} ({film.probs[c, i, p]:.2f})")
+        assert (
+            row.locator('td[data-name="predicted"]')
+            .inner_text()
+            .startswith(f"{film.class_names[p]} ({film.probs[c, i, p]:.2f})")
+        )
         rank = int(np.where(np.lexsort((np.arange(N_IMAGES), film.ood[c])) == i)[0][0]) + 1
         assert row.locator('td[data-name="OOD rank"]').inner_text() == f"{rank} of {N_IMAGES}"
     # at a tick where run2 has not started: highlighted in the two others, "not started" in the card
@@ -272,8 +303,12 @@ def test_pin_draws_a_trajectory_in_every_panel(page: Page, compared: tuple[Compa
         m = page.js(f"compareDebug.mapping({r})")
         for k in (0, film.n_steps - 1):
             held = page.js(f"compareDebug.positions({r}, {k})")
-            assert vertices[k, 0] == pytest.approx(m["left"] + m["W"] / 2 + (held["x"][i] - m["cx"]) * m["scale"], abs=0.01)
-            assert vertices[k, 1] == pytest.approx(m["top"] + m["H"] / 2 - (held["y"][i] - m["cy"]) * m["scale"], abs=0.01)
+            assert vertices[k, 0] == pytest.approx(
+                m["left"] + m["W"] / 2 + (held["x"][i] - m["cx"]) * m["scale"], abs=0.01
+            )
+            assert vertices[k, 1] == pytest.approx(
+                m["top"] + m["H"] / 2 - (held["y"][i] - m["cy"]) * m["scale"], abs=0.01
+            )
         # drawn: the panel's overlay is opaque at the current checkpoint's vertex
         x, y = vertices[int(data.shown[8, r])] - [m["left"], m["top"]]
         alpha = page.js(f"""() => {{ const c = document.querySelectorAll('.overlay')[{r}], d = window.devicePixelRatio || 1;
@@ -290,13 +325,16 @@ def test_pin_draws_a_trajectory_in_every_panel(page: Page, compared: tuple[Compa
     assert page.js("compareDebug.pins") == []
 
 
-def test_run_table_shows_each_runs_shown_checkpoint(page: Page, compared: tuple[CompareData, Path, dict[str, Any]]) -> None:
+def test_run_table_shows_each_runs_shown_checkpoint(
+    page: Page, compared: tuple[CompareData, Path, dict[str, Any]]
+) -> None:
     data, _, _ = compared
     for tick in (1, 7):
         go(page, tick)
         rows = page.page.locator("#run-table tr[data-run]")
         assert rows.count() == 3
         for r, film in enumerate(data.films):
+
             def cell(name: str, r: int = r) -> str:
                 return page.page.locator(f'#run-table tr[data-run="{r}"] td[data-name="{name}"]').inner_text()
 
@@ -313,7 +351,9 @@ def test_run_table_shows_each_runs_shown_checkpoint(page: Page, compared: tuple[
                 assert cell(name) == f"{film.metrics[name][c]:.3f}", (tick, r, name)
 
 
-def test_legend_hides_a_class_in_every_panel_and_curves_jump(page: Page, compared: tuple[CompareData, Path, dict[str, Any]]) -> None:
+def test_legend_hides_a_class_in_every_panel_and_curves_jump(
+    page: Page, compared: tuple[CompareData, Path, dict[str, Any]]
+) -> None:
     data, _, _ = compared
     go(page, 5)
     member = int(np.where(data.films[0].labels == 2)[0][0])

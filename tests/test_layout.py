@@ -103,7 +103,9 @@ def test_reference_variant_appending_a_checkpoint_changes_no_old_frame(tmp_path:
     np.testing.assert_array_equal(placed, after["coords"][4])
 
 
-def test_place_reads_held_checkpoints_and_places_others_near_their_neighbours(tsne: dict[str, np.ndarray], film: list[np.ndarray]) -> None:
+def test_place_reads_held_checkpoints_and_places_others_near_their_neighbours(
+    tsne: dict[str, np.ndarray], film: list[np.ndarray]
+) -> None:
     np.testing.assert_array_equal(place(tsne, 20, film[2]), tsne["coords"][2])
     # an unseen copy of the last checkpoint lands where that checkpoint's points are
     placed = place(tsne, 99, film[3])
@@ -124,7 +126,9 @@ def test_pca_layout_is_the_global_pca_film(film: list[np.ndarray]) -> None:
     for mine, theirs in zip(layout["coords"], project_all("global", film)):
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-5)
     new = film[3] + 1.0  # a checkpoint the basis was not fitted on: projected on it
-    np.testing.assert_allclose(place(layout, 40, new), pca_project(new, layout["mean"], layout["components"]), rtol=1e-6)
+    np.testing.assert_allclose(
+        place(layout, 40, new), pca_project(new, layout["mean"], layout["components"]), rtol=1e-6
+    )
 
 
 class FakeAlignedUMAP:
@@ -135,13 +139,15 @@ class FakeAlignedUMAP:
     def __init__(self, **kwargs: object) -> None:
         FakeAlignedUMAP.seen = {"init": kwargs}
 
-    def fit(self, x: list[np.ndarray], relations: list[dict[int, int]]) -> "FakeAlignedUMAP":
+    def fit(self, x: list[np.ndarray], relations: list[dict[int, int]]) -> FakeAlignedUMAP:
         FakeAlignedUMAP.seen.update(x=x, relations=relations)
         self.embeddings_ = [e[:, :2] * 1.0 for e in x]
         return self
 
 
-def test_aligned_umap_is_called_with_identity_relations(film: list[np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_aligned_umap_is_called_with_identity_relations(
+    film: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(AlignedUMAP=FakeAlignedUMAP))
     layout = fit_layout(film, STEPS, "umap", {"umap": {"n_neighbors": 10, "alignment_regularisation": 0.3}}, seed=7)
     seen = FakeAlignedUMAP.seen
@@ -200,7 +206,9 @@ def test_auto_fits_the_next_candidate_when_pca_misses(film: list[np.ndarray]) ->
     layout = fit_auto(film, STEPS, {**PARAM, "auto": {"candidates": ["pca", "param"], "min_trust_worst": 0.999}})
     choice = json.loads(str(layout["choice"]))
     assert set(choice["candidates"]) == {"pca", "param"} and choice["not_fitted"] == []
-    assert "pca" in choice["reason"] and "param misses" in choice["reason"] and choice["method"] == str(layout["method"])
+    assert (
+        "pca" in choice["reason"] and "param misses" in choice["reason"] and choice["method"] == str(layout["method"])
+    )
 
 
 def test_film_quality_uses_the_workflow_metrics(film: list[np.ndarray], tsne: dict[str, np.ndarray]) -> None:
@@ -239,8 +247,17 @@ def test_the_schema_states_the_layout_defaults_the_code_uses() -> None:
             assert stated[key] == value, (name, key, stated[key], value)
 
 
-PARAM = {"param": {"iterations": 60, "hidden": 16, "batch": 64, "negatives": 32, "movement_batch": 64, "perplexity": 5.0,
-                   "pca_dims": 6}}
+PARAM = {
+    "param": {
+        "iterations": 60,
+        "hidden": 16,
+        "batch": 64,
+        "negatives": 32,
+        "movement_batch": 64,
+        "perplexity": 5.0,
+        "pca_dims": 6,
+    }
+}
 
 
 def test_learned_map_reference_variant_places_appended_checkpoints_from_the_file(tmp_path: Path) -> None:

@@ -28,7 +28,9 @@ def test_a_placed_frame_below_the_worst_frame_target_calls_for_a_refit() -> None
 
 def test_the_film_falling_below_its_stability_or_mean_target_calls_for_a_refit() -> None:
     assert "stability falls to 0.880 < 0.9" in refit_due([0, 1, 2, 3], [0, 1, 2], [0.97] * 4, 0.88, 0.93, TARGETS)
-    assert "trustworthiness mean falls to 0.940" in refit_due([0, 1, 2, 3], [0, 1, 2], [0.96, 0.96, 0.96, 0.88], 0.95, 0.95, TARGETS)
+    assert "trustworthiness mean falls to 0.940" in refit_due(
+        [0, 1, 2, 3], [0, 1, 2], [0.96, 0.96, 0.96, 0.88], 0.95, 0.95, TARGETS
+    )
 
 
 def test_a_target_the_fitted_checkpoints_miss_too_is_no_reason_to_refit() -> None:
@@ -44,13 +46,18 @@ def write_layout(path: Path, fit_steps: list[int], settings: str) -> None:
 
 def test_kept_fit_steps(tmp_path: Path) -> None:
     layout, film = tmp_path / "projection" / "layout.npz", tmp_path / "film_metrics.json"
-    cfg = {"seed": 0, "metrics": {"k": 10, "max_points": 2000},
-           "projection": {"method": "auto", "tsne": {}, "param": {}, "umap": {}, "auto": {}}}
+    cfg = {
+        "seed": 0,
+        "metrics": {"k": 10, "max_points": 2000},
+        "projection": {"method": "auto", "tsne": {}, "param": {}, "umap": {}, "auto": {}},
+    }
     current = fingerprint(cfg)
     assert kept_fit_steps(layout, film, [0, 1, 2], current) == (None, FIRST_FIT)
     write_layout(layout, [0, 1], current)
     assert kept_fit_steps(layout, film, [0, 1, 2], current) == ([0, 1], "kept")
-    assert kept_fit_steps(layout, film, [0, 1, 2], fingerprint({**cfg, "seed": 1}))[1] == "the layout's settings changed"
+    assert (
+        kept_fit_steps(layout, film, [0, 1, 2], fingerprint({**cfg, "seed": 1}))[1] == "the layout's settings changed"
+    )
     assert "[0] the layout was fitted on are no longer in the film" in kept_fit_steps(layout, film, [1, 2], current)[1]
     film.write_text(json.dumps({"layout": {"refit_due": "checkpoint 2 misses"}}))
     later = time.time() + 5

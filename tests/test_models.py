@@ -10,8 +10,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub lookup fails at once inste
 import json
 import pickle
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,10 +27,16 @@ def _configs() -> dict[str, Callable[[], tuple[Any, Any, Any]]]:
     """name -> () -> (ForImageClassification class, config, image processor): hidden 8-16, 1 block per stage."""
     import transformers as t
 
-    vit_like = dict(image_size=SIZE, patch_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, num_labels=N_LABELS)
+    vit_like = dict(
+        image_size=SIZE, patch_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, num_labels=N_LABELS
+    )
     square = {"height": SIZE, "width": SIZE}
     return {
-        "vit": lambda: (t.ViTForImageClassification, t.ViTConfig(intermediate_size=32, **vit_like), t.ViTImageProcessorPil(size=square)),
+        "vit": lambda: (
+            t.ViTForImageClassification,
+            t.ViTConfig(intermediate_size=32, **vit_like),
+            t.ViTImageProcessorPil(size=square),
+        ),
         "deit": lambda: (
             t.DeiTForImageClassification,
             t.DeiTConfig(intermediate_size=32, **vit_like),
@@ -47,7 +54,15 @@ def _configs() -> dict[str, Callable[[], tuple[Any, Any, Any]]]:
         ),
         "swin": lambda: (
             t.SwinForImageClassification,
-            t.SwinConfig(image_size=SIZE, patch_size=4, embed_dim=8, depths=[1, 1], num_heads=[1, 2], window_size=4, num_labels=N_LABELS),
+            t.SwinConfig(
+                image_size=SIZE,
+                patch_size=4,
+                embed_dim=8,
+                depths=[1, 1],
+                num_heads=[1, 2],
+                window_size=4,
+                num_labels=N_LABELS,
+            ),
             t.ViTImageProcessorPil(size=square),
         ),
         "convnext": lambda: (
@@ -57,7 +72,9 @@ def _configs() -> dict[str, Callable[[], tuple[Any, Any, Any]]]:
         ),
         "resnet": lambda: (
             t.ResNetForImageClassification,
-            t.ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic", num_labels=N_LABELS),
+            t.ResNetConfig(
+                embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic", num_labels=N_LABELS
+            ),
             t.ConvNextImageProcessorPil(size={"shortest_edge": SIZE}),
         ),
     }
@@ -122,7 +139,9 @@ EXPECTED_AUTO = {  # what each architecture's classifier head sees, from the ref
     "vit": lambda base: base.last_hidden_state[:, 0],
     "deit": lambda base: base.last_hidden_state[:, 0],
     "beit": lambda base: base.pooler_output,
-    "dinov2": lambda base: np.concatenate([base.last_hidden_state[:, 0], base.last_hidden_state[:, 1:].mean(1)], axis=1),
+    "dinov2": lambda base: np.concatenate(
+        [base.last_hidden_state[:, 0], base.last_hidden_state[:, 1:].mean(1)], axis=1
+    ),
     "swin": lambda base: base.pooler_output,
     "convnext": lambda base: base.pooler_output,
     "resnet": lambda base: base.pooler_output.reshape(len(base.pooler_output), -1),
@@ -154,7 +173,9 @@ def test_every_architecture_embeds_like_its_classifier_head(zoo: dict[str, Path]
         ("vit", "pooler", "pooler needs a model with a pooler_output"),
     ],
 )
-def test_pooling_an_architecture_cannot_do_is_refused(zoo: dict[str, Path], arch: str, pooling: str, problem: str) -> None:
+def test_pooling_an_architecture_cannot_do_is_refused(
+    zoo: dict[str, Path], arch: str, pooling: str, problem: str
+) -> None:
     from workflow_scripts.film.embedding import embed_model
     from workflow_scripts.film.models import load_for_embedding
 
@@ -263,7 +284,10 @@ def test_truncated_safetensors_is_named_before_loading(tmp_path: Path) -> None:
     folder = build_checkpoint(tmp_path / "checkpoint-3")
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-100])
-    with pytest.raises(UserError, match=r"model.safetensors' is \d+ bytes but its header needs \d+ \(truncated\); re-save or re-download that checkpoint"):
+    with pytest.raises(
+        UserError,
+        match=r"model.safetensors' is \d+ bytes but its header needs \d+ \(truncated\); re-save or re-download that checkpoint",
+    ):
         check_checkpoint_folders([folder])
     with pytest.raises(UserError, match="truncated"):
         load_for_embedding(folder, False)
@@ -285,7 +309,11 @@ def test_checkpoint_missing_weights_is_refused(tmp_path: Path) -> None:
 
     folder = build_checkpoint(tmp_path / "ckpt")
     tensors = load_file(folder / "model.safetensors")
-    save_file({k: v for k, v in tensors.items() if not k.startswith("classifier")}, folder / "model.safetensors", metadata={"format": "pt"})
+    save_file(
+        {k: v for k, v in tensors.items() if not k.startswith("classifier")},
+        folder / "model.safetensors",
+        metadata={"format": "pt"},
+    )
     with pytest.raises(UserError, match=r"lacks 2 weights of its architecture \(e.g. classifier.bias\)"):
         load_for_embedding(folder, False)
 
@@ -295,7 +323,10 @@ def test_checkpoints_of_different_architectures_are_refused(zoo: dict[str, Path]
 
     a = shutil.copytree(zoo["vit"], tmp_path / "checkpoint-1")
     b = shutil.copytree(zoo["convnext"], tmp_path / "checkpoint-2")
-    with pytest.raises(UserError, match=r"checkpoint '.*checkpoint-2' has model_type=convnext but '.*checkpoint-1' has model_type=vit; one checkpoints folder must hold checkpoints of one architecture"):
+    with pytest.raises(
+        UserError,
+        match=r"checkpoint '.*checkpoint-2' has model_type=convnext but '.*checkpoint-1' has model_type=vit; one checkpoints folder must hold checkpoints of one architecture",
+    ):
         check_checkpoint_folders([a, b])
     check_checkpoint_folders([a, shutil.copytree(zoo["vit"], tmp_path / "checkpoint-3")])
 
@@ -325,7 +356,9 @@ def test_folder_without_config_is_named(tmp_path: Path) -> None:
     from workflow_scripts.film.models import check_model_source, load_model_config
 
     (tmp_path / "model.safetensors").write_bytes(b"")
-    with pytest.raises(UserError, match=r"model folder '.*' has no config.json; point it at a folder written by save_pretrained"):
+    with pytest.raises(
+        UserError, match=r"model folder '.*' has no config.json; point it at a folder written by save_pretrained"
+    ):
         check_model_source(str(tmp_path))
     with pytest.raises(UserError, match="has no config.json"):
         load_model_config(str(tmp_path))
@@ -337,7 +370,10 @@ def test_unknown_hub_id_is_named_without_a_long_wait(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     from workflow_scripts.film.models import load_model_config, load_processor
 
-    with pytest.raises(UserError, match=r"model 'nobody/no-such-model' could not be found locally or on the Hugging Face hub \(OSError\); check the model: name"):
+    with pytest.raises(
+        UserError,
+        match=r"model 'nobody/no-such-model' could not be found locally or on the Hugging Face hub \(OSError\); check the model: name",
+    ):
         load_model_config("nobody/no-such-model")
     with pytest.raises(UserError, match="model 'nobody/no-such-model' could not be found"):
         load_processor("nobody/no-such-model")
@@ -394,4 +430,7 @@ def test_unknown_builtin_model_fails_the_dry_run(tmp_path: Path) -> None:
     workdir = make_workdir(tmp_path, {"model": "builtin:tiny-resnet"})
     proc = snakemake(workdir, "-n", "--configfile", "test.yaml", check=False)
     assert proc.returncode != 0
-    assert "model 'builtin:tiny-resnet' is not a built-in model; use builtin:tiny-vit, a hub id or a save_pretrained folder." in proc.stdout + proc.stderr
+    assert (
+        "model 'builtin:tiny-resnet' is not a built-in model; use builtin:tiny-vit, a hub id or a save_pretrained folder."
+        in proc.stdout + proc.stderr
+    )

@@ -18,8 +18,16 @@ from workflow_scripts.film.layout import save_layout as save
 from workflow_scripts.film.param_map import DEFAULTS, fit, place, resolve
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = {"iterations": 40, "hidden": 16, "batch": 64, "negatives": 32, "movement": 1.0, "movement_batch": 64,
-        "perplexity": 5.0, "pca_dims": 6}
+TINY = {
+    "iterations": 40,
+    "hidden": 16,
+    "batch": 64,
+    "negatives": 32,
+    "movement": 1.0,
+    "movement_batch": 64,
+    "perplexity": 5.0,
+    "pca_dims": 6,
+}
 
 
 def film(steps: int = 4, images: int = 40, dims: int = 10, seed: int = 0) -> list[np.ndarray]:
@@ -48,7 +56,9 @@ def test_shapes_and_keys(fitted: tuple[list[np.ndarray], dict[str, np.ndarray]])
     assert all(v.dtype != object for v in model.values())
 
 
-def test_save_load_round_trip_without_pickle(fitted: tuple[list[np.ndarray], dict[str, np.ndarray]], tmp_path: Path) -> None:
+def test_save_load_round_trip_without_pickle(
+    fitted: tuple[list[np.ndarray], dict[str, np.ndarray]], tmp_path: Path
+) -> None:
     embeddings, model = fitted
     save(tmp_path / "map.npz", model)
     loaded = load(tmp_path / "map.npz")
@@ -64,7 +74,9 @@ def test_fit_is_deterministic_in_one_process(fitted: tuple[list[np.ndarray], dic
     assert not np.array_equal(model["w0"], other["w0"])
 
 
-def test_fit_is_byte_identical_across_processes(fitted: tuple[list[np.ndarray], dict[str, np.ndarray]], tmp_path: Path) -> None:
+def test_fit_is_byte_identical_across_processes(
+    fitted: tuple[list[np.ndarray], dict[str, np.ndarray]], tmp_path: Path
+) -> None:
     embeddings, model = fitted
     code = (
         "import sys, numpy as np; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests'];"
@@ -72,13 +84,17 @@ def test_fit_is_byte_identical_across_processes(fitted: tuple[list[np.ndarray], 
         "e = film(); m = fit(e, TINY, seed=0, steps=[0, 10, 20, 30]); save(sys.argv[2], m);"
         "np.save(sys.argv[3], np.stack([place(m, x) for x in e]))"
     )
-    subprocess.run([sys.executable, "-c", code, str(REPO), str(tmp_path / "map.npz"), str(tmp_path / "frames.npy")], check=True)
+    subprocess.run(
+        [sys.executable, "-c", code, str(REPO), str(tmp_path / "map.npz"), str(tmp_path / "frames.npy")], check=True
+    )
     other = load(tmp_path / "map.npz")
     assert other.keys() == model.keys() and all(np.array_equal(model[k], other[k]) for k in model)
     np.testing.assert_array_equal(np.load(tmp_path / "frames.npy"), np.stack([place(model, x) for x in embeddings]))
 
 
-def test_placing_a_new_checkpoint_changes_no_fitted_frame(fitted: tuple[list[np.ndarray], dict[str, np.ndarray]]) -> None:
+def test_placing_a_new_checkpoint_changes_no_fitted_frame(
+    fitted: tuple[list[np.ndarray], dict[str, np.ndarray]],
+) -> None:
     embeddings, model = fitted
     before = [place(model, e) for e in embeddings]
     new = film(steps=5)[4]  # a later checkpoint the map never saw
@@ -88,7 +104,9 @@ def test_placing_a_new_checkpoint_changes_no_fitted_frame(fitted: tuple[list[np.
     assert all(np.array_equal(a, b) for a, b in zip(before, after))
 
 
-def test_an_image_that_does_not_move_does_not_move_on_screen(fitted: tuple[list[np.ndarray], dict[str, np.ndarray]]) -> None:
+def test_an_image_that_does_not_move_does_not_move_on_screen(
+    fitted: tuple[list[np.ndarray], dict[str, np.ndarray]],
+) -> None:
     embeddings, model = fitted
     moved = embeddings[1].copy()
     moved[5:] = embeddings[2][5:]  # images 0-4 keep their step-10 embeddings
@@ -144,5 +162,7 @@ def test_a_worker_warms_the_learned_map_only_for_films_that_may_need_it(flag: st
     """layout.warm() at a worker's start runs the map's first training steps when FILM_WARM_LEARNED_MAP is 1
     (torch and the optimiser's lazy imports, off the layout job), starting no thread (the worker forks)."""
     env = {**os.environ, "FILM_WARM_LEARNED_MAP": flag, "PYTHONPATH": str(Path(__file__).parents[1])}
-    out = subprocess.run([sys.executable, "-c", WARM], env=env, capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", WARM], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out == (["1", "1", "1"] if flag == "1" else ["0", "0", "1"])

@@ -85,4 +85,6 @@ def test_pretrained_backbone_loads_through_the_workflows_hub_path(tmp_path):
 
     saved = ViTForImageClassification.from_pretrained(out)
     kept = saved.vit.embeddings.patch_embeddings.projection.weight
-    assert np.array_equal(model.vit.embeddings.patch_embeddings.projection.weight.detach().numpy(), kept.detach().numpy())
+    assert np.array_equal(
+        model.vit.embeddings.patch_embeddings.projection.weight.detach().numpy(), kept.detach().numpy()
+    )

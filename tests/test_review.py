@@ -76,7 +76,7 @@ def test_review_table_columns_types_and_values(tmp_path: Path) -> None:
     schema = table.schema
     assert schema.field("image").type == pa.binary() and schema.field("label").type == pa.int64()
     assert schema.field("class_name").type == pa.dictionary(pa.int32(), pa.string())
-    for tag, files in (("first", first), ("last", last)):
+    for tag, _files in (("first", first), ("last", last)):
         assert schema.field(f"embedding_{tag}").type == pa.list_(pa.float32(), DIM)
         for col in ("x", "y", "ood"):
             assert schema.field(f"{col}_{tag}").type == pa.float64()
@@ -121,9 +121,7 @@ def test_spotlight_dtypes_name_image_and_embedding_columns(tmp_path: Path) -> No
     assert spotlight_dtypes(), "callers get a copy"
 
 
-def test_launcher_without_spotlight_names_the_install_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_launcher_without_spotlight_names_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     table = write_tiny_review(tmp_path)
     monkeypatch.setitem(sys.modules, "renumics", None)  # as if renumics-spotlight were not installed
     for var in ("LOGURU_LEVEL", "TRANSFORMERS_VERBOSITY", "SPOTLIGHT_VERBOSE"):  # the launcher sets defaults
@@ -201,7 +199,11 @@ def test_launcher_serves_the_table_headless_and_stops(tmp_path: Path) -> None:
         # Its own session, so that the test can send Ctrl-C to it and its server as a terminal would.
         proc = subprocess.Popen(
             [python, str(LAUNCHER), str(table), "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=tmp_path,
             start_new_session=True,
         )
     try:

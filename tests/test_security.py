@@ -25,7 +25,11 @@ PATTERNS = {
 def code_files() -> list[Path]:
     """Every source file of the project (tracked or new, not git-ignored), this test excluded."""
     listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     files = [REPO / f for f in listed if f == "Snakefile" or Path(f).suffix in {".py", ".smk", ".yaml", ".sh"}]
     return [f for f in files if f.is_file() and f.name != "test_security.py"]

@@ -9,15 +9,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from workflow_scripts.adapters import frame, tween
-from workflow_scripts.film.render import between, layout_label
-from workflow_scripts.adapters import Job, Named
+from workflow_scripts.adapters import Job, Named, frame, tween
 from workflow_scripts.film.animation import frame_durations, write_gif, write_mp4
 from workflow_scripts.film.checkpoints import read_train_log, write_train_log
 from workflow_scripts.film.common import UserError, atomic_path, save_json, save_npy
 from workflow_scripts.film.label_issues import label_issues
 from workflow_scripts.film.ood import ood_scores, top_outliers, write_outliers
-from workflow_scripts.film.render import leaderboard
+from workflow_scripts.film.render import between, layout_label, leaderboard
 
 
 def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:
@@ -68,7 +66,10 @@ def test_train_log_is_read_by_key_name(tmp_path: Path) -> None:
     ]
     assert write_train_log(history, tmp_path / "log.csv") == 2
     rows = list(csv.DictReader(open(tmp_path / "log.csv")))
-    assert [(r["step"], r["loss"], r["learning_rate"]) for r in rows] == [("5", "2.0", "0.001"), ("10", "1.0", "0.0005")]
+    assert [(r["step"], r["loss"], r["learning_rate"]) for r in rows] == [
+        ("5", "2.0", "0.001"),
+        ("10", "1.0", "0.0005"),
+    ]
     series = read_train_log(tmp_path / "log.csv")  # the one reader of train logs, for frames and the report
     assert series["loss"] == [(5.0, 2.0), (10.0, 1.0)] and series["learning_rate"] == [(5.0, 1e-3), (10.0, 5e-4)]
 
@@ -101,7 +102,9 @@ def film(tmp_path: Path) -> dict:
             files[key].append(str(tmp_path / f"{key}{s}.npy"))
             save_npy(files[key][-1], value)
         files["metrics"].append(str(tmp_path / f"m{s}.json"))
-        save_json(files["metrics"][-1], {"head_accuracy": 0.5, "knn_accuracy": 0.6, "silhouette": 0.1, "trustworthiness": 0.9})
+        save_json(
+            files["metrics"][-1], {"head_accuracy": 0.5, "knn_accuracy": 0.6, "silhouette": 0.1, "trustworthiness": 0.9}
+        )
     return {"steps": steps, "files": files, "common": common, "dir": tmp_path}
 
 
@@ -114,8 +117,16 @@ def frame_job(film: dict, i: int, out: str, kind: str, **params: object) -> Job:
     if "j" in params:
         inputs.update(next_projection=f["projection"][i + 1], next_view=film["common"]["view"])
     style = {"width": 640, "height": 360, "point_size": 12}
-    settings = dict(step=film["steps"][i], max_step=20, title="test", leaderboard=kind, top_k=4, style=style, align="first",
-                    **params)
+    settings = dict(
+        step=film["steps"][i],
+        max_step=20,
+        title="test",
+        leaderboard=kind,
+        top_k=4,
+        style=style,
+        align="first",
+        **params,
+    )
     return Job("frame", input=Named(**inputs), output=Named(frame=out), params=Named(**settings))
 
 
@@ -138,8 +149,12 @@ def test_frames_render_at_the_requested_size_with_tweens(film: dict, kind: str) 
 
 def test_the_scatter_is_titled_with_the_layout_the_film_kept(tmp_path: Path) -> None:
     assert layout_label([], "first") == "PCA, aligned"
-    for method, align, label in [("param", "global", "learned map"), ("tsne", "global", "pooled t-SNE"),
-                                 ("pca", "global", "PCA, one basis"), ("pca", "gpa", "PCA, aligned (GPA)")]:
+    for method, align, label in [
+        ("param", "global", "learned map"),
+        ("tsne", "global", "pooled t-SNE"),
+        ("pca", "global", "PCA, one basis"),
+        ("pca", "gpa", "PCA, aligned (GPA)"),
+    ]:
         path = tmp_path / f"{method}-{align}.npz"
         np.savez(path, method=np.array(method), coords=np.zeros((1, 2, 2), np.float32))
         assert layout_label([str(path)], align) == label

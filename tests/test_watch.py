@@ -63,9 +63,24 @@ def watcher(workdir: Path) -> subprocess.Popen[str]:
     """The watcher in its own process group, as a terminal runs `make watch` (Ctrl-C reaches the group)."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     return subprocess.Popen(
-        [sys.executable, "-m", "workflow_scripts.cli.watch", "--configfile", "test.yaml", "--cores", "2", "--quiet", "60",
-         "--poll", "0.3"],
-        cwd=workdir, env={**env, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "workflow_scripts.cli.watch",
+            "--configfile",
+            "test.yaml",
+            "--cores",
+            "2",
+            "--quiet",
+            "60",
+            "--poll",
+            "0.3",
+        ],
+        cwd=workdir,
+        env={**env, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
         # Ctrl-C reaches it as in a terminal, even when the tests run in the background (where the shell
         # started them with SIGINT ignored, which every child would inherit).
@@ -91,7 +106,9 @@ def follow(proc: subprocess.Popen[str]) -> Lines:
 
 
 def frames(workdir: Path) -> dict[str, tuple[bytes, int]]:
-    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (workdir / "results" / "live" / "frames").glob("*.png")}
+    return {
+        p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (workdir / "results" / "live" / "frames").glob("*.png")
+    }
 
 
 def wait_for(condition, timeout: float, what: str) -> None:
@@ -106,8 +123,9 @@ def test_a_growing_training_is_filmed_round_after_round(tmp_path: Path) -> None:
     folder = tmp_path / "trainer_output"
     config = {**external_config(folder), "run": "live", "frames": {"width": 480, "height": 270}}
     workdir = make_workdir(tmp_path / "work", config)
-    trainer = subprocess.Popen([sys.executable, "-c", TRAINER, str(folder)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+    trainer = subprocess.Popen(
+        [sys.executable, "-c", TRAINER, str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     watch = watcher(workdir)
     res = workdir / "results" / "live"
     rounds = workdir / ".snakemake" / "watch"

@@ -39,7 +39,9 @@ def test_every_output_is_there_and_sane(tiny_run: Path) -> None:
         assert gif.n_frames == len(STEPS)
     review = pd.read_parquet(res / "review.parquet")
     assert len(review) == N_EVAL
-    assert {"image", "label", "class_name", "embedding_first", "embedding_last", "ood_first", "ood_last"} <= set(review.columns)
+    assert {"image", "label", "class_name", "embedding_first", "embedding_last", "ood_first", "ood_last"} <= set(
+        review.columns
+    )
     assert len(review["embedding_last"].iloc[0]) == 32
     log = pd.read_csv(res / "train_log.csv")
     assert list(log.columns[:3]) == ["step", "epoch", "loss"] and log["step"].max() == 20
@@ -87,14 +89,23 @@ def test_changing_the_middle_embedding_reruns_exactly_its_jobs_and_the_next_chec
     # align: first. Step 15 reads step 10 as "previous" (rank changes, displacement): its frame and metrics follow.
     _change(results(tiny_copy) / "embeddings" / "10.npy")
     assert planned(tiny_copy) == {
-        "ood": ["10"], "project": ["10"], "metrics": ["10", "15"], "frame": ["10", "15"], **FILM,
+        "ood": ["10"],
+        "project": ["10"],
+        "metrics": ["10", "15"],
+        "frame": ["10", "15"],
+        **FILM,
     }
 
 
 def test_changing_the_last_embedding_reruns_exactly_its_jobs_and_the_review(tiny_copy: Path) -> None:
     _change(results(tiny_copy) / "embeddings" / "20.npy")
     assert planned(tiny_copy) == {
-        "ood": ["20"], "project": ["20"], "metrics": ["20"], "frame": ["20"], "review": [""], **FILM,
+        "ood": ["20"],
+        "project": ["20"],
+        "metrics": ["20"],
+        "frame": ["20"],
+        "review": [""],
+        **FILM,
     }
 
 
@@ -117,7 +128,10 @@ def test_previous_alignment_chains_later_checkpoints(tiny_copy: Path) -> None:
     _change(results(tiny_copy) / "embeddings" / "5.npy")
     later = ["5", "10", "15", "20"]
     assert planned(tiny_copy) == {
-        "ood": ["5"], "project": later, "metrics": later, "frame": later,
+        "ood": ["5"],
+        "project": later,
+        "metrics": later,
+        "frame": later,
         "review": [""],  # the last checkpoint's projection moves with the chain
         **FILM,
     }
@@ -132,7 +146,12 @@ def test_ood_setting_reruns_ood_frames_and_animation_only(tiny_copy: Path) -> No
     set_config(tiny_copy, {"ood": {"k": 4}})
     every = [str(s) for s in STEPS]
     assert planned(tiny_copy) == {
-        "ood": every, "frame": every, "animate": ["gif"], "review": [""], "outliers_table": [""], "film_html": [""],
+        "ood": every,
+        "frame": every,
+        "animate": ["gif"],
+        "review": [""],
+        "outliers_table": [""],
+        "film_html": [""],
     }
 
 
@@ -142,8 +161,15 @@ def test_ood_setting_reruns_ood_frames_and_animation_only(tiny_copy: Path) -> No
 def test_forcerun_a_stage_plans_every_checkpoint_of_it_and_what_depends_on_it(tiny_copy: Path) -> None:
     every = [str(s) for s in STEPS]
     assert planned(tiny_copy, "--forcerun", "embed") == {
-        "embed": every, "ood": every, "label_issues": every, "project": every, "metrics": every, "frame": every,
-        "frame_limits": [""], "review": [""], **FILM,
+        "embed": every,
+        "ood": every,
+        "label_issues": every,
+        "project": every,
+        "metrics": every,
+        "frame": every,
+        "frame_limits": [""],
+        "review": [""],
+        **FILM,
     }
 
 
@@ -159,8 +185,17 @@ def test_until_a_stage_stops_after_it(tmp_path: Path) -> None:
 
 def test_set_resources_and_set_threads_reach_each_job(tiny_copy: Path) -> None:
     proc = snakemake(
-        tiny_copy, "-n", "-p", "--forcerun", "embed", "--set-resources", "ood:mem_mb=8000", "--set-threads", "embed=2",
-        "--configfile", "test.yaml",
+        tiny_copy,
+        "-n",
+        "-p",
+        "--forcerun",
+        "embed",
+        "--set-resources",
+        "ood:mem_mb=8000",
+        "--set-threads",
+        "embed=2",
+        "--configfile",
+        "test.yaml",
     )
     blocks = {b.split(":", 1)[0]: b for b in proc.stdout.split("\nrule ")[1:] if b.startswith(("ood:", "embed:"))}
     assert "mem_mb=8000" in blocks["ood"] and '"mem_mb": 8000' in blocks["ood"]  # in the job's JSON too
@@ -231,7 +266,10 @@ def test_lint_is_clean(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"training": {"save_steps": 50}}, "training.save_steps (50) is larger than training.max_steps (20); lower save_steps."),
+        (
+            {"training": {"save_steps": 50}},
+            "training.save_steps (50) is larger than training.max_steps (20); lower save_steps.",
+        ),
         ({"training": {"save_steps": -1}}, "-1 is less than the minimum of 1"),
         ({"projection": {"align": "sideways"}}, "'sideways' is not one of"),
         ({"model": "builtin:huge-vit"}, "builtin:huge-vit"),

@@ -42,7 +42,7 @@ class Job:
     resources: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, rule: str, text: str, log_file: str | None = None) -> "Job":
+    def from_json(cls, rule: str, text: str, log_file: str | None = None) -> Job:
         spec = json.loads(text)
         return cls(
             rule=rule,

@@ -36,15 +36,23 @@ def main(job: Job) -> None:
             continue
         values = load_json(next(metrics))
         loss = loss_at(read_train_log(log).get("loss", []), step)
-        panels.append({
-            "run": run,
-            "coords": coords[r][p.steps[run].index(step)],
-            "limits": limits[r],
-            "scores": load_npy(next(scores)),
-            "caption": panel_caption(run, step, p.last_steps[run], loss, values),
-        })
+        panels.append(
+            {
+                "run": run,
+                "coords": coords[r][p.steps[run].index(step)],
+                "limits": limits[r],
+                "scores": load_npy(next(scores)),
+                "caption": panel_caption(run, step, p.last_steps[run], loss, values),
+            }
+        )
     clock = "the same training step" if p.clock == "step" else "the same fraction of each run's training"
     render_comparison(
-        panels, load_npy(i.labels), list(load_json(i.classes)["names"]), f"{p.tick}  ({clock})", note,
-        job.output.frame, top_k=p.top_k, **p.style,
+        panels,
+        load_npy(i.labels),
+        list(load_json(i.classes)["names"]),
+        f"{p.tick}  ({clock})",
+        note,
+        job.output.frame,
+        top_k=p.top_k,
+        **p.style,
     )

@@ -23,8 +23,9 @@ def main(job: Job) -> None:
         coords = [layout[f"coords_{r}"] for r in range(len(p.runs))]
         shared, note = bool(layout["shared"]), str(layout["note"])
     run_dirs = [str(Path(labels).parent.parent) for labels in job.input.labels]  # results/{run}
-    data = compare_data_from_runs(run_dirs, p.runs, p.steps, p.shown, p.ticks, CLOCKS[p.clock], note, top_k=p.top_k,
-                                  shared_layout=shared)
+    data = compare_data_from_runs(
+        run_dirs, p.runs, p.steps, p.shown, p.ticks, CLOCKS[p.clock], note, top_k=p.top_k, shared_layout=shared
+    )
     for film, run_coords in zip(data.films, coords):
         film.projections = run_coords  # the comparison's layout (the run's own, when not shared)
     build_compare_html(data, job.output.html, max_points=p.max_points, title=p.title)

@@ -27,8 +27,12 @@ def main(job: Job) -> None:
     p = job.params
     counts = [len(steps) for steps in p.steps]
     layout = compare_layout(
-        per_run(job.input.embeddings, counts), per_run(job.input.projections, counts), job.input.limits,
-        p.global_every, p.margin, p.seed,
+        per_run(job.input.embeddings, counts),
+        per_run(job.input.projections, counts),
+        job.input.limits,
+        p.global_every,
+        p.margin,
+        p.seed,
     )
     with atomic_path(job.output.layout, suffix=".npz") as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **layout)

@@ -44,8 +44,16 @@ def main(job: Job) -> None:
     p = job.params
     try:
         embed_checkpoint(
-            p.checkpoint_dir, job.input.pixels, job.input.spec, job.output.embeddings, job.output.probs,
-            p.pooling, p.batch_size, p.device, p.precision, p.allow_pickle,
+            p.checkpoint_dir,
+            job.input.pixels,
+            job.input.spec,
+            job.output.embeddings,
+            job.output.probs,
+            p.pooling,
+            p.batch_size,
+            p.device,
+            p.precision,
+            p.allow_pickle,
         )
     except CheckpointError as err:
         record_failure(p.failure_record, p.checkpoint_dir, str(err))  # the next run leaves it out

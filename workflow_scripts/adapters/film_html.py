@@ -19,4 +19,10 @@ def main(job: Job) -> None:
     data.limits = np.array([[*v["x"], *v["y"]] for v in views], dtype=np.float64)
     data.zoom = np.array([float(v.get("zoom", 1.0)) for v in views])
     summary = build_film_html(data, job.output.html, max_points=p.max_points, title=p.title)
-    log.info("wrote %s: %.2f MB, %d of %d images", job.output.html, summary["bytes"] / 1e6, summary["points_shown"], summary["points_total"])
+    log.info(
+        "wrote %s: %.2f MB, %d of %d images",
+        job.output.html,
+        summary["bytes"] / 1e6,
+        summary["points_shown"],
+        summary["points_total"],
+    )

@@ -1,6 +1,5 @@
 """Rule frame: reads the job's files and settings and calls workflow_scripts.film.render."""
 
-
 from workflow_scripts.adapters import Job
 from workflow_scripts.film.camera import read_view
 from workflow_scripts.film.common import load_json, load_npy
@@ -23,6 +22,13 @@ def main(job: Job) -> None:
     ctx = load_context(i, p.max_step, p.title)
     board = checkpoint_board(i, p.leaderboard, p.top_k, len(ctx.labels))
     view = read_view(i.view, p.step)
-    frame = Frame(f"step {p.step} / {ctx.max_step}", p.step, load_npy(i.projection), board, load_json(i.metrics), view,
-                  layout_label(i.layout, p.align))
+    frame = Frame(
+        f"step {p.step} / {ctx.max_step}",
+        p.step,
+        load_npy(i.projection),
+        board,
+        load_json(i.metrics),
+        view,
+        layout_label(i.layout, p.align),
+    )
     render_frame(frame, ctx, job.output.frame, **p.style)

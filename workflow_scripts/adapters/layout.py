@@ -20,7 +20,9 @@ def warm(job: Any = None) -> None:
     import sklearn.decomposition  # noqa: F401
 
     p = getattr(job, "params", None)
-    learned = p is not None and (p.method == "param" or (p.method == "auto" and "param" in p.settings["auto"]["candidates"]))
+    learned = p is not None and (
+        p.method == "param" or (p.method == "auto" and "param" in p.settings["auto"]["candidates"])
+    )
     if learned or (p is None and os.environ.get("FILM_WARM_LEARNED_MAP") == "1"):
         param_map.warm_up()  # torch and its first training step: off the layout job, a barrier of the film
 

@@ -16,7 +16,12 @@ def main(job: Job) -> None:
     i = job.input
     previous = load_npy(i.previous) if "previous" in i.keys() else None
     values = step_metrics(
-        load_npy(i.embeddings), load_npy(i.projection), load_npy(i.labels), load_npy(i.probs), previous,
-        k=job.params.k, max_points=job.params.max_points,
+        load_npy(i.embeddings),
+        load_npy(i.projection),
+        load_npy(i.labels),
+        load_npy(i.probs),
+        previous,
+        k=job.params.k,
+        max_points=job.params.max_points,
     )
     save_json(job.output.metrics, {"step": int(job.wildcards.step), **values})

@@ -22,5 +22,9 @@ def main(job: Job) -> None:
     steps = [int(load_json(path)["step"]) for path in i.steps]
     views = [read_view(view_file, step) for view_file, step in zip(p.view_files, steps)]
     layout = layout_info(i.layout[0]) if i.layout else None
-    targets = {k: float(p.targets[k]) for k in ("min_stability", "min_trust_mean", "min_trust_worst")} if p.fit == "auto" else None
+    targets = (
+        {k: float(p.targets[k]) for k in ("min_stability", "min_trust_mean", "min_trust_worst")}
+        if p.fit == "auto"
+        else None
+    )
     write_metrics_table(i.steps, i.embeddings, i.projections, o.csv, o.film, p.align, p.skipped, views, layout, targets)

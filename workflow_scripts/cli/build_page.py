@@ -28,8 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     run = Path(args.run)
     try:
         data = film_data_from_run(str(run), run_steps(run), top_k=args.top_k)
-        summary = build_film_html(data, args.out or str(run / "film.html"), max_points=args.max_points,
-                                  title=args.title or f"Embedding film: {run.name}")
+        summary = build_film_html(
+            data,
+            args.out or str(run / "film.html"),
+            max_points=args.max_points,
+            title=args.title or f"Embedding film: {run.name}",
+        )
     except UserError as err:
         print(err, file=sys.stderr)
         return 1

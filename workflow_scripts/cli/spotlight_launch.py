@@ -9,7 +9,6 @@ browser opens unless --browser is given, the address is printed instead. Ctrl-C 
 server. See docs/review.md.
 """
 
-
 import argparse
 import contextlib
 import os

@@ -45,7 +45,10 @@ def settings(configfiles: list[str]) -> dict[str, Any]:
         return base
 
     merged: dict[str, Any] = {}
-    for path in [Path("config.yaml") if Path("config.yaml").is_file() else REPO / "config.yaml", *map(Path, configfiles)]:
+    for path in [
+        Path("config.yaml") if Path("config.yaml").is_file() else REPO / "config.yaml",
+        *map(Path, configfiles),
+    ]:
         merged = update(merged, yaml.safe_load(path.read_text()) or {})
     return merged
 
@@ -78,7 +81,11 @@ def job_counts(output: str) -> dict[str, int]:
     if "Job stats:" not in output:
         return {}
     table = output.split("Job stats:", 1)[1].split("total", 1)[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s*(\w+)\s+(\d+)\s*$", table, re.M) if m.group(1) not in ("job", "all")}
+    return {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^\s*(\w+)\s+(\d+)\s*$", table, re.M)
+        if m.group(1) not in ("job", "all")
+    }
 
 
 class Watcher:
@@ -103,8 +110,16 @@ class Watcher:
         """Run the workflow once; print the round's line. Returns whether Snakemake succeeded."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"round-{number}.log"
-        cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--cores", self.cores,
-               "--keep-going", "--configfile", *self.configfiles]
+        cmd = [
+            SNAKEMAKE,
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--cores",
+            self.cores,
+            "--keep-going",
+            "--configfile",
+            *self.configfiles,
+        ]
         env = dict(os.environ, FILM_OWNER_PID=str(os.getpid()))  # the warm workers serve every round
         started = time.time()
         with open(log, "w") as handle:
@@ -118,9 +133,11 @@ class Watcher:
         if code == 0 and film.is_file():
             self.filmed |= set(ready)
             latency = film.stat().st_mtime - max((ready[s] for s in new), default=started)
-            print(f"round {number}: checkpoints {', '.join(map(str, new)) or 'none new'}; ran {ran}; "
-                  f"the film was updated {latency:.1f} s after the newest was complete ({time.time() - started:.1f} s round)",
-                  flush=True)
+            print(
+                f"round {number}: checkpoints {', '.join(map(str, new)) or 'none new'}; ran {ran}; "
+                f"the film was updated {latency:.1f} s after the newest was complete ({time.time() - started:.1f} s round)",
+                flush=True,
+            )
         else:
             print(f"round {number}: Snakemake failed ({code}); see {log}; ran {ran}", flush=True)
         for line in output.splitlines():  # the workflow's warnings: checkpoints left out, films not made
@@ -130,7 +147,11 @@ class Watcher:
 
     def watch(self) -> int:
         # Round logs are numbered on from an earlier watch's, so the log of a round that Ctrl-C stopped is kept.
-        earlier = [int(m.group(1)) for p in self.log_dir.glob("round-*.log") if (m := re.fullmatch(r"round-(\d+)\.log", p.name))]
+        earlier = [
+            int(m.group(1))
+            for p in self.log_dir.glob("round-*.log")
+            if (m := re.fullmatch(r"round-(\d+)\.log", p.name))
+        ]
         number, last_news = max(earlier, default=0), time.time()
         frames = Path("results") / self.run / "frames"
         self.filmed = {int(p.stem) for p in frames.glob("*.png") if p.stem.isdigit()}  # an earlier watch's frames
@@ -171,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workflow_scripts.cli.watch", description=__doc__.split("\n")[0])
     parser.add_argument("--configfile", nargs="+", default=[], help="the config file(s), as for snakemake")
     parser.add_argument("--cores", default="all")
-    parser.add_argument("--quiet", type=float, default=600.0, help="stop after this many seconds without a new checkpoint")
+    parser.add_argument(
+        "--quiet", type=float, default=600.0, help="stop after this many seconds without a new checkpoint"
+    )
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the checkpoints folder")
     args = parser.parse_args(argv)
     watcher = Watcher(args.configfile, args.cores, args.quiet, args.poll, Path(".snakemake") / "watch")

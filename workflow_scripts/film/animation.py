@@ -9,7 +9,8 @@ Frames are streamed one at a time, so memory stays flat with thousands of frames
 """
 
 import logging
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from workflow_scripts.film.common import UserError, atomic_path
 
@@ -62,14 +63,18 @@ def _palette_frames(paths: Sequence[str], threads: int = 1) -> Iterator[Any]:
             yield ahead.popleft().result()
 
 
-def write_gif(frames: Sequence[str], out: str, fps: float, hold_last: float = 0.0, loop: int = 0, threads: int = 1) -> None:
+def write_gif(
+    frames: Sequence[str], out: str, fps: float, hold_last: float = 0.0, loop: int = 0, threads: int = 1
+) -> None:
     """Assemble `frames` (PNG paths, in order) into an animated GIF, atomically; `threads` decode the frames
     while the GIF is encoded."""
     durations = frame_durations(len(frames), fps, hold_last)
     stream = _palette_frames(frames, threads)
     first = next(stream)
     with atomic_path(out) as tmp:
-        first.save(tmp, format="GIF", save_all=True, append_images=stream, duration=durations, loop=loop, optimize=False)
+        first.save(
+            tmp, format="GIF", save_all=True, append_images=stream, duration=durations, loop=loop, optimize=False
+        )
     log.info("wrote %s: %d frames", out, len(frames))
 
 
@@ -81,8 +86,17 @@ def write_mp4(frames: Sequence[str], out: str, fps: float, hold_last: float = 0.
     frame_durations(len(frames), fps, hold_last)
     hold = round(hold_last * fps)
     with atomic_path(out) as tmp:
-        writer = imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=8,
-                                    pixelformat="yuv420p", macro_block_size=2, ffmpeg_log_level="error")
+        writer = imageio.get_writer(
+            tmp,
+            format="FFMPEG",
+            mode="I",
+            fps=fps,
+            codec="libx264",
+            quality=8,
+            pixelformat="yuv420p",
+            macro_block_size=2,
+            ffmpeg_log_level="error",
+        )
         try:
             frame = None
             for frame in _frames(frames):

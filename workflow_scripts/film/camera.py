@@ -21,20 +21,23 @@ A camera is an array [S, 4]: x centre, y centre, half-size, zoom. `zoom` is the 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from workflow_scripts.film.common import UserError
 
 MODES = ("lookahead", "causal")
-CENTRAL = (5.0, 95.0)     # the "central 90 %" of the points, per axis
+CENTRAL = (5.0, 95.0)  # the "central 90 %" of the points, per axis
 ALMOST_ALL = (0.5, 99.5)  # what the camera tries to show (as project.axis_limits)
 
 
 def _extents(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-axis 5th/95th and 0.5th/99.5th percentiles of one frame's points [N, 2]."""
-    p = np.percentile(np.asarray(points, dtype=np.float64), [CENTRAL[0], CENTRAL[1], ALMOST_ALL[0], ALMOST_ALL[1]], axis=0)
+    p = np.percentile(
+        np.asarray(points, dtype=np.float64), [CENTRAL[0], CENTRAL[1], ALMOST_ALL[0], ALMOST_ALL[1]], axis=0
+    )
     return p[0], p[1], p[2], p[3]
 
 
@@ -46,7 +49,7 @@ def _needed_rates(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     need = np.zeros(max(n - 1, 0))
     for a in range(n - 1):
         gap = np.arange(1, n - a)
-        worst = np.maximum(low[a + 1:] - high[a], low[a] - high[a + 1:]) / gap   # window a..b, b > a
+        worst = np.maximum(low[a + 1 :] - high[a], low[a] - high[a + 1 :]) / gap  # window a..b, b > a
         need[a:] = np.maximum(need[a:], np.maximum.accumulate(worst[::-1])[::-1])  # max over b > i
     return need
 
@@ -113,7 +116,9 @@ def plan_camera(
     if mode not in MODES:
         raise UserError(f"camera mode '{mode}' is unknown; use one of {MODES}.")
     if not 0 < min_spread < max_spread <= 1:
-        raise UserError(f"camera spreads must satisfy 0 < min_spread ({min_spread}) < max_spread ({max_spread}) <= 1; fix them.")
+        raise UserError(
+            f"camera spreads must satisfy 0 < min_spread ({min_spread}) < max_spread ({max_spread}) <= 1; fix them."
+        )
     if not frames:
         return np.zeros((0, 4))
     lookahead = mode == "lookahead"
@@ -122,7 +127,7 @@ def plan_camera(
     q95 = np.array([e[1] for e in ext])
     q005 = np.array([e[2] for e in ext])
     q995 = np.array([e[3] for e in ext])
-    central = np.maximum((q95 - q05).max(axis=1), 1e-12)   # the central 90 %'s larger side
+    central = np.maximum((q95 - q05).max(axis=1), 1e-12)  # the central 90 %'s larger side
     wish = np.maximum((q995 - q005).max(axis=1), central) * margin / 2
     # half-size band: spread = central / (2 h) must stay within [min_spread, max_spread]
     low, high = np.log(central / (2 * max_spread)), np.log(central / (2 * min_spread))

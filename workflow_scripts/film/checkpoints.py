@@ -11,8 +11,9 @@ import json
 import logging
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from workflow_scripts.film.common import UserError, atomic_path, load_json
 
@@ -41,11 +42,15 @@ def checkpoint_steps(max_steps: int, save_steps: int) -> list[int]:
 def checkpoint_folder_steps(folder: str | Path) -> list[int]:
     """The steps of the checkpoint-<step> sub-folders of a Trainer output folder, sorted."""
     return sorted(
-        int(m.group(1)) for p in Path(folder).iterdir() if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name))
+        int(m.group(1))
+        for p in Path(folder).iterdir()
+        if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name))
     )
 
 
-def training_fingerprint(model: str, training: dict[str, Any], tiny_vit: dict[str, Any] | None, dataset: dict[str, Any], seed: int) -> dict[str, Any]:
+def training_fingerprint(
+    model: str, training: dict[str, Any], tiny_vit: dict[str, Any] | None, dataset: dict[str, Any], seed: int
+) -> dict[str, Any]:
     """The settings that decide what the checkpoints contain (`tiny_vit` only matters for builtin:tiny-vit;
     `dataset` is the whole dataset: section, image size included)."""
     return {
@@ -83,10 +88,14 @@ def read_log_history(state_path: str | Path) -> list[dict[str, Any]]:
     try:
         state = load_json(state_path)
     except (OSError, ValueError) as err:
-        raise UserError(f"'{state_path}' is not readable JSON ({type(err).__name__}); fix or delete that trainer_state.json.") from err
+        raise UserError(
+            f"'{state_path}' is not readable JSON ({type(err).__name__}); fix or delete that trainer_state.json."
+        ) from err
     history = state.get("log_history") if isinstance(state, dict) else None
     if not isinstance(history, list):
-        raise UserError(f"'{state_path}' has no log_history list; it is not a Trainer's trainer_state.json (fix or delete it).")
+        raise UserError(
+            f"'{state_path}' has no log_history list; it is not a Trainer's trainer_state.json (fix or delete it)."
+        )
     return [entry for entry in history if isinstance(entry, dict)]
 
 

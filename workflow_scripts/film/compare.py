@@ -3,7 +3,8 @@
 import csv
 import logging
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,9 @@ log = logging.getLogger(__name__)
 MODES = ("article", "previous", "first", "gpa", "global", "reference")
 
 
-def compare(embeddings: Sequence[np.ndarray], k: int = 10, max_points: int = 2000, modes: Sequence[str] = MODES) -> list[dict[str, Any]]:
+def compare(
+    embeddings: Sequence[np.ndarray], k: int = 10, max_points: int = 2000, modes: Sequence[str] = MODES
+) -> list[dict[str, Any]]:
     from sklearn.manifold import trustworthiness
 
     idx = subsample(len(embeddings[0]), max_points)
@@ -28,8 +31,14 @@ def compare(embeddings: Sequence[np.ndarray], k: int = 10, max_points: int = 200
     for mode in progress(modes, "modes", len(modes)):
         frames = project_all(mode, embeddings)
         trust = [trustworthiness(e, f, n_neighbors=k) for e, f in zip(embeddings, frames)]
-        rows.append({"align": mode, **temporal_stability(embeddings, frames),
-                     "mean_trustworthiness": float(np.mean(trust)), "min_trustworthiness": float(np.min(trust))})
+        rows.append(
+            {
+                "align": mode,
+                **temporal_stability(embeddings, frames),
+                "mean_trustworthiness": float(np.mean(trust)),
+                "min_trustworthiness": float(np.min(trust)),
+            }
+        )
         log.info("%s", rows[-1])
     return rows
 
@@ -97,7 +106,9 @@ def render_comparison(
         ax.scatter(xy[:, 0], xy[:, 1], c=colours[labels], s=point_size, linewidths=0, alpha=0.8, rasterized=True)
         top = top_outliers(panel["scores"], top_k)
         ax.scatter(xy[top, 0], xy[top, 1], s=point_size * 8, facecolors="none", edgecolors="black", linewidths=1.0)
-    handles = [fig.axes[0].scatter([], [], color=colours[i], s=30, label=name) for i, name in enumerate(class_names[:20])]
+    handles = [
+        fig.axes[0].scatter([], [], color=colours[i], s=30, label=name) for i, name in enumerate(class_names[:20])
+    ]
     fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False, title="class", title_fontsize=9)
     fig.suptitle(title, fontsize=14, weight="bold")
     fig.text(0.5, 0.905, note, ha="center", fontsize=9, color="0.3")
@@ -160,7 +171,9 @@ def compare_layout(
 FILM = ("stability_spearman", "movement_stress", "mean_trustworthiness", "min_trustworthiness")
 
 
-def compare_metrics(runs: Sequence[str], tables: Sequence[str], films: Sequence[str], last: dict[str, int], out: str) -> int:
+def compare_metrics(
+    runs: Sequence[str], tables: Sequence[str], films: Sequence[str], last: dict[str, int], out: str
+) -> int:
     """Write the combined table; returns its row count."""
     rows: list[dict[str, Any]] = []
     for run, table, film_path in zip(runs, tables, films):
@@ -168,8 +181,14 @@ def compare_metrics(runs: Sequence[str], tables: Sequence[str], films: Sequence[
         with open(table, newline="") as handle:
             for row in csv.DictReader(handle):
                 step = int(row["step"])
-                rows.append({"run": run, "fraction": round(step / last[run], 4) if last[run] else 1.0, **row,
-                             **{k: film.get(k) for k in FILM}})
+                rows.append(
+                    {
+                        "run": run,
+                        "fraction": round(step / last[run], 4) if last[run] else 1.0,
+                        **row,
+                        **{k: film.get(k) for k in FILM},
+                    }
+                )
     columns = ["run", "step", "fraction", *(c for c in COLUMNS if c != "step"), *FILM]
     with atomic_path(out) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")

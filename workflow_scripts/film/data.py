@@ -13,8 +13,9 @@ import contextlib
 import io
 import logging
 import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,9 +49,7 @@ def builtin_digits(image_size: int, seed: int, eval_fraction: float = 0.2) -> di
     digits = load_digits()
     pixels = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
     indices = np.arange(len(pixels))
-    train_idx, test_idx = train_test_split(
-        indices, test_size=eval_fraction, stratify=digits.target, random_state=seed
-    )
+    train_idx, test_idx = train_test_split(indices, test_size=eval_fraction, stratify=digits.target, random_state=seed)
     names = [str(n) for n in digits.target_names]
 
     def split(name: str, idx: np.ndarray) -> "Dataset":
@@ -92,11 +91,15 @@ def open_source(name: str, config: str | None, keys: Mapping[str, str] | None = 
     import datasets
 
     if name.startswith("builtin:"):
-        raise UserError(f"dataset.name '{name}' is not a built-in dataset; use {', '.join(BUILTIN_DATASETS)}, a hub name or a local path.")
+        raise UserError(
+            f"dataset.name '{name}' is not a built-in dataset; use {', '.join(BUILTIN_DATASETS)}, a hub name or a local path."
+        )
     path = Path(name).expanduser()
     if not path.exists():
         if name.startswith(("/", "./", "../", "~")):
-            raise UserError(f"dataset.name '{name}' does not exist; give an existing path, a hub name or {BUILTIN_DIGITS}.")
+            raise UserError(
+                f"dataset.name '{name}' does not exist; give an existing path, a hub name or {BUILTIN_DIGITS}."
+            )
         try:
             return datasets.load_dataset(name, config)
         except Exception as err:  # hub errors come in many types (connection, not found, gated, bad config)
@@ -124,7 +127,9 @@ def open_source(name: str, config: str | None, keys: Mapping[str, str] | None = 
         empty = re.search(r'Instruction "(.+?)" corresponds to no data', str(err))
         if empty and empty.group(1) in (keys or {}):
             split = empty.group(1)
-            raise UserError(f"dataset.{keys[split]} '{split}' of '{name}' is empty; choose a split with images.") from err
+            raise UserError(
+                f"dataset.{keys[split]} '{split}' of '{name}' is empty; choose a split with images."
+            ) from err
         raise UserError(
             f"dataset folder '{name}' has no images, parquet or arrow files ({type(err).__name__}); "
             "give an imagefolder tree (split/class/image.png), parquet/arrow files or a save_to_disk folder."
@@ -133,7 +138,9 @@ def open_source(name: str, config: str | None, keys: Mapping[str, str] | None = 
 
 def pick_split(splits: Mapping[str, "Dataset"], name: str, split: str, key: str) -> "Dataset":
     if split not in splits:
-        raise UserError(f"dataset.{key} '{split}' is not a split of '{name}'; it has {sorted(splits)}: set dataset.{key} to one of them.")
+        raise UserError(
+            f"dataset.{key} '{split}' is not a split of '{name}'; it has {sorted(splits)}: set dataset.{key} to one of them."
+        )
     return splits[split]
 
 
@@ -166,7 +173,9 @@ def check_columns(ds: "Dataset", image_column: str, label_column: str, split: st
     columns = list(ds.column_names)
     for key, column in (("image_column", image_column), ("label_column", label_column)):
         if column not in columns:
-            raise UserError(f"dataset column '{column}' (dataset.{key}) is not in split '{split}'; its columns are {columns}.")
+            raise UserError(
+                f"dataset column '{column}' (dataset.{key}) is not in split '{split}'; its columns are {columns}."
+            )
 
 
 def class_names(datasets_: list["Dataset"], label_column: str) -> list[str]:
@@ -209,7 +218,9 @@ def standardise(ds: "Dataset", image_column: str, label_column: str, names: list
             features[label_column] = Value("string")
             ds = ds.map(
                 lambda labels: {label_column: feature.int2str(labels)},
-                input_columns=[label_column], batched=True, features=features,
+                input_columns=[label_column],
+                batched=True,
+                features=features,
             )
         ds = ds.cast_column(label_column, ClassLabel(names=names))
     ds = ds.select_columns([image_column, label_column])
@@ -336,7 +347,8 @@ def load_dataset_splits(cfg: dict[str, Any], seed: int, need_train: bool) -> dic
     ordered = [raw["train"], raw["eval"]] if need_train else [raw["eval"]]
     names = class_names(ordered, cfg["label_column"])
     out = {
-        role: standardise(ds, cfg["image_column"], cfg["label_column"], names, roles[role][1]) for role, ds in raw.items()
+        role: standardise(ds, cfg["image_column"], cfg["label_column"], names, roles[role][1])
+        for role, ds in raw.items()
     }
     out["eval"] = stratified_subset(out["eval"], cfg.get("eval_size"), seed)
     check_eval_set(out["eval"], cfg["eval_split"])

@@ -15,7 +15,8 @@ import logging
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -52,9 +53,7 @@ def select_device(name: str) -> "torch.device":
         device = torch.device(name)
     except RuntimeError as err:
         raise UserError(f"embedding.device '{name}' is not a device name; use auto, cpu, cuda, cuda:N or mps.") from err
-    if device.type == "cuda" and (
-        not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()
-    ):
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
         raise UserError(f"embedding.device '{name}' is not available on this machine; use auto or cpu.")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise UserError(f"embedding.device '{name}' is not available on this machine; use auto or cpu.")
@@ -85,7 +84,9 @@ class PixelFeeder:
         import torch
 
         if pixels.ndim != 4 or pixels.dtype != np.uint8:
-            raise UserError(f"the preprocessed pixels have shape {pixels.shape} and dtype {pixels.dtype}, not uint8 [N, 3, H, W]; delete data/pixels.npy to rebuild it.")
+            raise UserError(
+                f"the preprocessed pixels have shape {pixels.shape} and dtype {pixels.dtype}, not uint8 [N, 3, H, W]; delete data/pixels.npy to rebuild it."
+            )
         self.pixels = pixels
         self.device = device
         self.batch_size = batch_size
@@ -94,7 +95,7 @@ class PixelFeeder:
         # x * rescale, then (x - mean) / std  ==  x * scale + shift, one fused op on the device
         self.scale = (spec["rescale"] / std).to(device)
         self.shift = (-mean / std).to(device)
-        self.resident: "torch.Tensor | None" = None
+        self.resident: torch.Tensor | None = None
         if device.type == "cuda":
             free, _total = torch.cuda.mem_get_info(device)
             if pixels.nbytes < RESIDENT_SHARE * free:
@@ -114,7 +115,7 @@ class PixelFeeder:
         """Pinned host batches, read ahead by one thread (keeps the GPU fed when pixels cannot stay resident)."""
         import torch
 
-        slots: "queue.Queue[torch.Tensor | BaseException | None]" = queue.Queue(maxsize=3)
+        slots: queue.Queue[torch.Tensor | BaseException | None] = queue.Queue(maxsize=3)
         stop = threading.Event()
 
         def reader() -> None:
@@ -184,8 +185,8 @@ def embed_model(
     if base is not model:
         hooks.append(base.register_forward_hook(lambda _m, _a, out: captured.__setitem__("base", out)))
     dtype = autocast_dtype(precision, device)
-    embeddings: list["torch.Tensor"] = []
-    probs: list["torch.Tensor"] = []
+    embeddings: list[torch.Tensor] = []
+    probs: list[torch.Tensor] = []
     try:
         with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             for batch in feeder.batches():
@@ -207,7 +208,9 @@ def embed_model(
         for hook in hooks:
             hook.remove()
     emb = torch.cat(embeddings).cpu().numpy().astype(np.float32, copy=False)
-    prob = torch.cat(probs).cpu().numpy().astype(np.float32, copy=False) if probs else np.zeros((len(emb), 0), np.float32)
+    prob = (
+        torch.cat(probs).cpu().numpy().astype(np.float32, copy=False) if probs else np.zeros((len(emb), 0), np.float32)
+    )
     return emb, prob
 
 
@@ -251,6 +254,12 @@ def embed_checkpoint(
     save_npy(out_embeddings, emb)
     save_npy(out_probs, prob)
     log.info(
-        "%s -> %s %s on %s (%s, pixels %s, %.0f images/s)", checkpoint, out_embeddings, emb.shape, dev, precision,
-        "on the device" if feeder.resident is not None else "streamed", len(emb) / max(seconds, 1e-9),
+        "%s -> %s %s on %s (%s, pixels %s, %.0f images/s)",
+        checkpoint,
+        out_embeddings,
+        emb.shape,
+        dev,
+        precision,
+        "on the device" if feeder.resident is not None else "streamed",
+        len(emb) / max(seconds, 1e-9),
     )

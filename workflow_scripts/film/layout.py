@@ -41,7 +41,8 @@ import json
 import logging
 import math
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,22 +55,22 @@ METHODS = ("pca", "tsne", "param", "umap", "auto")
 
 # Defaults of projection.tsne / projection.umap / projection.auto (schemas/config.schema.yaml mirrors them).
 TSNE_DEFAULTS: dict[str, Any] = {
-    "perplexity": 200.0,           # neighbours whose distances the map keeps; large = steadier, more global
-    "exaggeration": 2.0,           # attraction multiplier after the early phase (1 = plain t-SNE)
+    "perplexity": 200.0,  # neighbours whose distances the map keeps; large = steadier, more global
+    "exaggeration": 2.0,  # attraction multiplier after the early phase (1 = plain t-SNE)
     "early_exaggeration": 12.0,
     "early_exaggeration_iter": 250,
     "n_iter": 500,
-    "learning_rate": "auto",       # openTSNE's "auto" = rows / exaggeration (Belkina et al. 2019)
-    "dof": 1.0,                    # degrees of freedom of the low-dimensional kernel (< 1: heavier tails)
-    "initialization": "pca",       # pca (the pooled rows' first two principal components) or random
-    "pca_dims": 50,                # reduce embeddings to this many principal components first; null = no
-    "normalise": False,            # L2-normalise every embedding first (cosine neighbourhoods)
-    "max_fit_rows": 20000,         # pooled rows the map is fitted on (seeded subsample); the rest is placed
+    "learning_rate": "auto",  # openTSNE's "auto" = rows / exaggeration (Belkina et al. 2019)
+    "dof": 1.0,  # degrees of freedom of the low-dimensional kernel (< 1: heavier tails)
+    "initialization": "pca",  # pca (the pooled rows' first two principal components) or random
+    "pca_dims": 50,  # reduce embeddings to this many principal components first; null = no
+    "normalise": False,  # L2-normalise every embedding first (cosine neighbourhoods)
+    "max_fit_rows": 20000,  # pooled rows the map is fitted on (seeded subsample); the rest is placed
     "transform_perplexity": 30.0,  # neighbours among the fitted rows that place one new row
-    "transform_iter": 100,         # openTSNE's 250 placed the demo the same (within 0.001), 2.5x slower
+    "transform_iter": 100,  # openTSNE's 250 placed the demo the same (within 0.001), 2.5x slower
     "transform_learning_rate": 0.1,
     "transform_exaggeration": 1.5,
-    "threads": 1,                  # openTSNE threads (1 keeps the result independent of the core count)
+    "threads": 1,  # openTSNE threads (1 keeps the result independent of the core count)
 }
 UMAP_DEFAULTS: dict[str, Any] = {
     "n_neighbors": 15,
@@ -83,8 +84,8 @@ AUTO_DEFAULTS: dict[str, Any] = {
     "min_stability": 0.90,
     "min_trust_mean": 0.95,
     "min_trust_worst": 0.85,
-    "k": 10,              # trustworthiness neighbours (metrics.k)
-    "max_points": 2000,   # trustworthiness on a seeded subsample of each checkpoint (metrics.max_points)
+    "k": 10,  # trustworthiness neighbours (metrics.k)
+    "max_points": 2000,  # trustworthiness on a seeded subsample of each checkpoint (metrics.max_points)
 }
 # auto measures its candidates' trustworthiness on at most this many images per checkpoint: sklearn's exact
 # trustworthiness costs n^2 log n per checkpoint, and a decision between layouts needs no more.
@@ -101,7 +102,9 @@ def resolve_settings(settings: Mapping[str, Mapping[str, Any]] | None) -> dict[s
             raise UserError(f"projection.{name} is not a layout setting; use one of {sorted(DEFAULTS)}.")
         unknown = set(values or {}) - set(DEFAULTS[name])
         if unknown:
-            raise UserError(f"projection.{name} has unknown keys {sorted(unknown)}; known keys are {sorted(DEFAULTS[name])}.")
+            raise UserError(
+                f"projection.{name} has unknown keys {sorted(unknown)}; known keys are {sorted(DEFAULTS[name])}."
+            )
         out[name].update(values or {})
     return out
 
@@ -126,11 +129,15 @@ def fit_layout(
     """
     steps = [int(s) for s in steps]
     if len(steps) != len(embeddings) or not steps:
-        raise UserError(f"the layout needs one embedding file per checkpoint; got {len(embeddings)} for {len(steps)} steps.")
+        raise UserError(
+            f"the layout needs one embedding file per checkpoint; got {len(embeddings)} for {len(steps)} steps."
+        )
     if sorted(set(steps)) != steps:
         raise UserError("the layout's checkpoint steps must be distinct and ascending; check the checkpoint folders.")
     if len({np.shape(e) for e in embeddings}) != 1:
-        raise UserError("every checkpoint must embed the same eval images with the same width; re-run embed for all checkpoints.")
+        raise UserError(
+            "every checkpoint must embed the same eval images with the same width; re-run embed for all checkpoints."
+        )
     fit_idx = _fit_indices(steps, reference_steps)
     s = resolve_settings(settings)
     if method == "auto":
@@ -143,7 +150,9 @@ def fit_layout(
         layout = _fit_param(embeddings, steps, fit_idx, s["param"], seed)
     elif method == "umap":
         if len(fit_idx) != len(steps):
-            raise UserError("projection.fit: reference is not available for projection.method umap; use fit: all or method tsne.")
+            raise UserError(
+                "projection.fit: reference is not available for projection.method umap; use fit: all or method tsne."
+            )
         layout = _fit_umap(embeddings, s["umap"], seed)
     else:
         raise UserError(f"projection.method '{method}' is unknown; use one of {METHODS}.")
@@ -190,8 +199,13 @@ def _fit_pca(embeddings: Sequence[np.ndarray], fit_idx: Sequence[int], seed: int
     rows = _gather(embeddings, fit_idx, _sample_rows(len(fit_idx), n, PCA_MAX_ROWS, seed), n)
     mean, components = pca_fit(rows)
     coords = np.stack([pca_project(e, mean, components).astype(np.float32) for e in embeddings])
-    return {"method": np.array("pca"), "mean": mean, "components": components, "coords": coords,
-            "settings": np.array(json.dumps({}))}
+    return {
+        "method": np.array("pca"),
+        "mean": mean,
+        "components": components,
+        "coords": coords,
+        "settings": np.array(json.dumps({})),
+    }
 
 
 def _prepare(x: np.ndarray, layout: Mapping[str, np.ndarray], normalise: bool) -> np.ndarray:
@@ -211,7 +225,9 @@ def _check_tsne(s: Mapping[str, Any]) -> None:
         if not float(s[key]) > 0:
             raise UserError(f"projection.tsne.{key} must be positive, got {s[key]}; raise it.")
     if int(s["max_fit_rows"]) < 10:
-        raise UserError(f"projection.tsne.max_fit_rows ({s['max_fit_rows']}) is too small; use at least a few thousand.")
+        raise UserError(
+            f"projection.tsne.max_fit_rows ({s['max_fit_rows']}) is too small; use at least a few thousand."
+        )
 
 
 def _fit_tsne(
@@ -241,7 +257,11 @@ def _fit_tsne(
     perplexity = min(float(s["perplexity"]), (len(reference) - 1) / 3)
     threads = int(s["threads"])
     affinities = PerplexityBasedNN(
-        reference, perplexity=perplexity, method="exact", n_jobs=threads, random_state=seed,
+        reference,
+        perplexity=perplexity,
+        method="exact",
+        n_jobs=threads,
+        random_state=seed,
         knn_kwargs={"algorithm": "brute"},
     )
     if s["initialization"] == "pca":
@@ -249,15 +269,25 @@ def _fit_tsne(
     else:
         init = rescale(np.random.default_rng(seed).normal(size=(len(reference), 2)))
     tsne = TSNE(
-        n_components=2, perplexity=perplexity, learning_rate=s["learning_rate"],
-        early_exaggeration=float(s["early_exaggeration"]), early_exaggeration_iter=int(s["early_exaggeration_iter"]),
-        n_iter=int(s["n_iter"]), exaggeration=float(s["exaggeration"]), dof=float(s["dof"]), n_jobs=threads,
-        random_state=seed, negative_gradient_method="auto", verbose=False,
+        n_components=2,
+        perplexity=perplexity,
+        learning_rate=s["learning_rate"],
+        early_exaggeration=float(s["early_exaggeration"]),
+        early_exaggeration_iter=int(s["early_exaggeration_iter"]),
+        n_iter=int(s["n_iter"]),
+        exaggeration=float(s["exaggeration"]),
+        dof=float(s["dof"]),
+        n_jobs=threads,
+        random_state=seed,
+        negative_gradient_method="auto",
+        verbose=False,
     )
     coords = np.asarray(tsne.fit(affinities=affinities, initialization=init), dtype=np.float64)
     coords -= (coords.max(axis=0) + coords.min(axis=0)) / 2  # centred, as openTSNE's transform expects
     layout.update(
-        method=np.array("tsne"), reference_rows=reference, reference_coords=coords,
+        method=np.array("tsne"),
+        reference_rows=reference,
+        reference_coords=coords,
         settings=np.array(json.dumps({**s, "perplexity_used": perplexity})),
     )
     frames = np.empty((len(steps), n, 2), dtype=np.float32)
@@ -269,7 +299,7 @@ def _fit_tsne(
         rest = np.setdiff1d(np.arange(n), own)
         if len(own):
             j = list(fit_idx).index(i)
-            frames[i, own] = coords[offsets[j]: offsets[j + 1]]
+            frames[i, own] = coords[offsets[j] : offsets[j + 1]]
         if len(rest):
             frames[i, rest] = _place_tsne(layout, np.asarray(embeddings[i])[rest])
     layout["coords"] = frames
@@ -298,18 +328,30 @@ def _place_tsne(layout: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     distances, neighbours = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(ref_rows).kneighbors(rows)
     threads = int(s["threads"])
     p = joint_probabilities_nn(
-        neighbours, distances, [perplexity], symmetrize=False, normalization="point-wise", n_reference_samples=m,
+        neighbours,
+        distances,
+        [perplexity],
+        symmetrize=False,
+        normalization="point-wise",
+        n_reference_samples=m,
         n_jobs=threads,
     )
     start = np.median(ref_coords[neighbours[:, :25]], axis=1)
     frozen = TSNEEmbedding(
-        ref_coords, PrecomputedAffinities(sp.csr_matrix((m, m)), normalize=False), dof=float(s["dof"]),
-        negative_gradient_method="fft", n_jobs=threads,
+        ref_coords,
+        PrecomputedAffinities(sp.csr_matrix((m, m)), normalize=False),
+        dof=float(s["dof"]),
+        negative_gradient_method="fft",
+        n_jobs=threads,
     )
     partial = PartialTSNEEmbedding(np.ascontiguousarray(start), frozen, p, **frozen.gradient_descent_params)
     placed = partial.optimize(
-        n_iter=int(s["transform_iter"]), learning_rate=float(s["transform_learning_rate"]),
-        exaggeration=float(s["transform_exaggeration"]), momentum=0.8, max_grad_norm=0.25, inplace=True,
+        n_iter=int(s["transform_iter"]),
+        learning_rate=float(s["transform_learning_rate"]),
+        exaggeration=float(s["transform_exaggeration"]),
+        momentum=0.8,
+        max_grad_norm=0.25,
+        inplace=True,
     )
     return np.asarray(placed, dtype=np.float32)
 
@@ -329,9 +371,12 @@ def _fit_umap(embeddings: Sequence[np.ndarray], s: Mapping[str, Any], seed: int)
     n = len(embeddings[0])
     identity = {i: i for i in range(n)}
     mapper = umap.AlignedUMAP(
-        n_neighbors=int(s["n_neighbors"]), min_dist=float(s["min_dist"]),
+        n_neighbors=int(s["n_neighbors"]),
+        min_dist=float(s["min_dist"]),
         alignment_regularisation=float(s["alignment_regularisation"]),
-        alignment_window_size=int(s["alignment_window_size"]), n_epochs=int(s["n_epochs"]), random_state=seed,
+        alignment_window_size=int(s["alignment_window_size"]),
+        n_epochs=int(s["n_epochs"]),
+        random_state=seed,
     ).fit([np.asarray(e, dtype=np.float32) for e in embeddings], relations=[identity] * (len(embeddings) - 1))
     coords = np.stack([np.asarray(e, dtype=np.float32) for e in mapper.embeddings_])
     return {"method": np.array("umap"), "coords": coords, "settings": np.array(json.dumps(dict(s)))}
@@ -380,7 +425,11 @@ def load_layout(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
 
 def film_quality(
-    embeddings: Sequence[np.ndarray], frames: Sequence[np.ndarray], k: int = 10, max_points: int = 2000, seed: int = 0,
+    embeddings: Sequence[np.ndarray],
+    frames: Sequence[np.ndarray],
+    k: int = 10,
+    max_points: int = 2000,
+    seed: int = 0,
     threads: int | None = None,
 ) -> dict[str, Any]:
     """The workflow's film metrics of one layout: stability and movement stress (metrics.temporal_stability)
@@ -442,9 +491,8 @@ def choose(scores: Mapping[str, Mapping[str, float]], targets: Mapping[str, floa
             reason += "; " + "; ".join(f"{name} misses {_missed(margins[name])}" for name in earlier)
         return {"method": best, "reason": reason + ".", "met": True, "margins": _finite(margins)}
     best = max(scores, key=lambda name: (min(margins[name].values()), -list(scores).index(name)))
-    reason = (
-        f"no candidate meets every target; {best} comes closest (misses {_missed(margins[best])}); "
-        + "; ".join(f"{name} misses {_missed(margins[name])}" for name in scores if name != best)
+    reason = f"no candidate meets every target; {best} comes closest (misses {_missed(margins[best])}); " + "; ".join(
+        f"{name} misses {_missed(margins[name])}" for name in scores if name != best
     )
     return {"method": best, "reason": reason + ".", "met": False, "margins": _finite(margins)}
 
@@ -485,14 +533,20 @@ def fit_auto(
         start = time.perf_counter()
         layouts[name] = fit_layout(embeddings, steps, name, s, reference_steps, seed)
         seconds = time.perf_counter() - start
-        q = film_quality(embeddings, list(layouts[name]["coords"]), int(a["k"]), min(int(a["max_points"]), AUTO_MAX_POINTS))
+        q = film_quality(
+            embeddings, list(layouts[name]["coords"]), int(a["k"]), min(int(a["max_points"]), AUTO_MAX_POINTS)
+        )
         scores[name] = {key: q[key] for key in ("stability_spearman", "movement_stress", "trust_mean", "trust_worst")}
         scores[name]["fit_seconds"] = round(seconds, 2)
         log.info("auto: %s %s", name, scores[name])
         if choose({name: scores[name]}, targets)["met"]:
             break
-    choice = {**choose(scores, targets), "candidates": scores, "targets": targets,
-              "not_fitted": [c for c in candidates if c not in scores]}
+    choice = {
+        **choose(scores, targets),
+        "candidates": scores,
+        "targets": targets,
+        "not_fitted": [c for c in candidates if c not in scores],
+    }
     log.info("auto chose %s: %s", choice["method"], choice["reason"])
     chosen = dict(layouts[choice["method"]])
     chosen["choice"] = np.array(json.dumps(choice, default=float))

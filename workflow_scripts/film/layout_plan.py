@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,8 +39,9 @@ def fingerprint(cfg: Mapping[str, Any]) -> str:
     return json.dumps(settings, sort_keys=True, default=str)
 
 
-def kept_fit_steps(layout: str | os.PathLike[str], film_metrics: str | os.PathLike[str], steps: Sequence[int],
-                   current: str) -> tuple[list[int] | None, str]:
+def kept_fit_steps(
+    layout: str | os.PathLike[str], film_metrics: str | os.PathLike[str], steps: Sequence[int], current: str
+) -> tuple[list[int] | None, str]:
     """The checkpoints to keep the layout fitted on, or None to fit it on all `steps`, and why.
 
     Keeps the existing layout's fit steps when it was made with the `current` fingerprint, all its fit steps

@@ -21,7 +21,7 @@ Large eval sets are subsampled (seeded) to `max_points` for the neighbourhood me
 
 import logging
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

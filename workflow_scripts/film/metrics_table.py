@@ -3,7 +3,8 @@
 import csv
 import json
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -63,13 +64,23 @@ def write_metrics_table(
     return film
 
 
-def placement(rows: Sequence[dict[str, Any]], high: Sequence[np.ndarray], low: Sequence[np.ndarray], stability: float,
-              fit_steps: Sequence[int], targets: dict[str, float]) -> dict[str, Any]:
+def placement(
+    rows: Sequence[dict[str, Any]],
+    high: Sequence[np.ndarray],
+    low: Sequence[np.ndarray],
+    stability: float,
+    fit_steps: Sequence[int],
+    targets: dict[str, float],
+) -> dict[str, Any]:
     """The layout's fitted and placed checkpoints and `refit_due` (None, or why the next run refits it)."""
     steps = [int(r["step"]) for r in rows]
     fitted = [i for i, s in enumerate(steps) if s in set(fit_steps)]
     placed = [s for s in steps if s not in set(fit_steps)]
-    own = temporal_stability([high[i] for i in fitted], [low[i] for i in fitted])["stability_spearman"] if placed else stability
+    own = (
+        temporal_stability([high[i] for i in fitted], [low[i] for i in fitted])["stability_spearman"]
+        if placed
+        else stability
+    )
     due = refit_due(steps, fit_steps, [float(r["trustworthiness"]) for r in rows], stability, own, targets)
     if due:
         log.warning("the layout should be refitted: %s; the next run refits it", due)
@@ -82,7 +93,9 @@ def layout_info(path: str) -> dict[str, Any]:
         info: dict[str, Any] = {"method": str(layout["method"]) if "method" in layout else "pca"}
         if "choice" in layout:
             info["choice"] = json.loads(str(layout["choice"]))
-        if "fit_steps" in layout and "fingerprint" in layout:  # fitted by the layout rule of a tsne/param/umap/auto film
+        if (
+            "fit_steps" in layout and "fingerprint" in layout
+        ):  # fitted by the layout rule of a tsne/param/umap/auto film
             info["fit_steps"] = [int(s) for s in layout["fit_steps"]]
             info["refit_reason"] = str(layout["refit_reason"]) if "refit_reason" in layout else ""
     return info

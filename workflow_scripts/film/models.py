@@ -21,8 +21,9 @@ import json
 import logging
 import os
 import struct
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from workflow_scripts.film.common import CheckpointError, UserError, load_json, save_json
 
@@ -59,8 +60,20 @@ _WARNED: set[str] = set()
 # config.json keys that decide the weights' shapes (and so the embedding size): checkpoints in one
 # external folder must agree on them.
 ARCHITECTURE_KEYS = (
-    "model_type", "architectures", "num_labels", "hidden_size", "hidden_sizes", "embed_dim", "depths", "num_hidden_layers",
-    "num_attention_heads", "patch_size", "image_size", "num_channels", "embedding_size", "use_mean_pooling",
+    "model_type",
+    "architectures",
+    "num_labels",
+    "hidden_size",
+    "hidden_sizes",
+    "embed_dim",
+    "depths",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "patch_size",
+    "image_size",
+    "num_channels",
+    "embedding_size",
+    "use_mean_pooling",
 )
 
 
@@ -148,7 +161,11 @@ def safetensors_problem(path: str | os.PathLike[str]) -> str | None:
         return f"has an unreadable header ({type(err).__name__})"
     if not isinstance(header, dict):
         return "has a header that is not a JSON object"
-    ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__" and isinstance(t, dict) and "data_offsets" in t]
+    ends = [
+        t["data_offsets"][1]
+        for k, t in header.items()
+        if k != "__metadata__" and isinstance(t, dict) and "data_offsets" in t
+    ]
     expected = 8 + length + max(ends, default=0)
     if size < expected:
         return f"is {size} bytes but its header needs {expected} (truncated)"
@@ -163,7 +180,9 @@ def weight_files(folder: str | os.PathLike[str]) -> list[Path]:
         try:
             shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
         except (OSError, ValueError, KeyError) as err:
-            raise UserError(f"'{index}' is not a readable safetensors index ({type(err).__name__}); re-save the model.") from err
+            raise UserError(
+                f"'{index}' is not a readable safetensors index ({type(err).__name__}); re-save the model."
+            ) from err
         return [path / s for s in shards]
     return [path / "model.safetensors"] if (path / "model.safetensors").is_file() else []
 
@@ -175,16 +194,24 @@ def read_config(folder: str | os.PathLike[str], what: str = "model folder") -> d
     try:
         config = json.loads(path.read_text())
     except (OSError, ValueError) as err:
-        raise UserError(f"'{path}' is not readable JSON ({type(err).__name__}); re-save the model with save_pretrained.") from err
+        raise UserError(
+            f"'{path}' is not readable JSON ({type(err).__name__}); re-save the model with save_pretrained."
+        ) from err
     if not isinstance(config, dict) or "model_type" not in config:
-        raise UserError(f"'{path}' has no model_type; it is not a transformers model config (re-save with save_pretrained).")
+        raise UserError(
+            f"'{path}' has no model_type; it is not a transformers model config (re-save with save_pretrained)."
+        )
     if config.get("auto_map") and not _WARNED:
         _WARNED.add("auto_map")
-        log.warning("%s asks for custom code (auto_map); it is ignored, only built-in transformers classes are used", path)
+        log.warning(
+            "%s asks for custom code (auto_map); it is ignored, only built-in transformers classes are used", path
+        )
     return config
 
 
-def check_model_folder(folder: str | os.PathLike[str], allow_pickle: bool = False, what: str = "model folder") -> dict[str, Any]:
+def check_model_folder(
+    folder: str | os.PathLike[str], allow_pickle: bool = False, what: str = "model folder"
+) -> dict[str, Any]:
     """Refuse a folder that is not a loadable model, has broken safetensors, or only pickled weights
     (unless opted in). Returns its config.json. No torch import: milliseconds per folder."""
     path = Path(folder)
@@ -203,7 +230,9 @@ def check_model_folder(folder: str | os.PathLike[str], allow_pickle: bool = Fals
     if has_safe:
         for weights in weight_files(path):
             if not weights.is_file():
-                raise UserError(f"{what} '{path}' lacks the weight shard '{weights.name}' its index names; copy it or re-save the model.")
+                raise UserError(
+                    f"{what} '{path}' lacks the weight shard '{weights.name}' its index names; copy it or re-save the model."
+                )
             problem = safetensors_problem(weights)
             if problem:
                 raise UserError(f"'{weights}' {problem}; re-save or re-download that {what}.")
@@ -220,7 +249,9 @@ def check_pooling(pooling: str, model_type: str, where: str) -> None:
     if pooling not in POOLINGS:
         raise UserError(f"embedding.pooling '{pooling}' is unknown; use {', '.join(POOLINGS)}.")
     if pooling == "cls" and model_type in NO_CLS_TOKEN:
-        raise UserError(f"embedding.pooling: cls needs a CLS token, which {model_type} ({where}) has not; use auto, mean or pooler.")
+        raise UserError(
+            f"embedding.pooling: cls needs a CLS token, which {model_type} ({where}) has not; use auto, mean or pooler."
+        )
 
 
 def check_checkpoint_folders(
@@ -244,7 +275,9 @@ def check_checkpoint_folders(
                 "one checkpoints folder must hold checkpoints of one architecture (move the others out)."
             )
     if first is None:
-        raise UserError("no checkpoint folders were given; point checkpoints: at a Trainer output_dir with checkpoint-* folders.")
+        raise UserError(
+            "no checkpoint folders were given; point checkpoints: at a Trainer output_dir with checkpoint-* folders."
+        )
     return read_config(first[0], "checkpoint")
 
 
@@ -255,7 +288,9 @@ def check_model_source(model: str, allow_pickle: bool = False) -> None:
         return
     if looks_like_path(model):
         if not Path(model).expanduser().exists():
-            raise UserError(f"model folder '{model}' does not exist; give an existing save_pretrained folder, a hub id or {BUILTIN_TINY_VIT}.")
+            raise UserError(
+                f"model folder '{model}' does not exist; give an existing save_pretrained folder, a hub id or {BUILTIN_TINY_VIT}."
+            )
         check_model_folder(Path(model).expanduser(), allow_pickle)
 
 
@@ -374,7 +409,9 @@ def _local_folder(source: str) -> Path | None:
         return None
     folder = Path(source).expanduser()
     if not folder.is_dir():
-        raise UserError(f"model folder '{source}' does not exist; give an existing save_pretrained folder, a hub id or {BUILTIN_TINY_VIT}.")
+        raise UserError(
+            f"model folder '{source}' does not exist; give an existing save_pretrained folder, a hub id or {BUILTIN_TINY_VIT}."
+        )
     read_config(folder)
     return folder
 
@@ -533,7 +570,9 @@ def pool(
         raise UserError("embedding.pooling: pooler needs a model with a pooler_output; use auto, cls or mean.")
     if pooling == "cls":
         if not tokens:
-            raise UserError("embedding.pooling: cls needs a token model (ViT-style); use auto, mean or pooler for CNNs.")
+            raise UserError(
+                "embedding.pooling: cls needs a token model (ViT-style); use auto, mean or pooler for CNNs."
+            )
         return last_hidden_state[:, 0]
     if pooling == "mean":
         return last_hidden_state.mean(dim=1) if tokens else last_hidden_state.mean(dim=(2, 3))

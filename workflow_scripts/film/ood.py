@@ -3,7 +3,7 @@ images, and the film's table of them (outliers.csv)."""
 
 import csv
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,7 +26,6 @@ def ood_scores(embeddings: np.ndarray, k: int) -> np.ndarray:
 def top_outliers(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k most outlying rows (lowest scores), most outlying first; ties broken by index."""
     return np.lexsort((np.arange(len(scores)), scores))[:k]
-
 
 
 def write_outliers(steps: Sequence[int], scores: Sequence[str], ids: Sequence[str], top_k: int, out: str) -> None:

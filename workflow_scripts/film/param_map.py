@@ -38,33 +38,34 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from workflow_scripts.film.common import UserError, progress
 
 DEFAULTS: dict[str, Any] = {
-    "perplexity": 30.0,         # openTSNE perplexity of the affinities P (the neighbours the map keeps)
-    "exaggeration": 1.0,        # attraction multiplier
+    "perplexity": 30.0,  # openTSNE perplexity of the affinities P (the neighbours the map keeps)
+    "exaggeration": 1.0,  # attraction multiplier
     "early_exaggeration": 4.0,  # attraction multiplier of the first `early_iterations`
     "early_iterations": 250,
-    "negatives": 512,           # rows whose pairs estimate Z
-    "pca_dims": 50,             # reduce the embeddings to this many principal components first
-    "max_fit_rows": 20000,      # pooled rows of the affinity graph (seeded subsample)
+    "negatives": 512,  # rows whose pairs estimate Z
+    "pca_dims": 50,  # reduce the embeddings to this many principal components first
+    "max_fit_rows": 20000,  # pooled rows of the affinity graph (seeded subsample)
     "hidden": 64,
     "layers": 2,
-    "iterations": 2000,         # at most: the fit stops once the objective stops improving (tol, patience)
-    "batch": 1024,              # edges per iteration
+    "iterations": 2000,  # at most: the fit stops once the objective stops improving (tol, patience)
+    "batch": 1024,  # edges per iteration
     "learning_rate": 0.04,
-    "cosine_decay": False,      # decay the learning rate along a half cosine over `iterations` (with tol 0)
-    "tol": 0.03,                # stop when the objective improved by less than this share over `patience`
-    "patience": 100,            # iterations
-    "anneal": 100,              # iterations over which the learning rate then falls to zero; 0: none
-    "movement": 3.0,            # weight of the movement term (0: the neighbourhood loss alone)
-    "movement_batch": 1024,     # (image, transition) pairs per iteration
-    "pca_init": True,           # start from the global PCA map (MLP's last layer zero)
-    "threads": None,            # torch threads; null: the job's (its rule's `threads:`, capped by --cores)
+    "cosine_decay": False,  # decay the learning rate along a half cosine over `iterations` (with tol 0)
+    "tol": 0.03,  # stop when the objective improved by less than this share over `patience`
+    "patience": 100,  # iterations
+    "anneal": 100,  # iterations over which the learning rate then falls to zero; 0: none
+    "movement": 3.0,  # weight of the movement term (0: the neighbourhood loss alone)
+    "movement_batch": 1024,  # (image, transition) pairs per iteration
+    "pca_init": True,  # start from the global PCA map (MLP's last layer zero)
+    "threads": None,  # torch threads; null: the job's (its rule's `threads:`, capped by --cores)
 }
 
 
@@ -125,22 +126,33 @@ def reduce(model: Mapping[str, np.ndarray], embeddings: np.ndarray) -> np.ndarra
     return (x / float(model["scale"])).astype(np.float32)
 
 
-def _affinities(rows: np.ndarray, perplexity: float, seed: int, threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _affinities(
+    rows: np.ndarray, perplexity: float, seed: int, threads: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """openTSNE's symmetric perplexity affinities of `rows` as edges (i [E], j [E], p [E], p summing to 1)."""
     from openTSNE.affinity import PerplexityBasedNN
 
     perplexity = min(perplexity, (len(rows) - 1) / 3)
     P = PerplexityBasedNN(
-        rows, perplexity=perplexity, method="exact", n_jobs=threads, random_state=seed,
-        knn_kwargs={"algorithm": "brute"}, verbose=False,
+        rows,
+        perplexity=perplexity,
+        method="exact",
+        n_jobs=threads,
+        random_state=seed,
+        knn_kwargs={"algorithm": "brute"},
+        verbose=False,
     ).P.tocoo()
     keep = P.row != P.col
     p = P.data[keep].astype(np.float64)
     return P.row[keep].astype(np.int64), P.col[keep].astype(np.int64), p / p.sum()
 
 
-def fit(embeddings_by_step: Sequence[np.ndarray], settings: Mapping[str, Any] | None = None, seed: int = 0,
-        steps: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+def fit(
+    embeddings_by_step: Sequence[np.ndarray],
+    settings: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    steps: Sequence[int] | None = None,
+) -> dict[str, np.ndarray]:
     """Train the map on a film's checkpoints.
 
     In: `embeddings_by_step[i]` is one checkpoint's [N, D] array (memory-mapped is fine: each checkpoint is
@@ -159,13 +171,21 @@ def fit(embeddings_by_step: Sequence[np.ndarray], settings: Mapping[str, Any] | 
     rng = np.random.default_rng(seed)
     n_steps, (n, width) = len(embeddings_by_step), np.shape(embeddings_by_step[0])
     if n_steps < 1 or any(np.shape(e) != (n, width) for e in embeddings_by_step):
-        raise UserError("every checkpoint must embed the same eval images with the same width; re-run embed for all checkpoints.")
+        raise UserError(
+            "every checkpoint must embed the same eval images with the same width; re-run embed for all checkpoints."
+        )
 
     # fitted rows: a seeded subsample of the pooled rows (flat index = checkpoint * n + image)
     total = n_steps * n
-    flat = np.arange(total) if total <= int(s["max_fit_rows"]) else np.sort(rng.choice(total, int(s["max_fit_rows"]), replace=False))
+    flat = (
+        np.arange(total)
+        if total <= int(s["max_fit_rows"])
+        else np.sort(rng.choice(total, int(s["max_fit_rows"]), replace=False))
+    )
     which, img = np.divmod(flat, n)
-    raw = np.concatenate([np.asarray(embeddings_by_step[t][img[which == t]], dtype=np.float64) for t in np.unique(which)])
+    raw = np.concatenate(
+        [np.asarray(embeddings_by_step[t][img[which == t]], dtype=np.float64) for t in np.unique(which)]
+    )
     mean, components = _reduce_fit(raw, s["pca_dims"])
     model: dict[str, np.ndarray] = {"mean": mean, "components": components, "scale": np.array(1.0)}
     fit_rows = reduce(model, raw)
@@ -219,15 +239,17 @@ def fit(embeddings_by_step: Sequence[np.ndarray], settings: Mapping[str, Any] | 
             parts += [pair_row[k], pair_row[k] + n]
         x = rows[torch.from_numpy(np.concatenate(parts))]
         y = torch.exp(log_scale) * (x[:, :2] + net(x))
-        yi, yj, yn = y[:batch], y[batch: 2 * batch], y[2 * batch: 2 * batch + negatives]
+        yi, yj, yn = y[:batch], y[batch : 2 * batch], y[2 * batch : 2 * batch + negatives]
         attract = torch.log1p(((yi - yj) ** 2).sum(dim=1)).mean()  # -log w_ij, w = 1 / (1 + d^2)
         # Z over the distinct pairs of the negatives: every pair's kernel summed, less the self-pairs (1 each)
         d2 = ((yn[:, None, :] - yn[None, :, :]) ** 2).sum(dim=2)
-        loss_nb = exaggeration * attract + torch.log(((1.0 / (1.0 + d2)).sum() - negatives) / (negatives * (negatives - 1)))
+        loss_nb = exaggeration * attract + torch.log(
+            ((1.0 / (1.0 + d2)).sum() - negatives) / (negatives * (negatives - 1))
+        )
         loss_mv = torch.zeros(())
         if mb:
             at = 2 * batch + negatives
-            dy2 = ((y[at + mb:] - y[at: at + mb]) ** 2).sum(dim=1)
+            dy2 = ((y[at + mb :] - y[at : at + mb]) ** 2).sum(dim=1)
             loss_mv = (0.5 * torch.log(dy2 + 1e-12 * dy2.detach().mean()) - log_len[k]).var()
         loss = loss_nb + float(s["movement"]) * loss_mv
         opt.zero_grad()
@@ -246,7 +268,8 @@ def fit(embeddings_by_step: Sequence[np.ndarray], settings: Mapping[str, Any] | 
     model.update(_weights(net))
     model["log_scale"] = np.array(float(log_scale.detach()), dtype=np.float32)
     model.update(
-        method=np.array("param"), settings=np.array(json.dumps(s)),
+        method=np.array("param"),
+        settings=np.array(json.dumps(s)),
         fit_steps=np.asarray(steps if steps is not None else range(n_steps), dtype=np.int64),
         loss_trace=np.asarray(trace, dtype=np.float32),
     )
@@ -307,7 +330,12 @@ def place(model: Mapping[str, np.ndarray], embeddings: np.ndarray) -> np.ndarray
     import torch
 
     torch.set_num_threads(1)
-    net = _mlp(model["components"].shape[0], model["w0"].shape[0], sum(1 for k in model if k[:1] == "w" and k[1:].isdigit()) - 1, 2)
+    net = _mlp(
+        model["components"].shape[0],
+        model["w0"].shape[0],
+        sum(1 for k in model if k[:1] == "w" and k[1:].isdigit()) - 1,
+        2,
+    )
     with torch.no_grad():
         for i, lin in enumerate(_linears(net)):
             lin.weight.copy_(torch.from_numpy(np.asarray(model[f"w{i}"])))

@@ -21,7 +21,7 @@ Out: projection/{step}.npy (float32 [N, 2]); projection/basis.npz for the shared
 """
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -95,7 +95,9 @@ def generalised_procrustes(frames: Sequence[np.ndarray], tol: float = 1e-10, max
     return [procrustes_align(f, mean)[0] for f in current]
 
 
-def fit_basis(embeddings: Sequence[np.ndarray], max_rows: int = 200_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def fit_basis(
+    embeddings: Sequence[np.ndarray], max_rows: int = 200_000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """One PCA basis for several checkpoints' embeddings stacked (randomly subsampled beyond max_rows)."""
     stacked = np.concatenate([np.asarray(e, dtype=np.float32) for e in embeddings])
     if len(stacked) > max_rows:
@@ -130,7 +132,9 @@ def project_step(
     return aligned.astype(np.float32)
 
 
-def fit_pca_layout(align: str, embeddings: Sequence[np.ndarray], steps: Sequence[int], seed: int = 0) -> dict[str, np.ndarray]:
+def fit_pca_layout(
+    align: str, embeddings: Sequence[np.ndarray], steps: Sequence[int], seed: int = 0
+) -> dict[str, np.ndarray]:
     """The film-wide layout of the PCA modes that tie all frames (reference, global: the basis; gpa: the aligned
     frames by step): what layout.npz holds for projection.method pca."""
     if align in ("reference", "global"):

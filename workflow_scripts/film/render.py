@@ -16,8 +16,9 @@ rasterised so a 10,000-point frame renders as fast as a 100-point one.
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,9 @@ def layout_label(layout_files: str | list[str], align: str) -> str:
     with np.load(layout_files[0], allow_pickle=False) as layout:
         method = str(layout["method"]) if "method" in layout.files else "pca"
     if method == "pca":
-        return {"global": "PCA, one basis", "reference": "PCA, one basis", "gpa": "PCA, aligned (GPA)"}.get(align, "PCA, aligned")
+        return {"global": "PCA, one basis", "reference": "PCA, one basis", "gpa": "PCA, aligned (GPA)"}.get(
+            align, "PCA, aligned"
+        )
     return {"param": "learned map", "tsne": "pooled t-SNE", "umap": "AlignedUMAP"}.get(method, method)
 
 
@@ -140,18 +143,41 @@ def embedding_panel(ax: Any, frame: Frame, ctx: FilmContext, colours: np.ndarray
     ax.set_ylim(*ylim)
     zoom = float(frame.view.get("zoom", 1.0))
     if zoom > 1.05:  # the camera magnifies this frame: say so (the widest frame is zoom 1)
-        ax.text(0.99, 0.01, f"zoom \u00d7{zoom:.1f}", transform=ax.transAxes, ha="right", va="bottom", fontsize=9,
-                color="0.3", bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "0.7"})
+        ax.text(
+            0.99,
+            0.01,
+            f"zoom \u00d7{zoom:.1f}",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=9,
+            color="0.3",
+            bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "0.7"},
+        )
     ax.set_aspect("equal", adjustable="box")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(f"Embeddings of the eval images ({frame.layout})", fontsize=11)
-    handles = [Line2D([], [], linestyle="none", marker="o", markersize=5.5, markeredgewidth=0, color=colours[i],
-                      label=name) for i, name in enumerate(ctx.class_names[:20])]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False,
-              title="class", title_fontsize=9, handletextpad=0.2, borderaxespad=0.2)
-    shown = [f"{label} {frame.metrics[key]:.2f}" for key, label in METRIC_LABELS
-             if key in frame.metrics and not math.isnan(frame.metrics[key])]
+    handles = [
+        Line2D([], [], linestyle="none", marker="o", markersize=5.5, markeredgewidth=0, color=colours[i], label=name)
+        for i, name in enumerate(ctx.class_names[:20])
+    ]
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=8,
+        frameon=False,
+        title="class",
+        title_fontsize=9,
+        handletextpad=0.2,
+        borderaxespad=0.2,
+    )
+    shown = [
+        f"{label} {frame.metrics[key]:.2f}"
+        for key, label in METRIC_LABELS
+        if key in frame.metrics and not math.isnan(frame.metrics[key])
+    ]
     if shown:
         ax.text(0.0, -0.03, "   ".join(shown), transform=ax.transAxes, ha="left", va="top", fontsize=9, color="0.25")
 
@@ -163,8 +189,11 @@ def leaderboard_panel(fig: Any, cell: Any, frame: Frame, ctx: FilmContext, colou
     own cost a third of a frame's drawing time in ticks and spines nobody sees.
     """
     top = frame.board.indices
-    heading = (f"Top-{len(top)} outliers (cleanlab OOD score, low = outlying)" if frame.board.kind == "ood"
-               else f"Top-{len(top)} label issues (cleanlab, by self-confidence)")
+    heading = (
+        f"Top-{len(top)} outliers (cleanlab OOD score, low = outlying)"
+        if frame.board.kind == "ood"
+        else f"Top-{len(top)} label issues (cleanlab, by self-confidence)"
+    )
     fig.text(0.79, 0.935, heading, ha="center", fontsize=10)
     if not len(top):
         fig.text(0.79, 0.75, "none", ha="center", fontsize=10, color="0.5")
@@ -184,8 +213,14 @@ def leaderboard_panel(fig: Any, cell: Any, frame: Frame, ctx: FilmContext, colou
         ax.imshow(ctx.thumbnails[i], interpolation="nearest", extent=(x0, x0 + 1, y0 + 1, y0))
         ax.add_patch(Rectangle((x0, y0), 1, 1, fill=False, edgecolor=colours[ctx.labels[i]], linewidth=3))
         detail = f"{value:.2g}" if frame.board.kind == "ood" else "suspect label"
-        ax.text(x0 + 0.5, y0 - 0.04, f"#{rank}{frame.board.change(i, rank)} {ctx.class_names[ctx.labels[i]]}\n{detail}",
-                ha="center", va="bottom", fontsize=8)
+        ax.text(
+            x0 + 0.5,
+            y0 - 0.04,
+            f"#{rank}{frame.board.change(i, rank)} {ctx.class_names[ctx.labels[i]]}\n{detail}",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
 
 
 def loss_panel(ax: Any, frame: Frame, ctx: FilmContext) -> None:
@@ -219,8 +254,18 @@ def film_figure(width: int, height: int) -> Any:
 def draw_frame(frame: Frame, ctx: FilmContext, width: int = 1280, height: int = 720, point_size: float = 12.0) -> Any:
     """One frame (embedding, leaderboard, loss curve) as a matplotlib Figure (film_figure)."""
     fig = film_figure(width, height)
-    outer = fig.add_gridspec(2, 2, width_ratios=[1.55, 1], height_ratios=[1.35, 1], left=0.04, right=0.98,
-                             bottom=0.1, top=0.88, wspace=0.12, hspace=0.3)
+    outer = fig.add_gridspec(
+        2,
+        2,
+        width_ratios=[1.55, 1],
+        height_ratios=[1.35, 1],
+        left=0.04,
+        right=0.98,
+        bottom=0.1,
+        top=0.88,
+        wspace=0.12,
+        hspace=0.3,
+    )
     colours = class_colours(len(ctx.class_names))
     embedding_panel(fig.add_subplot(outer[:, 0]), frame, ctx, colours, point_size)
     leaderboard_panel(fig, outer[0, 1], frame, ctx, colours)
@@ -289,8 +334,14 @@ def plot_loss(train_log: str, out: str, steps: Sequence[int], title: str = "") -
             lr.set_ylabel("learning rate", color="tab:gray")
             lr.tick_params(axis="y", colors="tab:gray")
     else:
-        ax.text(0.5, 0.5, "no training log (checkpoints without trainer_state.json)", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "no training log (checkpoints without trainer_state.json)",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
     for step in steps:  # the filmed checkpoints
         ax.axvline(step, color="tab:orange", alpha=0.25, lw=1)
     ax.set_xlabel("step (orange: filmed checkpoints)")
@@ -334,9 +385,15 @@ def rehearse() -> None:
 
     rng = np.random.default_rng(0)
     n, classes = 40, 10
-    ctx = FilmContext(labels=np.arange(n) % classes, class_names=[f"class {c}" for c in range(classes)],
-                      thumbnails=rng.integers(0, 255, (n, 8, 8, 3), dtype=np.uint8), loss_steps=np.arange(10.0),
-                      loss_values=rng.random(10), max_step=9, title="rehearsal")
+    ctx = FilmContext(
+        labels=np.arange(n) % classes,
+        class_names=[f"class {c}" for c in range(classes)],
+        thumbnails=rng.integers(0, 255, (n, 8, 8, 3), dtype=np.uint8),
+        loss_steps=np.arange(10.0),
+        loss_values=rng.random(10),
+        max_step=9,
+        title="rehearsal",
+    )
     scores = rng.random(n)
     board = leaderboard("ood", scores, np.arange(3), 6, (scores[::-1].copy(), np.arange(3)))
     metrics = {key: 0.5 for key, _ in METRIC_LABELS}

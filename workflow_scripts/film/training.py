@@ -105,7 +105,9 @@ def epoch_seeded_trainer(seed: int) -> Any:
     return ResumableTrainer
 
 
-def build_model(model: str, class_names: list[str], image_size: int, tiny_vit: dict[str, Any], seed: int, allow_pickle: bool) -> Any:
+def build_model(
+    model: str, class_names: list[str], image_size: int, tiny_vit: dict[str, Any], seed: int, allow_pickle: bool
+) -> Any:
     import torch
     from transformers import ViTForImageClassification
 
@@ -136,7 +138,9 @@ def train(
     torch.set_num_threads(max(1, threads))
     reserved = RESERVED_ARGS & set(training["extra_args"])
     if reserved:
-        raise UserError(f"training.extra_args sets {sorted(reserved)}, which the workflow controls; use the training: keys instead.")
+        raise UserError(
+            f"training.extra_args sets {sorted(reserved)}, which the workflow controls; use the training: keys instead."
+        )
     image_size = dataset["image_size"]
     fingerprint = training_fingerprint(model, training, tiny_vit, dataset, seed)
     check_existing_checkpoints(checkpoint_root, fingerprint)
@@ -185,7 +189,9 @@ def train(
         # names transformers converts on save (every ViT encoder layer in transformers 5): load them properly.
         from transformers import AutoModelForImageClassification
 
-        net = AutoModelForImageClassification.from_pretrained(str(resume), trust_remote_code=False, use_safetensors=True)
+        net = AutoModelForImageClassification.from_pretrained(
+            str(resume), trust_remote_code=False, use_safetensors=True
+        )
     trainer = epoch_seeded_trainer(seed)(
         model=net, args=args, train_dataset=ds, processing_class=processor, callbacks=[keep_newest_resume_state()]
     )

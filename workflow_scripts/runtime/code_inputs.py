@@ -15,7 +15,7 @@ Standard library only (the Snakefile imports it).
 from __future__ import annotations
 
 import ast
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE = "workflow_scripts"
@@ -51,7 +51,7 @@ def module_file(name: str, root: Path) -> Path | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def imported_modules(path: Path, root: Path) -> tuple[str, ...]:
     """The workflow_scripts modules the file `path` imports anywhere in its body."""
     names: list[str] = []

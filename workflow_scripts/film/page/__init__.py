@@ -27,9 +27,10 @@ import json
 import logging
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +93,9 @@ class FilmData:
             checks.append(("zoom", np.shape(self.zoom), (s,)))
         for name, shape, want in checks:
             if len(shape) != len(want) or any(w is not None and a != w for a, w in zip(shape, want)):
-                raise ValueError(f"FilmData.{name} has shape {shape}; expected {want} (None = any) for {s} steps, {n} images")
+                raise ValueError(
+                    f"FilmData.{name} has shape {shape}; expected {want} (None = any) for {s} steps, {n} images"
+                )
         if s == 0 or n == 0:
             raise ValueError(f"FilmData holds {s} steps and {n} images; a film needs at least one of each")
         if len(self.ids) != n:
@@ -117,8 +120,12 @@ class FilmData:
 # --- reading a run folder ------------------------------------------------------------------------------
 
 
-LAYOUTS = {"pca": "PCA projection", "tsne": "one t-SNE map of all checkpoints", "umap": "AlignedUMAP",
-           "param": "one learned map of all checkpoints"}
+LAYOUTS = {
+    "pca": "PCA projection",
+    "tsne": "one t-SNE map of all checkpoints",
+    "umap": "AlignedUMAP",
+    "param": "one learned map of all checkpoints",
+}
 
 
 def describe_layout(film: dict[str, Any]) -> str:
@@ -140,8 +147,14 @@ def describe_layout(film: dict[str, Any]) -> str:
     return note
 
 
-def film_data_from_run(run_dir: str, steps: Sequence[int], *, top_k: int = 8, layout_note: str | None = None,
-                       projection_files: Sequence[str] | None = None) -> FilmData:
+def film_data_from_run(
+    run_dir: str,
+    steps: Sequence[int],
+    *,
+    top_k: int = 8,
+    layout_note: str | None = None,
+    projection_files: Sequence[str] | None = None,
+) -> FilmData:
     """Read a finished run folder into a FilmData.
 
     Reads projection/{step}.npy, ood/{step}.npy, probs/{step}.npy, label_issues/{step}.npy and
@@ -158,7 +171,11 @@ def film_data_from_run(run_dir: str, steps: Sequence[int], *, top_k: int = 8, la
         raise UserError(f"no checkpoint steps given for {run}; a film needs at least one")
     if projection_files is not None and len(projection_files) != len(steps):
         raise UserError(f"{len(projection_files)} projection files given for {len(steps)} steps of {run}")
-    projection = [Path(f) for f in projection_files] if projection_files is not None else [run / "projection" / f"{s}.npy" for s in steps]
+    projection = (
+        [Path(f) for f in projection_files]
+        if projection_files is not None
+        else [run / "projection" / f"{s}.npy" for s in steps]
+    )
     missing = [str(p) for p in [*projection, *(run / "ood" / f"{s}.npy" for s in steps)] if not p.is_file()]
     if missing:
         raise UserError(f"{missing[0]} is missing ({len(missing)} files in all); run the workflow up to the film first")
@@ -170,8 +187,11 @@ def film_data_from_run(run_dir: str, steps: Sequence[int], *, top_k: int = 8, la
         return [load_npy(run / folder / f"{s}.npy") for s in steps]
 
     probs_files = [run / "probs" / f"{s}.npy" for s in steps]
-    probs = (np.stack([load_npy(p).astype(np.float32) for p in probs_files]) if all(p.is_file() for p in probs_files)
-             else np.zeros((len(steps), n, 0), np.float32))
+    probs = (
+        np.stack([load_npy(p).astype(np.float32) for p in probs_files])
+        if all(p.is_file() for p in probs_files)
+        else np.zeros((len(steps), n, 0), np.float32)
+    )
     issue_files = [run / "label_issues" / f"{s}.npy" for s in steps]
     issues = [load_npy(p).astype(np.int64) for p in issue_files] if all(p.is_file() for p in issue_files) else []
     metric_rows = [load_json(p) if (p := run / "metrics" / f"{s}.json").is_file() else {} for s in steps]
@@ -281,7 +301,9 @@ class Payload:
         return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
 
 
-def thumbnail_sheet(thumbnails: np.ndarray, budget: int, lossless_max: int = 16_000_000) -> tuple[bytes, dict[str, Any]]:
+def thumbnail_sheet(
+    thumbnails: np.ndarray, budget: int, lossless_max: int = 16_000_000
+) -> tuple[bytes, dict[str, Any]]:
     """All thumbnails in one WebP sprite sheet (row-major grid), within `budget` bytes where possible.
 
     Lossless when the raw pixels are small (so the page shows them exactly), else lossy; the cell size
@@ -305,11 +327,13 @@ def thumbnail_sheet(thumbnails: np.ndarray, budget: int, lossless_max: int = 16_
     for cell, lossless in attempts:
         images = thumbnails
         if (h, w) != (cell, cell):
-            images = np.stack([np.asarray(Image.fromarray(t).resize((cell, cell), Image.Resampling.BILINEAR)) for t in thumbnails])
+            images = np.stack(
+                [np.asarray(Image.fromarray(t).resize((cell, cell), Image.Resampling.BILINEAR)) for t in thumbnails]
+            )
         sheet = np.zeros((rows * cell, cols * cell, 3), np.uint8)
         for i, img in enumerate(images):
             r, c = divmod(i, cols)
-            sheet[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = img
+            sheet[r * cell : (r + 1) * cell, c * cell : (c + 1) * cell] = img
         buffer = io.BytesIO()
         if lossless:
             Image.fromarray(sheet).save(buffer, format="WEBP", lossless=True, quality=100, method=2)
@@ -360,9 +384,15 @@ def encode(data: FilmData, shown: np.ndarray) -> tuple[Payload, dict[str, Any]]:
         sp = probs[:, shown]
         pred = sp.argmax(axis=2)
         payload.add("pred", pred.astype("u1" if n_pred <= 256 else "<u2"))
-        payload.add("prob", np.rint(np.take_along_axis(sp, pred[..., None], axis=2)[..., 0] * 255).clip(0, 255).astype("u1"))
+        payload.add(
+            "prob", np.rint(np.take_along_axis(sp, pred[..., None], axis=2)[..., 0] * 255).clip(0, 255).astype("u1")
+        )
 
-    limits = np.asarray(data.limits, np.float64) if data.limits is not None else np.tile(film_limits(data.projections), (s, 1))
+    limits = (
+        np.asarray(data.limits, np.float64)
+        if data.limits is not None
+        else np.tile(film_limits(data.projections), (s, 1))
+    )
     if data.zoom is not None:
         zoom = np.asarray(data.zoom, np.float64)
     else:
@@ -390,7 +420,9 @@ def encode(data: FilmData, shown: np.ndarray) -> tuple[Payload, dict[str, Any]]:
 
 
 # uPlot's banner names its home page with a scheme; the page must hold no http(s) URL at all.
-VENDOR_BANNERS = {"/*! https://github.com/leeoniya/uPlot (v1.6.32) */": "/*! uPlot v1.6.32, MIT licence, (c) 2022 Leon Sorokin, github.com/leeoniya/uPlot */"}
+VENDOR_BANNERS = {
+    "/*! https://github.com/leeoniya/uPlot (v1.6.32) */": "/*! uPlot v1.6.32, MIT licence, (c) 2022 Leon Sorokin, github.com/leeoniya/uPlot */"
+}
 
 
 def _vendor(name: str) -> str:
@@ -405,8 +437,16 @@ def _inline_script(code: str) -> str:
     return code.replace("</script", "<\\/script")
 
 
-def write_page(out_path: str, parts_file: str, css: list[str], scripts: list[str], title: str, meta: dict[str, Any],
-               payload: Payload, sheet: bytes) -> int:
+def write_page(
+    out_path: str,
+    parts_file: str,
+    css: list[str],
+    scripts: list[str],
+    title: str,
+    meta: dict[str, Any],
+    payload: Payload,
+    sheet: bytes,
+) -> int:
     """Fill page.html with a page's own parts and write it atomically; its size in bytes.
 
     `parts_file` (film.html, compare.html) holds the page's parts of the shell, each after a
@@ -417,7 +457,9 @@ def write_page(out_path: str, parts_file: str, css: list[str], scripts: list[str
     import html
 
     shell = (HERE / "page.html").read_text(encoding="utf-8")
-    own = re.findall(r"<!--PART:(\w+)-->\n?(.*?)(?=<!--PART:|\Z)", (HERE / parts_file).read_text(encoding="utf-8"), re.DOTALL)
+    own = re.findall(
+        r"<!--PART:(\w+)-->\n?(.*?)(?=<!--PART:|\Z)", (HERE / parts_file).read_text(encoding="utf-8"), re.DOTALL
+    )
     code = "\n".join((HERE / name).read_text(encoding="utf-8") for name in ["film_core.js", *scripts])
     parts = {
         **{f"<!--FILM:{name}-->": text.rstrip("\n") for name, text in own},
@@ -429,7 +471,9 @@ def write_page(out_path: str, parts_file: str, css: list[str], scripts: list[str
         "<!--FILM:VENDOR-->": f"<script>{_vendor('uPlot.iife.min.js')}</script>",
         "<!--FILM:APP-->": f"<script>{_inline_script(code)}</script>",
     }
-    missing = sorted(set(re.findall(r"<!--FILM:\w+-->", shell)) - set(parts)) + [key for key in parts if key not in shell]
+    missing = sorted(set(re.findall(r"<!--FILM:\w+-->", shell)) - set(parts)) + [
+        key for key in parts if key not in shell
+    ]
     if missing:
         raise RuntimeError(f"page.html and {parts_file} do not match: {missing}")
     page = re.sub("|".join(re.escape(key) for key in parts), lambda m: parts[m.group(0)], shell)
@@ -439,11 +483,19 @@ def write_page(out_path: str, parts_file: str, css: list[str], scripts: list[str
     return len(encoded)
 
 
-def page_summary(out_path: str, size: int, points: np.ndarray, total: int, steps: Any, thumbnail: dict[str, Any]) -> dict[str, Any]:
+def page_summary(
+    out_path: str, size: int, points: np.ndarray, total: int, steps: Any, thumbnail: dict[str, Any]
+) -> dict[str, Any]:
     """What build_film_html and build_compare_html return (and log)."""
     log.info("wrote %s: %.1f MB, %d of %d images, checkpoints: %s", out_path, size / 1e6, len(points), total, steps)
-    return {"bytes": size, "points_shown": len(points), "points_total": int(total), "subsampled": len(points) < total,
-            "steps": steps, "thumbnail": thumbnail}
+    return {
+        "bytes": size,
+        "points_shown": len(points),
+        "points_total": int(total),
+        "subsampled": len(points) < total,
+        "steps": steps,
+        "thumbnail": thumbnail,
+    }
 
 
 def build_film_html(
@@ -470,7 +522,9 @@ def build_film_html(
     meta["sprite"] = sheet_meta
     meta["note"] = (
         f"Showing {len(shown):,} of {data.n_images:,} images (seeded random sample; every checkpoint's "
-        f"top-{meta['top_k']} outliers kept; ranks are over all images)." if subsampled else ""
+        f"top-{meta['top_k']} outliers kept; ranks are over all images)."
+        if subsampled
+        else ""
     )
     size = write_page(out_path, "film.html", ["film.css"], ["film.js"], title, meta, payload, sheet)
     return page_summary(out_path, size, shown, data.n_images, int(data.n_steps), sheet_meta)

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,9 @@ class CompareData:
         """Raise ValueError naming the run (or field) that does not fit."""
         r_count = len(self.runs)
         if r_count == 0 or len(self.films) != r_count:
-            raise ValueError(f"CompareData holds {r_count} run names and {len(self.films)} films; give one film per run, at least one")
+            raise ValueError(
+                f"CompareData holds {r_count} run names and {len(self.films)} films; give one film per run, at least one"
+            )
         if len(set(self.runs)) != r_count or not all(isinstance(name, str) and name for name in self.runs):
             raise ValueError(f"CompareData.runs must be distinct, non-empty names: {self.runs}")
         first, name0 = self.films[0], self.runs[0]
@@ -73,23 +76,31 @@ class CompareData:
                 "thumbnails": np.array_equal(film.thumbnails, first.thumbnails),
             }
             if differ := [what for what, ok in same.items() if not ok]:
-                raise ValueError(f"run {name!r} was evaluated on other images than run {name0!r} (its {', '.join(differ)} differ); "
-                                 "a comparison needs the same eval set in every run")
+                raise ValueError(
+                    f"run {name!r} was evaluated on other images than run {name0!r} (its {', '.join(differ)} differ); "
+                    "a comparison needs the same eval set in every run"
+                )
         shown = np.asarray(self.shown)
         if shown.shape != (len(self.ticks), r_count) or len(self.ticks) == 0:
-            raise ValueError(f"CompareData.shown has shape {shown.shape}; expected ({len(self.ticks)} ticks, {r_count} runs), at least one tick")
+            raise ValueError(
+                f"CompareData.shown has shape {shown.shape}; expected ({len(self.ticks)} ticks, {r_count} runs), at least one tick"
+            )
         if not np.issubdtype(shown.dtype, np.integer):
             raise ValueError(f"CompareData.shown must hold integers (checkpoint indices, -1 = none), not {shown.dtype}")
         for r, (name, film) in enumerate(zip(self.runs, self.films)):
             column = shown[:, r]
             if column.min() < -1 or column.max() >= film.n_steps:
-                raise ValueError(f"run {name!r}: CompareData.shown runs outside -1 .. {film.n_steps - 1} (its checkpoints)")
+                raise ValueError(
+                    f"run {name!r}: CompareData.shown runs outside -1 .. {film.n_steps - 1} (its checkpoints)"
+                )
             started = column[column >= 0]
             if len(started) == 0:
                 raise ValueError(f"run {name!r} shows no checkpoint at any tick")
-            if np.any(column[np.argmax(column >= 0):] < 0) or np.any(np.diff(started) < 0):
-                raise ValueError(f"run {name!r}: CompareData.shown must not go back in time "
-                                 "(-1 only before its first checkpoint, then non-decreasing)")
+            if np.any(column[np.argmax(column >= 0) :] < 0) or np.any(np.diff(started) < 0):
+                raise ValueError(
+                    f"run {name!r}: CompareData.shown must not go back in time "
+                    "(-1 only before its first checkpoint, then non-decreasing)"
+                )
 
 
 # --- common clocks --------------------------------------------------------------------------------------
@@ -140,17 +151,30 @@ def compare_data_from_runs(
     validated, are kept once in memory.
     """
     if not len(run_dirs) == len(names) == len(steps):
-        raise ValueError(f"{len(run_dirs)} run folders, {len(names)} names and {len(steps)} step lists; give one of each per run")
+        raise ValueError(
+            f"{len(run_dirs)} run folders, {len(names)} names and {len(steps)} step lists; give one of each per run"
+        )
     if projections is not None and len(projections) != len(run_dirs):
         raise ValueError(f"{len(projections)} projection lists for {len(run_dirs)} runs")
     films = [
-        film_data_from_run(run_dir, run_steps, top_k=top_k, layout_note="",
-                           projection_files=None if projections is None else projections[r])
+        film_data_from_run(
+            run_dir,
+            run_steps,
+            top_k=top_k,
+            layout_note="",
+            projection_files=None if projections is None else projections[r],
+        )
         for r, (run_dir, run_steps) in enumerate(zip(run_dirs, steps))
     ]
-    data = CompareData(runs=[str(n) for n in names], films=films, ticks=[str(t) for t in ticks],
-                       shown=np.asarray(shown, dtype=np.int64), clock=clock, layout_note=layout_note,
-                       shared_layout=shared_layout)
+    data = CompareData(
+        runs=[str(n) for n in names],
+        films=films,
+        ticks=[str(t) for t in ticks],
+        shown=np.asarray(shown, dtype=np.int64),
+        clock=clock,
+        layout_note=layout_note,
+        shared_layout=shared_layout,
+    )
     data.validate()
     for film in films[1:]:
         film.thumbnails = films[0].thumbnails
@@ -173,7 +197,9 @@ def clock_position(steps: np.ndarray, column: np.ndarray, at: np.ndarray) -> np.
             first.setdefault(c, tick)
     order = sorted(first)
     xs = np.asarray(steps, np.float64)[order]
-    return np.interp(np.asarray(at, np.float64), xs, np.array([first[c] for c in order], np.float64), left=math.nan, right=math.nan)
+    return np.interp(
+        np.asarray(at, np.float64), xs, np.array([first[c] for c in order], np.float64), left=math.nan, right=math.nan
+    )
 
 
 def clock_curves(film: FilmData, column: np.ndarray) -> dict[str, Any]:
@@ -242,19 +268,27 @@ def build_compare_html(
         "films": run_meta,
         "sprite": sheet_meta,
         "arrays": payload.index,
-        "note": (f"Showing {len(points):,} of {first.n_images:,} images in every panel (seeded random sample; every "
-                 "run's every checkpoint's top-k outliers kept; ranks are over all images)." if len(points) < first.n_images else ""),
+        "note": (
+            f"Showing {len(points):,} of {first.n_images:,} images in every panel (seeded random sample; every "
+            "run's every checkpoint's top-k outliers kept; ranks are over all images)."
+            if len(points) < first.n_images
+            else ""
+        ),
     }
-    size = write_page(out_path, "compare.html", ["film.css", "compare.css"], ["compare.js"], title, page_meta, payload, sheet)
+    size = write_page(
+        out_path, "compare.html", ["film.css", "compare.css"], ["compare.js"], title, page_meta, payload, sheet
+    )
     summary = page_summary(out_path, size, points, first.n_images, [int(f.n_steps) for f in films], sheet_meta)
     return {**summary, "panels": len(films), "ticks": len(data.ticks)}
 
 
-def run_view(meta: dict[str, Any], arrays: dict[str, np.ndarray], r: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def run_view(
+    meta: dict[str, Any], arrays: dict[str, np.ndarray], r: int
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Run r's metadata and arrays of a comparison page read by read_page, as a single film page holds them
     (so that dequantised_positions and decoded_ood apply)."""
     run_meta = {**meta["films"][r], **{key: meta[key] for key in ("n", "n_total", "ids", "class_names")}}
     prefix = f"r{r}."
-    run_arrays = {name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)}
+    run_arrays = {name[len(prefix) :]: a for name, a in arrays.items() if name.startswith(prefix)}
     run_arrays["labels"] = arrays["r0.labels"]
     return run_meta, run_arrays

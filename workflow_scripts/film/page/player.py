@@ -11,8 +11,8 @@ Out: report/film.html (for the report only; not part of the film itself).
 import base64
 import html
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from workflow_scripts.film.common import atomic_path
 

@@ -8,8 +8,16 @@ from workflow_scripts.film.page import FilmData
 from workflow_scripts.film.page.compare import CompareData, fraction_clock
 
 
-def synthetic_film(n_images: int, n_steps: int, *, n_classes: int = 10, thumb: int = 32, seed: int = 0,
-                   camera: bool = False, image_seed: int | None = None) -> FilmData:
+def synthetic_film(
+    n_images: int,
+    n_steps: int,
+    *,
+    n_classes: int = 10,
+    thumb: int = 32,
+    seed: int = 0,
+    camera: bool = False,
+    image_seed: int | None = None,
+) -> FilmData:
     """Clusters that form over the checkpoints, blocky random thumbnails, plausible scores and metrics.
 
     camera=True adds per-step limits that zoom in as the clusters tighten (zoom up to about x2). With
@@ -22,7 +30,9 @@ def synthetic_film(n_images: int, n_steps: int, *, n_classes: int = 10, thumb: i
     centres = rng.normal(0, 4, (n_classes, 2))
     start = rng.normal(0, 3, (n_images, 2))
     progress = np.linspace(0, 1, n_steps)[:, None, None]
-    jitter = rng.normal(0, 0.15, (n_steps, n_images, 2)).cumsum(axis=0) / np.sqrt(np.arange(1, n_steps + 1))[:, None, None]
+    jitter = (
+        rng.normal(0, 0.15, (n_steps, n_images, 2)).cumsum(axis=0) / np.sqrt(np.arange(1, n_steps + 1))[:, None, None]
+    )
     projections = ((1 - progress) * start + progress * centres[labels] + jitter).astype(np.float32)
     blocks = images.integers(0, 256, (n_images, 8, 1, 8, 1, 3), dtype=np.uint8)
     f = thumb // 8
@@ -49,8 +59,12 @@ def synthetic_film(n_images: int, n_steps: int, *, n_classes: int = 10, thumb: i
         ood=ood,
         probs=probs,
         label_issues=issues,
-        metrics={"head_accuracy": acc, "knn_accuracy": np.clip(acc + 0.05, 0, 1),
-                 "trustworthiness": np.linspace(0.8, 0.95, n_steps), "silhouette": np.linspace(-0.1, 0.4, n_steps)},
+        metrics={
+            "head_accuracy": acc,
+            "knn_accuracy": np.clip(acc + 0.05, 0, 1),
+            "trustworthiness": np.linspace(0.8, 0.95, n_steps),
+            "silhouette": np.linspace(-0.1, 0.4, n_steps),
+        },
         loss_steps=np.arange(0, steps[-1] + 1, 1, dtype=np.float64),
         loss_values=2.3 * np.exp(-np.arange(0, steps[-1] + 1) / max(steps[-1], 1) * 3) + 0.05,
         top_k=8,
@@ -60,8 +74,15 @@ def synthetic_film(n_images: int, n_steps: int, *, n_classes: int = 10, thumb: i
     )
 
 
-def synthetic_comparison(n_images: int, n_steps: list[int], *, thumb: int = 16, seed: int = 0, step_every: list[int] | None = None,
-                         shared_layout: bool = False) -> CompareData:
+def synthetic_comparison(
+    n_images: int,
+    n_steps: list[int],
+    *,
+    thumb: int = 16,
+    seed: int = 0,
+    step_every: list[int] | None = None,
+    shared_layout: bool = False,
+) -> CompareData:
     """Runs of different lengths on the same synthetic images, on a clock of fractions of training.
 
     Run r has n_steps[r] checkpoints, every step_every[r] steps (default 5), and its own dynamics (seed + r).
@@ -75,6 +96,14 @@ def synthetic_comparison(n_images: int, n_steps: list[int], *, thumb: int = 16, 
         film.loss_values = (2.3 - 0.2 * r) * np.exp(-film.loss_steps / max(film.steps[-1], 1) * 3) + 0.05
         films.append(film)
     ticks, shown = fraction_clock([f.steps.tolist() for f in films])
-    return CompareData(runs=[f"run{r}" for r in range(len(films))], films=films, ticks=ticks, shown=shown,
-                       clock="the same fraction of each run's training", shared_layout=shared_layout,
-                       layout_note="synthetic: each run its own random layout" if not shared_layout else "synthetic: one shared layout")
+    return CompareData(
+        runs=[f"run{r}" for r in range(len(films))],
+        films=films,
+        ticks=ticks,
+        shown=shown,
+        clock="the same fraction of each run's training",
+        shared_layout=shared_layout,
+        layout_note="synthetic: each run its own random layout"
+        if not shared_layout
+        else "synthetic: one shared layout",
+    )
