@@ -21,18 +21,15 @@ from workflow_scripts.film.checkpoints import (
     check_existing_checkpoints,
     checkpoint_folder_steps,
     checkpoint_steps,
+    failed_before,
+    incomplete_checkpoints,
     training_fingerprint,
 )
 from workflow_scripts.film.common import UserError
 from workflow_scripts.film.page.compare import fraction_clock, same_step_clock
 from workflow_scripts.film.layout_plan import fingerprint, kept_fit_steps
 from workflow_scripts.runtime.local_scheduling import drop_default_rate_limit
-from workflow_scripts.film.models import (
-    check_checkpoint_folders,
-    check_model_source,
-    failed_before,
-    incomplete_checkpoints,
-)
+from workflow_scripts.film.models import check_checkpoint_folders, check_model_source
 
 if "chunk_size" in config:
     raise WorkflowError(

@@ -3,9 +3,10 @@
 from pathlib import Path
 
 from workflow_scripts.adapters import Job
+from workflow_scripts.film.checkpoints import record_failure
 from workflow_scripts.film.common import CheckpointError, load_json, load_npy
 from workflow_scripts.film.embedding import PixelFeeder, embed_checkpoint, embed_model
-from workflow_scripts.film.models import load_for_embedding, model_class, read_config, record_failure
+from workflow_scripts.film.models import load_for_embedding, model_class, read_config
 
 _rehearsed = False
 

@@ -28,8 +28,7 @@ from typing import Any
 
 import yaml
 
-from workflow_scripts.film.checkpoints import checkpoint_folder_steps
-from workflow_scripts.film.models import incomplete_checkpoints
+from workflow_scripts.film.checkpoints import checkpoint_folder_steps, incomplete_checkpoints
 
 REPO = Path(__file__).resolve().parents[2]
 LIVE = REPO / "configs" / "live.yaml"

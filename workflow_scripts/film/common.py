@@ -106,3 +106,11 @@ class NpyFiles:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return (load_npy(p, mmap=True) for p in self.paths)
+
+
+def seeded_subset(n: int, k: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a seeded random subset of k of range(n), or all n when n <= k: the same rows for the
+    same arguments in every process (the film's subsamples of images and pooled rows)."""
+    if n <= k:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, k, replace=False))

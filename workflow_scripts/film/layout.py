@@ -47,7 +47,8 @@ from typing import Any
 import numpy as np
 
 import workflow_scripts.film.param_map as param_map
-from workflow_scripts.film.common import UserError, atomic_path, progress, usable_cores
+from workflow_scripts.film.common import UserError, atomic_path, progress, seeded_subset, usable_cores
+from workflow_scripts.film.projection import principal_axes
 
 log = logging.getLogger(__name__)
 
@@ -176,10 +177,7 @@ def _fit_indices(steps: Sequence[int], reference_steps: Sequence[int] | None) ->
 
 def _sample_rows(n_steps: int, n: int, max_rows: int, seed: int) -> np.ndarray:
     """Flat indices (checkpoint * n + row) of the pooled rows to fit on: all, or a sorted seeded subsample."""
-    total = n_steps * n
-    if total <= max_rows:
-        return np.arange(total)
-    return np.sort(np.random.default_rng(seed).choice(total, max_rows, replace=False))
+    return seeded_subset(n_steps * n, max_rows, seed)
 
 
 def _gather(embeddings: Sequence[np.ndarray], fit_idx: Sequence[int], flat: np.ndarray, n: int) -> np.ndarray:
@@ -247,11 +245,8 @@ def _fit_tsne(
     if s["normalise"]:
         raw = (raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)).astype(np.float32)
     if s["pca_dims"] and int(s["pca_dims"]) < width:
-        from sklearn.decomposition import PCA
-
-        solver = "covariance_eigh" if len(raw) > 4 * width else "full"
-        pca = PCA(n_components=min(int(s["pca_dims"]), len(raw)), svd_solver=solver).fit(raw.astype(np.float64))
-        layout["reduce_mean"], layout["reduce_components"] = pca.mean_, pca.components_
+        axes = principal_axes(raw.astype(np.float64), min(int(s["pca_dims"]), len(raw)))
+        layout["reduce_mean"], layout["reduce_components"] = axes
     reference = _prepare(raw, layout, normalise=False)  # raw is already normalised
     del raw
     perplexity = min(float(s["perplexity"]), (len(reference) - 1) / 3)

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from workflow_scripts.film.common import seeded_subset
 from workflow_scripts.film.projection import pca_2d, procrustes_align
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,8 @@ COLUMNS = (
 
 
 def subsample(n: int, max_points: int, seed: int = 0) -> np.ndarray:
-    if n <= max_points:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+    """The images a checkpoint's metrics are measured on (common.seeded_subset)."""
+    return seeded_subset(n, max_points, seed)
 
 
 def knn_indices(x: np.ndarray, k: int) -> np.ndarray:

@@ -20,12 +20,12 @@ time (cheap checks of checkpoint folders), and every job pays those imports only
 import json
 import logging
 import os
-import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workflow_scripts.film.common import CheckpointError, UserError, load_json, save_json
+from workflow_scripts.film.checkpoints import PICKLE_FILES, WEIGHT_FILES, safetensors_problem, weight_files
+from workflow_scripts.film.common import CheckpointError, UserError
 
 if TYPE_CHECKING:  # torch/transformers are imported lazily: they cost seconds per process.
     import torch
@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 
 BUILTIN_TINY_VIT = "builtin:tiny-vit"
 BUILTIN_MODELS = (BUILTIN_TINY_VIT,)
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
-PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 POOLINGS = ("auto", "cls", "mean", "pooler")
 
 # Token models whose first token is a patch, not a CLS token: `cls` pooling is refused for them.
@@ -135,56 +133,6 @@ def tiny_vit_processor(image_size: int) -> Any:
     return ViTImageProcessorPil(
         size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3, image_std=[0.5] * 3
     )
-
-
-# --- cheap checks (no torch): used at parse time and before any model is loaded --------------------------
-
-
-def safetensors_problem(path: str | os.PathLike[str]) -> str | None:
-    """Why a .safetensors file is unusable (truncated, corrupt header), or None when its header is sound.
-
-    Reads only the header: 8 bytes of header length, the JSON header, and compares the data offsets
-    with the file size, so a truncated download or an interrupted save is caught in milliseconds.
-    """
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        with open(p, "rb") as handle:
-            head = handle.read(8)
-            if len(head) < 8:
-                return f"is {size} bytes long, too short for a safetensors header"
-            (length,) = struct.unpack("<Q", head)
-            if length > size - 8 or length > 100_000_000:
-                return f"declares a {length}-byte header but the file is {size} bytes (truncated or not safetensors)"
-            header = json.loads(handle.read(length))
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        return f"has an unreadable header ({type(err).__name__})"
-    if not isinstance(header, dict):
-        return "has a header that is not a JSON object"
-    ends = [
-        t["data_offsets"][1]
-        for k, t in header.items()
-        if k != "__metadata__" and isinstance(t, dict) and "data_offsets" in t
-    ]
-    expected = 8 + length + max(ends, default=0)
-    if size < expected:
-        return f"is {size} bytes but its header needs {expected} (truncated)"
-    return None
-
-
-def weight_files(folder: str | os.PathLike[str]) -> list[Path]:
-    """The safetensors files of a model folder (the shards named by an index, or model.safetensors)."""
-    path = Path(folder)
-    index = path / "model.safetensors.index.json"
-    if index.is_file():
-        try:
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        except (OSError, ValueError, KeyError) as err:
-            raise UserError(
-                f"'{index}' is not a readable safetensors index ({type(err).__name__}); re-save the model."
-            ) from err
-        return [path / s for s in shards]
-    return [path / "model.safetensors"] if (path / "model.safetensors").is_file() else []
 
 
 def read_config(folder: str | os.PathLike[str], what: str = "model folder") -> dict[str, Any]:
@@ -292,90 +240,6 @@ def check_model_source(model: str, allow_pickle: bool = False) -> None:
                 f"model folder '{model}' does not exist; give an existing save_pretrained folder, a hub id or {BUILTIN_TINY_VIT}."
             )
         check_model_folder(Path(model).expanduser(), allow_pickle)
-
-
-# --- which checkpoints can be filmed now (parse time and the watch loop; no torch) ------------------------
-
-
-def incomplete_checkpoints(root: str | Path, steps: list[int]) -> dict[int, str]:
-    """{step: why} of the checkpoint-<step> folders of a Trainer output folder that cannot be filmed (yet):
-    still being written, or broken (see incomplete_checkpoint). A checkpoint newer than every checkpoint
-    with a trainer_state.json must have one too: the Trainer writes it last (an older one, such as a
-    checkpoint-0 saved by hand before training, need not)."""
-    root = Path(root)
-    with_state = [s for s in steps if (root / f"checkpoint-{s}" / "trainer_state.json").is_file()]
-    newest = max(with_state, default=None)
-    problems = {}
-    for step in steps:
-        needs_state = newest is not None and step > newest
-        if why := incomplete_checkpoint(root / f"checkpoint-{step}", needs_state):
-            problems[step] = why
-    return problems
-
-
-def incomplete_checkpoint(folder: str | Path, needs_state: bool) -> str | None:
-    """Why a checkpoint folder cannot be filmed (yet): still being written, or broken; None when it can.
-    `needs_state`: it is complete only with its trainer_state.json. Header and size checks only (no torch):
-    milliseconds per folder."""
-    path = Path(folder)
-    if not (path / "config.json").is_file():
-        return "has no config.json yet"
-    try:
-        weights = weight_files(path)
-    except UserError as err:
-        return f"has an unreadable weight index ({err})"
-    if not weights:
-        if any((path / name).is_file() for name in PICKLE_FILES):
-            return None  # only pickled weights: allowed or refused by allow_pickle_checkpoints, not incomplete
-        return "has no model.safetensors yet"
-    for file in weights:
-        if not file.is_file():
-            return f"lacks the weight file '{file.name}' yet"
-        problem = safetensors_problem(file)
-        if problem:
-            return f"has a {file.name} that {problem}"
-    if needs_state:
-        state = path / "trainer_state.json"
-        if not state.is_file():
-            return "has no trainer_state.json yet (the Trainer writes it last)"
-        try:
-            json.loads(state.read_text())
-        except (OSError, ValueError):
-            return "has a trainer_state.json that is not whole JSON yet"
-    return None
-
-
-def weights_of(folder: str | Path) -> Path:
-    """A checkpoint's (first) weight file: what changes when the checkpoint is replaced."""
-    path = Path(folder)
-    try:
-        files = weight_files(path)
-    except UserError:
-        files = []
-    return next(iter(files), next((path / n for n in PICKLE_FILES if (path / n).is_file()), path / "model.safetensors"))
-
-
-def record_failure(record: str | Path, checkpoint: str | Path, reason: str) -> None:
-    """Note that a checkpoint failed for a reason of its own (common.CheckpointError), with its weight file's
-    size and time, so that later runs leave it out until the file changes."""
-    weights = weights_of(checkpoint)
-    stat = weights.stat()
-    save_json(record, {"reason": reason, "weights": str(weights), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
-
-
-def failed_before(record: str | Path, checkpoint: str | Path) -> str | None:
-    """The reason a checkpoint failed earlier, while its weight file is unchanged since; else None."""
-    path = Path(record)
-    if not path.is_file():
-        return None
-    try:
-        noted = load_json(path)
-        stat = weights_of(checkpoint).stat()
-    except (OSError, ValueError):
-        return None
-    if (noted.get("size"), noted.get("mtime_ns")) != (stat.st_size, stat.st_mtime_ns):
-        return None
-    return str(noted.get("reason", "it failed before"))
 
 
 # --- loading (torch/transformers) ------------------------------------------------------------------------

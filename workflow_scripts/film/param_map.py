@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from workflow_scripts.film.common import UserError, progress
+from workflow_scripts.film.projection import principal_axes
 
 DEFAULTS: dict[str, Any] = {
     "perplexity": 30.0,  # openTSNE perplexity of the affinities P (the neighbours the map keeps)
@@ -111,13 +112,8 @@ def _weights(net: Any, prefix: str = "") -> dict[str, np.ndarray]:
 
 def _reduce_fit(rows: np.ndarray, pca_dims: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Pooled mean [D] and principal axes [d, D] (all D axes, rotated, when pca_dims >= D)."""
-    from sklearn.decomposition import PCA
-
     rows = np.asarray(rows, dtype=np.float64)
-    d = min(int(pca_dims or rows.shape[1]), rows.shape[1], len(rows))
-    solver = "covariance_eigh" if len(rows) > 4 * rows.shape[1] else "full"
-    pca = PCA(n_components=d, svd_solver=solver).fit(rows)
-    return pca.mean_, pca.components_
+    return principal_axes(rows, min(int(pca_dims or rows.shape[1]), rows.shape[1], len(rows)))
 
 
 def reduce(model: Mapping[str, np.ndarray], embeddings: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from workflow_scripts.film.common import UserError
+from workflow_scripts.film.common import UserError, seeded_subset
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +34,19 @@ MODES = ("first", "previous", "reference", "global", "gpa")
 
 def pca_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean [D] and the two principal axes [2, D] of `x` (deterministic signs, as scikit-learn's svd_flip)."""
-    from sklearn.decomposition import PCA
-
     if len(x) < 3:
         raise UserError(f"PCA needs at least 3 eval images, got {len(x)}; raise dataset.eval_size.")
-    x = np.asarray(x, dtype=np.float64)
-    # Many more rows than dimensions (a shared basis over all checkpoints): the eigendecomposition of the
-    # D x D covariance needs no [N, D] factor, so 200,000 x 768 rows fit in about 1.3 GB instead of 6 GB.
+    return principal_axes(np.asarray(x, dtype=np.float64), 2)
+
+
+def principal_axes(x: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
+    """PCA of the rows of x (float64 [N, D]): mean [D] and the first n_components axes [n_components, D].
+    With many more rows than dimensions (a basis over all checkpoints) the eigendecomposition of the D x D
+    covariance needs no [N, D] factor, so a basis of many checkpoints fits in a fraction of the memory."""
+    from sklearn.decomposition import PCA
+
     solver = "covariance_eigh" if x.shape[0] > 4 * x.shape[1] else "full"
-    pca = PCA(n_components=2, svd_solver=solver).fit(x)
+    pca = PCA(n_components=n_components, svd_solver=solver).fit(x)
     return pca.mean_, pca.components_
 
 
@@ -100,9 +104,7 @@ def fit_basis(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One PCA basis for several checkpoints' embeddings stacked (randomly subsampled beyond max_rows)."""
     stacked = np.concatenate([np.asarray(e, dtype=np.float32) for e in embeddings])
-    if len(stacked) > max_rows:
-        stacked = stacked[np.sort(np.random.default_rng(seed).choice(len(stacked), max_rows, replace=False))]
-    return pca_fit(stacked)
+    return pca_fit(stacked[seeded_subset(len(stacked), max_rows, seed)])
 
 
 def project_step(
