@@ -111,7 +111,7 @@ report: $(BIN)/.installed
 	@echo "open results/$(REPORT_RUN)/report.html in a browser"
 
 # `make watch CONFIG=path/to/config.yaml`: film a fine-tuning while it runs (CONFIG's checkpoints: is the
-# Trainer's output_dir). Rounds of the workflow as checkpoints appear; Ctrl-C stops cleanly (README, "Live").
+# Trainer's output_dir). Rounds of the workflow as checkpoints appear; Ctrl-C stops cleanly (docs/live.md).
 .PHONY: watch
 watch: $(BIN)/.installed
 	@test -n "$(CONFIG)" || { echo "make watch needs CONFIG=path/to/config.yaml with checkpoints: set to the Trainer's output_dir" >&2; exit 1; }

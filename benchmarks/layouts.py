@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Which layout should the film use? Issue 13's table: PCA, pooled t-SNE, the learned map, their reference
+"""Which layout should the film use? The layout table: PCA, pooled t-SNE, the learned map, their reference
 variants, AlignedUMAP and auto on finished runs, with the camera check, and the layout job at CIFAR-10 scale.
 
     python benchmarks/layouts.py RUN_FOLDER [RUN_FOLDER ...] [--methods 'a;b'] [--cached-only] [--force]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`make watch` on the demo's scale: how long from a checkpoint being complete to the updated film (issue 14).
+"""`make watch` on the demo's scale: how long from a checkpoint being complete to the updated film.
 
     python benchmarks/live.py [--start 20] [--appended 5] [--gap 20]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""How far can a 2-D film go on a finished run? Upper-end estimates for issue 5's target
+"""How far can a 2-D film go on a finished run? Upper-end estimates for the film's quality target
 (stability Spearman >= 0.90 with trustworthiness >= 0.95).
 
     python benchmarks/projection_limits.py results/demo [more run folders ...] [--iterations 300]
@@ -15,7 +15,7 @@ For each run (a results/{run} folder with embeddings/{step}.npy) it prints one m
   stability search  the same hill climb over one fixed 2 x D map for the whole film, maximising the
                     stability Spearman directly, with the mean trustworthiness that map then scores
   joint search      the same hill climb over one fixed map, maximising min(stability - 0.90, mean trust - 0.95):
-                    the closest a fixed linear map found gets to issue 5's target on both at once
+                    the closest a fixed linear map found gets to that target on both at once
   t-SNE             trustworthiness of scikit-learn's t-SNE of the same three checkpoints: a non-linear
                     reference (Vernier et al. measured per-step t-SNE's stability at -0.16 on CIFAR-10)
 Metrics are the workflow's own (workflow_scripts.film.metrics); k = 10 neighbours as in config.yaml.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """The workflow (`snakemake --cores 2`) against the article's single-process loop (benchmarks/monolithic.py),
-side by side, same inputs, same machine, same outputs (issues 4 and 11).
+side by side, same inputs, same machine, same outputs .
 
     python benchmarks/run.py --scale small      # 8 checkpoints, 100 images: minutes; validates the harness
     python benchmarks/run.py --scale full       # 80 + 20 (demo) checkpoints, 360 images: the issue's table
@@ -108,7 +108,7 @@ STAGE_ORDER = [
 ]
 PER_CHECKPOINT = {"embed", "ood", "label_issues", "project", "metrics", "frame"}
 # Targets: full run per workload (the demo's row is <= 0.8x), +1 checkpoint, frame setting, dry run, memory
-# (no worse than the chunked workflow's 560 MB before issue 11).
+# (no worse than the chunked workflow's 560 MB before one job per checkpoint and stage).
 TARGETS = {
     "full": {"bench80": 0.6, "demo": 0.8},
     "append": {"bench80": 0.15},

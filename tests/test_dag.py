@@ -130,7 +130,7 @@ def test_model_change_is_refused_over_the_runs_checkpoints_and_a_new_run_plans_e
 
 def test_global_alignment_ties_every_frame_to_each_embedding(tiny_copy: Path) -> None:
     # One PCA basis fitted on all checkpoints: one changed embedding moves the basis, so every projection,
-    # metric and frame is redone (README's "what reruns" table), but no other checkpoint's embedding or score.
+    # metric and frame is redone (docs/dag.md's "what reruns" table), but no other checkpoint's embedding or score.
     set_config(tiny_copy, {"projection": {"align": "global"}})
     snakemake(tiny_copy, "--configfile", "test.yaml")
     # One basis for the whole film: the camera (lookahead) keeps every frame readable, and says how much it zooms.

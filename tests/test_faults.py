@@ -28,7 +28,11 @@ def run_until(workdir: Path, marker: Path, delay: float, timeout: float = 300) -
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     proc = subprocess.Popen(
         [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--cores", "2", "--configfile", "test.yaml"],
-        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.time() + timeout
     while not marker.exists() and proc.poll() is None and time.time() < deadline:
@@ -49,7 +53,11 @@ def workers_of(workdir: Path, wait: float = 5.0) -> list[int]:
         for proc in Path("/proc").iterdir():
             try:
                 cmd = (proc / "cmdline").read_bytes().split(b"\0")
-                if b"workflow_scripts.runtime.worker" in cmd and b"--serve" in cmd and (proc / "cwd").resolve() == workdir.resolve():
+                if (
+                    b"workflow_scripts.runtime.worker" in cmd
+                    and b"--serve" in cmd
+                    and (proc / "cwd").resolve() == workdir.resolve()
+                ):
                     pids.append(int(proc.name))
             except (OSError, ValueError):
                 continue
@@ -60,7 +68,12 @@ def workers_of(workdir: Path, wait: float = 5.0) -> list[int]:
 
 def film_files(workdir: Path) -> dict[str, bytes]:
     res = workdir / "results" / "tiny"
-    files = [*res.glob("embeddings/*.npy"), *res.glob("projection/*.npy"), *res.glob("frames/*.png"), res / "animation.gif"]
+    files = [
+        *res.glob("embeddings/*.npy"),
+        *res.glob("projection/*.npy"),
+        *res.glob("frames/*.png"),
+        res / "animation.gif",
+    ]
     return {str(p.relative_to(res)): p.read_bytes() for p in files}
 
 

@@ -1,4 +1,4 @@
-"""The explorable film page (workflow_scripts/film/page, issue 12).
+"""The explorable film page (workflow_scripts/film/page).
 
 Unit tests of the builder and the run-folder loader, then the page itself from disk in headless Chromium
 (Playwright for Python, pointed at the system Chromium): no console error, no network request, the
@@ -36,7 +36,7 @@ from workflow_scripts.film.page.synthetic import synthetic_film
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 STEPS = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110]
 N_IMAGES = 240
-# The budget stated in README and benchmarks/RESULTS.md is a median frame under 50 ms at 10,000 x 80 with
+# The budget stated in docs/film_html.md and benchmarks/RESULTS.md is a median frame under 50 ms at 10,000 x 80 with
 # software WebGL on 2 cores; the assertion is looser, to test that it plays, not to benchmark a busy machine.
 FRAME_BUDGET_MS = 100
 SIZE_LIMIT = 25_000_000

@@ -1,4 +1,4 @@
-"""The comparison page: runs side by side on a common clock (workflow_scripts/film/page/compare.py, issue 15).
+"""The comparison page: runs side by side on a common clock (workflow_scripts/film/page/compare.py).
 
 Unit tests of the builder, the clocks and the run-folder loader, then the page from disk in headless
 Chromium with test_film_html.py's driver (its `browser` fixture and `Page`): no console error, no network

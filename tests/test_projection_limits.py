@@ -1,4 +1,4 @@
-"""benchmarks/projection_limits.py: the estimates behind the README's statement that issue 5's target is
+"""benchmarks/projection_limits.py: the estimates behind the layouts chapter's statement that the film's target is
 out of reach of a linear 2-D film on the runs measured."""
 
 from __future__ import annotations

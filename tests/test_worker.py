@@ -26,13 +26,15 @@ def job_spec(tmp_path: Path, k: int = 5, embeddings: Path | None = None) -> str:
     if embeddings is None:
         embeddings = tmp_path / "emb.npy"
         np.save(embeddings, np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32))
-    return json.dumps({
-        "input": {"embeddings": str(embeddings)},
-        "output": {"scores": str(tmp_path / "ood.npy")},
-        "params": {"k": k},
-        "wildcards": {"run": "t", "step": "0"},
-        "threads": 1,
-    })
+    return json.dumps(
+        {
+            "input": {"embeddings": str(embeddings)},
+            "output": {"scores": str(tmp_path / "ood.npy")},
+            "params": {"k": k},
+            "wildcards": {"run": "t", "step": "0"},
+            "threads": 1,
+        }
+    )
 
 
 def client(tmp_path: Path, spec: str, owner: int, rule: str = "ood", **env: str) -> subprocess.Popen[str]:
@@ -40,7 +42,12 @@ def client(tmp_path: Path, spec: str, owner: int, rule: str = "ood", **env: str)
     environment = {**os.environ, "PYTHONPATH": str(REPO), "FILM_OWNER_PID": str(owner), "FILM_WORKERS": "on", **env}
     proc = subprocess.Popen(
         [PYTHON, "-S", "-c", RUN_CLIENT, rule, "--log", str(tmp_path / f"{rule}.log")],
-        cwd=tmp_path, env=environment, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        env=environment,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     proc.stdin.write(spec)
     proc.stdin.close()
@@ -55,7 +62,11 @@ def workers(owner: int) -> list[int]:
             cmd = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"--serve" in cmd and str(owner).encode() in cmd and any(b"workflow_scripts.runtime.worker" in c for c in cmd):
+        if (
+            b"--serve" in cmd
+            and str(owner).encode() in cmd
+            and any(b"workflow_scripts.runtime.worker" in c for c in cmd)
+        ):
             found.append(int(proc.name))
     return found
 
@@ -115,13 +126,15 @@ def outliers_spec(tmp_path: Path) -> str:
         scores.append(str(tmp_path / f"scores{step}.npy"))
         np.save(scores[-1], np.random.default_rng(step).random(12))
     (tmp_path / "classes.json").write_text(json.dumps({"names": ["a", "b"], "ids": [f"img{i}" for i in range(12)]}))
-    return json.dumps({
-        "input": {"scores": scores, "classes": str(tmp_path / "classes.json")},
-        "output": {"csv": str(tmp_path / "outliers.csv")},
-        "params": {"steps": [0, 1], "top_k": 3},
-        "wildcards": {"run": "t"},
-        "threads": 1,
-    })
+    return json.dumps(
+        {
+            "input": {"scores": scores, "classes": str(tmp_path / "classes.json")},
+            "output": {"csv": str(tmp_path / "outliers.csv")},
+            "params": {"steps": [0, 1], "top_k": 3},
+            "wildcards": {"run": "t"},
+            "threads": 1,
+        }
+    )
 
 
 def test_a_once_per_film_job_does_not_wait_for_a_starting_worker(tmp_path: Path, owner: int) -> None:
@@ -157,7 +170,9 @@ def test_a_job_whose_client_is_killed_is_killed_and_writes_nothing(tmp_path: Pat
     assert not set(workers(owner)) & set(children(proc.pid))  # detached: the job's benchmark does not count them
     proc.send_signal(signal.SIGKILL)  # what Ctrl-C or Snakemake cancelling the job does to the client
     proc.wait()
-    assert wait_until(lambda: not Path(f"/proc/{job}").exists() or "Z" in Path(f"/proc/{job}/stat").read_text().split()[2])
+    assert wait_until(
+        lambda: not Path(f"/proc/{job}").exists() or "Z" in Path(f"/proc/{job}/stat").read_text().split()[2]
+    )
     assert not (tmp_path / "ood.npy").exists()
 
 
@@ -184,6 +199,8 @@ assert sock is not None, "the worker's socket is reachable"
 client.send_request(sock, marshal.dumps({{"rule": "ood"}}))
 print(client.await_reply(sock))
 """
-    out = subprocess.run([PYTHON, "-c", code], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [PYTHON, "-c", code], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60
+    )
     assert "may not use this worker" in out.stdout, out.stdout + out.stderr
     assert not (tmp_path / "ood.npy").exists()

@@ -155,7 +155,7 @@ def test_ood_setting_reruns_ood_frames_and_animation_only(tiny_copy: Path) -> No
     }
 
 
-# --- one rule per stage: Snakemake's own rule-level options work (issue 11) ------------------------------
+# --- one rule per stage: Snakemake's own rule-level options work ------------------------------
 
 
 def test_forcerun_a_stage_plans_every_checkpoint_of_it_and_what_depends_on_it(tiny_copy: Path) -> None:

@@ -1,4 +1,4 @@
-"""The explorable film: one self-contained HTML page per run (issue 12).
+"""The explorable film: one self-contained HTML page per run.
 
 In:  a FilmData (every checkpoint's aligned 2-D projection, OOD scores, class probabilities, label issues,
      metrics, plus the eval images' labels, ids and thumbnails and the loss curve); `film_data_from_run`

@@ -1,4 +1,4 @@
-"""Runs side by side on a common clock: one self-contained comparison page (issue 15).
+"""Runs side by side on a common clock: one self-contained comparison page.
 
 In:  a CompareData: one FilmData per run (all evaluated on the same images), the labels of a common clock's
      ticks and, per tick and run, the checkpoint shown (-1 = that run has none yet); `compare_data_from_runs`
