@@ -22,7 +22,10 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-include: "rules/common.smk"
+include: "rules/setup.smk"
+include: "rules/jobs.smk"
+include: "rules/inputs.smk"
+include: "rules/targets.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/embed.smk"

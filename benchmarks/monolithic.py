@@ -164,7 +164,7 @@ def film(cfg: dict[str, Any]) -> None:
     limit_steps = {"first": [first], "previous": [first], "reference": [int(ref_step)]}.get(align, steps)
     camera = cfg["camera"]["mode"]
     if camera == "auto":
-        # as rules/common.smk's camera_mode: the baseline films an external checkpoint folder
+        # as rules/inputs.smk's camera_mode: the baseline films an external checkpoint folder
         grows = method != "pca" and proj_cfg["fit"] != "all"
         camera = (
             "fixed" if method == "pca" and align in ("first", "previous", "gpa") else "causal" if grows else "lookahead"

@@ -1,5 +1,5 @@
 # Stage 2: fine-tuning (or, for external checkpoints, their loss curve). The checkpoints folder is
-# protected, and its training settings are checked at start-up (rules/common.smk): it is never retrained
+# protected, and its training settings are checked at start-up (rules/setup.smk): it is never retrained
 # because something upstream changed.
 
 

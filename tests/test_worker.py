@@ -22,7 +22,7 @@ PYTHON = sys.executable
 
 
 def job_spec(tmp_path: Path, k: int = 5, embeddings: Path | None = None) -> str:
-    """The JSON of an `ood` job on 40 random embeddings (what rules/common.smk's job_params builds)."""
+    """The JSON of an `ood` job on 40 random embeddings (what rules/jobs.smk's job_params builds)."""
     if embeddings is None:
         embeddings = tmp_path / "emb.npy"
         np.save(embeddings, np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32))

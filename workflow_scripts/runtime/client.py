@@ -1,6 +1,6 @@
 """The client every rule's job runs: hands the job to a warm worker, or runs it in this process's place.
 
-A rule's shell command (rules/common.smk, job("RULE")) is
+A rule's shell command (rules/jobs.smk, job("RULE")) is
 
     exec python -S -c "$RUN_CLIENT" RULE --log LOG <<< JOB_JSON      (RUN_CLIENT: the code below)
 

@@ -1,6 +1,6 @@
 """The code a rule's job runs: its adapter and every workflow_scripts module that imports, as Python resolves them.
 
-A rule lists these files among its inputs (rules/common.smk, `code_files`), so editing a module reruns the jobs
+A rule lists these files among its inputs (rules/jobs.smk, `code_files`), so editing a module reruns the jobs
 whose code it is, and no other: editing the learned map (film/param_map.py) replans the layout, not the frames.
 Imports are read from the source (every `import` and `from ... import` statement, function-level ones
 included), not executed, so the workflow pays no import when it is parsed. A module's file is what Python

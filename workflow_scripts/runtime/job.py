@@ -1,11 +1,11 @@
 """What a rule's job receives, and running one job in this process.
 
-Every rule's shell command has the same form (rules/common.smk, job("RULE")):
+Every rule's shell command has the same form (rules/jobs.smk, job("RULE")):
 
     exec python -S -m workflow_scripts.runtime.client RULE --log LOG <<< JOB_JSON
 
 JOB_JSON holds the job's named input, output, params, wildcards, threads and resources (built by Snakemake
-from the rule, see `job_params` in rules/common.smk). `workflow_scripts.runtime.client` runs the job in a warm
+from the rule, see `job_params` in rules/jobs.smk). `workflow_scripts.runtime.client` runs the job in a warm
 worker (locally, workflow_scripts/runtime/worker.py) or in its own place (clusters, `FILM_WORKERS=off`); either way `run` below imports
 `workflow_scripts.<rule>` and calls its `main(job)`, the rule's one adapter.
 

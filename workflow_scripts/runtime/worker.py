@@ -14,7 +14,7 @@ status), and a rule's `conda:` environment still applies: workers are keyed by t
 
 Lifetime and safety:
 - A worker listens on an abstract Unix socket named after the user, the Snakemake process it serves
-  (FILM_OWNER_PID, set in rules/common.smk), its kind, the Python and the working folder, once it has
+  (FILM_OWNER_PID, set in rules/setup.smk), its kind, the Python and the working folder, once it has
   imported; from its start it holds a second name (the claim), so no second worker of its kind starts. Only
   processes of the same user may use it (SO_PEERCRED).
 - It imports before it forks and never starts threads or touches a GPU itself; if it finds another thread

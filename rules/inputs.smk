@@ -1,0 +1,311 @@
+# Input functions: what a job reads, per run and checkpoint (settings, steps, checkpoints, projection,
+# frames, the comparison).
+
+# --- settings and steps -----------------------------------------------------------------------------------
+
+
+def setting(*keys):
+    """A function of the wildcards giving the run's value of a config key (setting("ood", "k"))."""
+
+    def value(wildcards):
+        node = RUNS[wildcards.run].cfg
+        for key in keys:
+            node = node[key]
+        return node
+
+    return value
+
+
+def run_of(wildcards):
+    return RUNS[wildcards.run]
+
+
+def step_of(wildcards):
+    """The checkpoint step of a job, which must be one of its run's checkpoints."""
+    run, step = run_of(wildcards), int(wildcards.step)
+    if step not in run.steps:
+        raise WorkflowError(f"step {step} is not a checkpoint of run {run.name}; its steps are {run.steps[:5]}...")
+    return step
+
+
+def neighbour(wildcards, offset):
+    """The step `offset` checkpoints away from the job's (None beyond the film's ends)."""
+    run = run_of(wildcards)
+    i = run.steps.index(step_of(wildcards)) + offset
+    return run.steps[i] if 0 <= i < len(run.steps) else None
+
+
+def per_step(run, stage, steps=None, ext="npy"):
+    return [f"results/{run.name}/{stage}/{s}.{ext}" for s in (run.steps if steps is None else steps)]
+
+
+def end_file(stage, end):
+    """Input function: the file of `stage` for the run's first or last checkpoint (end: "first" or "last")."""
+    return lambda wildcards: f"results/{wildcards.run}/{stage}/{getattr(run_of(wildcards), end)}.npy"
+
+
+def all_steps(stage, ext="npy"):
+    """Input function: the files of `stage` for every checkpoint of the job's run."""
+    return lambda wildcards: per_step(run_of(wildcards), stage, ext=ext)
+
+
+def previous_step(name, stage, ext="npy"):
+    """Input function: {name: the previous checkpoint's file of `stage`} (nothing for the film's first)."""
+
+    def inputs(wildcards):
+        before = neighbour(wildcards, -1)
+        return {} if before is None else {name: f"results/{wildcards.run}/{stage}/{before}.{ext}"}
+
+    return inputs
+
+
+def planned_last_step(wildcards):
+    """The step the frames' loss axis and titles run to: training.max_steps, or for external checkpoints the
+    max_steps their Trainer planned (so appending a checkpoint of a running training redraws no old frame)."""
+    run = run_of(wildcards)
+    if not run.external:
+        return run.cfg["training"]["max_steps"]
+    return max(_trainer_max_steps(f"{run.checkpoint_dir(run.last)}/trainer_state.json"), run.last)
+
+
+@functools.lru_cache(maxsize=None)
+def _trainer_max_steps(state):
+    """max_steps of a trainer_state.json (0 without one): read once per Snakemake call, not once per frame job
+    (a dry run of 1,000 checkpoints read it 2,000 times)."""
+    try:
+        return int(json.loads(Path(state).read_text()).get("max_steps") or 0)
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
+# --- checkpoints ------------------------------------------------------------------------------------------
+
+
+def checkpoint_weights(wildcards):
+    """What a checkpoint's embedding depends on: the weight file of an external checkpoint; for a trained run
+    the checkpoints folder, which the one training job writes as a whole."""
+    run, step = run_of(wildcards), step_of(wildcards)
+    if not run.external:
+        return f"results/{run.name}/checkpoints"
+    folder = Path(run.checkpoint_dir(step))
+    weights = [folder / n for n in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")]
+    return str(next((w for w in weights if w.exists()), weights[0]))
+
+
+def loss_log(wildcards):
+    """The loss curve a frame draws: the training's log, or (external checkpoints) the checkpoint's own
+    trainer_state.json, so a frame never depends on checkpoints after it."""
+    run = run_of(wildcards)
+    if not run.external:
+        return {"loss_log": f"results/{run.name}/train_log.csv"}
+    state = f"{run.checkpoint_dir(step_of(wildcards))}/trainer_state.json"
+    return {"loss_log": state} if os.path.isfile(state) else {}
+
+
+def newest_trainer_state(wildcards):
+    """The newest checkpoint's trainer_state.json of an external run (none: an empty loss curve)."""
+    run = run_of(wildcards)
+    states = (f"{run.checkpoint_dir(s)}/trainer_state.json" for s in reversed(run.steps))
+    return [f for f in states if os.path.isfile(f)][:1]
+
+
+# --- projection -------------------------------------------------------------------------------------------
+
+
+def layout_steps(wildcards):
+    """The checkpoints the film-wide layout is fitted on: for method pca the reference step (align reference),
+    every global_every-th checkpoint (global), all (gpa); for tsne/umap/auto all, or reference_steps (fit:
+    reference)."""
+    run = run_of(wildcards)
+    projection = run.cfg["projection"]
+    if projection["method"] != "pca":
+        return list(run.layout_fit)
+    align = projection["align"]
+    if align == "reference":
+        return [reference_step(run)]
+    if align == "global":
+        return run.steps[:: run.cfg["projection"]["global_every"]]
+    if align == "gpa":
+        return run.steps
+    raise WorkflowError(f"projection.align {align} of run {run.name} has no film-wide layout")
+
+
+def layout_embeddings(wildcards):
+    return per_step(run_of(wildcards), "embeddings", layout_steps(wildcards))
+
+
+def projection_inputs(wildcards):
+    """What a checkpoint's projection depends on besides its embeddings: the film-wide layout (method tsne,
+    umap, auto; align reference, global, gpa), or the aligned frame it is aligned onto (first: the film's first
+    frame, previous: the previous checkpoint's; nothing for the film's first checkpoint)."""
+    run, step = run_of(wildcards), step_of(wildcards)
+    align = run.cfg["projection"]["align"]
+    if run.cfg["projection"]["method"] != "pca" or align in ("reference", "global", "gpa"):
+        return {"layout": f"results/{run.name}/projection/layout.npz"}
+    if step == run.first:
+        return {}
+    anchor = run.first if align == "first" else neighbour(wildcards, -1)
+    return {"anchor": f"results/{run.name}/projection/{anchor}.npy"}
+
+
+def film_layout(wildcards):
+    """[the run's film-wide layout file] when it has one (method tsne/umap/auto, align reference/global/gpa)."""
+    run = run_of(wildcards)
+    projection = run.cfg["projection"]
+    if projection["method"] != "pca" or projection["align"] in ("reference", "global", "gpa"):
+        return [f"results/{run.name}/projection/layout.npz"]
+    return []
+
+
+def camera_mode(run):
+    """The run's camera: fixed (projection/limits.json), lookahead or causal (workflow_scripts/film/camera.py);
+    auto = fixed for the Procrustes modes, whose frames all have the reference's size; causal for a folder of
+    external checkpoints, which can grow, under a layout that places appended checkpoints (fit auto or
+    reference: an appended checkpoint then changes no old frame, its camera included); else lookahead."""
+    mode = run.cfg["camera"]["mode"]
+    if mode != "auto":
+        return mode
+    projection = run.cfg["projection"]
+    if projection["method"] == "pca" and projection["align"] in ("first", "previous", "gpa"):
+        return "fixed"
+    grows = run.external and projection["method"] != "pca" and projection["fit"] != "all"
+    return "causal" if grows else "lookahead"
+
+
+def view_file(wildcards, step=None):
+    """What a frame shows of the layout: the film's fixed limits, the planned camera of every frame, or
+    (causal) this checkpoint's own camera file."""
+    run = run_of(wildcards)
+    mode = camera_mode(run)
+    if mode == "fixed":
+        return f"results/{run.name}/projection/limits.json"
+    if mode == "lookahead":
+        return f"results/{run.name}/projection/camera.json"
+    return f"results/{run.name}/projection/camera/{step_of(wildcards) if step is None else step}.json"
+
+
+def frame_views(wildcards):
+    """{view: this checkpoint's view file} for a frame, and {next_view} for a tween frame."""
+    return {"view": view_file(wildcards)}
+
+
+def tween_views(wildcards):
+    return {"view": view_file(wildcards), "next_view": view_file(wildcards, neighbour(wildcards, 1))}
+
+
+def all_views(wildcards):
+    """Every checkpoint's view file (one file for fixed and lookahead cameras)."""
+    run = run_of(wildcards)
+    return sorted({view_file(wildcards, s) for s in run.steps})
+
+
+def camera_window(wildcards):
+    """The projections a causal camera reads: this checkpoint's and those of the camera.window - 1 before it."""
+    run, step = run_of(wildcards), step_of(wildcards)
+    i = run.steps.index(step)
+    window = run.cfg["camera"]["window"]
+    return per_step(run, "projection", run.steps[max(0, i - window + 1) : i + 1])
+
+
+def limits_projections(wildcards):
+    """The projections the film's fixed axis limits come from (see workflow_scripts/adapters/frame_limits.py)."""
+    run = run_of(wildcards)
+    align = run.cfg["projection"]["align"]
+    if align in ("first", "previous"):
+        return per_step(run, "projection", [run.first])
+    if align == "reference":
+        return per_step(run, "projection", [reference_step(run)])
+    return per_step(run, "projection")
+
+
+# --- frames and the film ----------------------------------------------------------------------------------
+
+
+def next_projection(wildcards):
+    """The next checkpoint's projection, which a tween frame moves towards."""
+    after = neighbour(wildcards, 1)
+    if after is None:
+        raise WorkflowError(f"checkpoint {wildcards.step} is the last of run {wildcards.run}: no frame follows it")
+    return f"results/{wildcards.run}/projection/{after}.npy"
+
+
+def film_frames(wildcards):
+    """Every frame of the film in order: each checkpoint followed by its interpolated frames."""
+    run = run_of(wildcards)
+    tween = run.cfg["animation"]["tween"]
+    return [
+        f
+        for s in run.steps
+        for f in [
+            f"results/{run.name}/frames/{s}.png",
+            *(f"results/{run.name}/frames/tween/{s}-{j}.png" for j in range(1, tween + 1) if s != run.last),
+        ]
+    ]
+
+
+def report_labels(**labels):
+    """Report labels (functions of the wildcards giving strings, or strings with wildcards), with the run's
+    name first when the workflow films several runs."""
+
+    def expand(wildcards):
+        values = {k: v(wildcards) if callable(v) else apply_wildcards(v, wildcards) for k, v in labels.items()}
+        return {"run": wildcards.run, **values} if len(RUNS) > 1 else values
+
+    return expand
+
+
+def padded_step(wildcards):
+    """A checkpoint's step, zero-padded (the report sorts labels as text)."""
+    return str(wildcards.step).zfill(len(str(run_of(wildcards).last)))
+
+
+def model_title(wildcards):
+    run = run_of(wildcards)
+    return Path(run.cfg["checkpoints"]).name if run.external else Path(run.cfg["model"]).name
+
+
+@functools.cache
+def compare_clock():
+    """The comparison's common clock: (which clock, [(tick label, {run: step shown, or None before its first
+    checkpoint})], [T, R] index of the checkpoint each run shows). `step`: every panel at the same training
+    step; `fraction`: at the same share of each run's training (runs of different lengths); `auto`: step when
+    every run ends at the same step. Ticks that would show the same checkpoints as the one before are merged."""
+    runs = list(RUNS.values())
+    steps = [r.steps for r in runs]
+    clock = COMPARE["clock"]
+    if clock == "auto":
+        clock = "step" if len({r.last for r in runs}) == 1 else "fraction"
+    labels, shown = same_step_clock(steps) if clock == "step" else fraction_clock(steps)
+    keep = [t for t in range(len(labels)) if t == 0 or list(shown[t]) != list(shown[t - 1])]
+    rows = [(labels[t], {r.name: r.steps[i] if i >= 0 else None for r, i in zip(runs, shown[t])}) for t in keep]
+    return clock, rows, shown[keep].tolist()
+
+
+def compare_targets():
+    """The comparison film's outputs, when the workflow films several runs."""
+    if len(RUNS) < 2:
+        return []
+    folder = f"results/compare/{COMPARE['name']}"
+    formats = sorted({fmt for r in RUNS.values() for fmt in r.cfg["animation"]["formats"]})
+    return [*(f"{folder}/animation.{fmt}" for fmt in formats), f"{folder}/film.html", f"{folder}/metrics.csv"]
+
+
+def all_runs(stage, ext="npy"):
+    """Input function: the files of `stage` for every checkpoint of every run."""
+    return lambda wildcards: [f for r in RUNS.values() for f in per_step(r, stage, ext=ext)]
+
+
+def shown_steps(wildcards):
+    """{run: the step its panel shows at this tick (None: not started)} of a comparison frame."""
+    return compare_clock()[1][int(wildcards.tick)][1]
+
+
+def shown_files(stage, ext="npy"):
+    """Input function: the files of `stage` that a comparison frame's panels show."""
+    return lambda wildcards: [
+        f"results/{r}/{stage}/{s}.{ext}" for r, s in shown_steps(wildcards).items() if s is not None
+    ]
+
+
+def compare_frames(wildcards):
+    return [f"results/compare/{wildcards.name}/frames/{i}.png" for i in range(len(compare_clock()[1]))]
