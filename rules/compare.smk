@@ -24,8 +24,8 @@ rule compare_layout:
             runs=list(RUNS),
             steps=[r.steps for r in RUNS.values()],
             global_every=max(r.cfg["projection"]["global_every"] for r in RUNS.values()),
-            margin=config["frames"]["margin"],
-            seed=config["seed"],
+            margin=compare_setting("frames", "margin"),
+            seed=compare_setting("seed"),
         ),
     shell:
         job("compare_layout")
@@ -58,8 +58,8 @@ rule compare_frame:
             steps={r.name: r.steps for r in RUNS.values()},
             last_steps={r.name: r.last for r in RUNS.values()},
             clock=lambda wildcards: compare_clock()[0],
-            top_k=config["frames"]["top_k"],
-            style={k: config["frames"][k] for k in ("width", "height", "point_size")},
+            top_k=compare_setting("frames", "top_k"),
+            style={k: compare_setting("frames", k) for k in ("width", "height", "point_size")},
         ),
     shell:
         job("compare_frame")
@@ -89,9 +89,9 @@ rule compare_animate:
         mem_mb=2000,
     params:
         **job_params(
-            fps=config["animation"]["fps"],
-            hold_last=config["animation"]["hold_last"],
-            loop=config["animation"]["loop"],
+            fps=compare_setting("animation", "fps"),
+            hold_last=compare_setting("animation", "hold_last"),
+            loop=compare_setting("animation", "loop"),
         ),
     shell:
         job("compare_animate")
@@ -153,8 +153,8 @@ rule compare_html:
             ticks=lambda wildcards: [label for label, _ in compare_clock()[1]],
             shown=lambda wildcards: compare_clock()[2],
             clock=lambda wildcards: compare_clock()[0],
-            top_k=config["frames"]["top_k"],
-            max_points=config["html"]["max_points"],
+            top_k=compare_setting("frames", "top_k"),
+            max_points=compare_setting("html", "max_points"),
             title=lambda wildcards: f"{wildcards.name}: {', '.join(RUNS)}",
         ),
     shell:

@@ -290,6 +290,20 @@ def compare_targets():
     return [*(f"{folder}/animation.{fmt}" for fmt in formats), f"{folder}/film.html", f"{folder}/metrics.csv"]
 
 
+def compare_setting(*keys):
+    """The value of a config key that the comparison draws every run with: read per run like every other
+    setting (a run's override counts), the runs' common value; where they differ, the first run's, with one
+    warning naming the key (one figure has one size, frame rate or leaderboard length)."""
+    values = {name: functools.reduce(lambda node, key: node[key], keys, run.cfg) for name, run in RUNS.items()}
+    first = next(iter(values.values()))
+    if any(v != first for v in values.values()):
+        logger.warning(
+            f"compare: the runs set {'.'.join(keys)} differently ({values}); the comparison uses the first run's "
+            f"{first!r}: set it once at the top level of the config to choose."
+        )
+    return first
+
+
 def all_runs(stage, ext="npy"):
     """Input function: the files of `stage` for every checkpoint of every run."""
     return lambda wildcards: [f for r in RUNS.values() for f in per_step(r, stage, ext=ext)]

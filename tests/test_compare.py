@@ -140,3 +140,20 @@ def test_the_comparison_page_links_an_image_across_panels_in_a_browser(two_runs:
         assert page.errors == [] and page.foreign_requests(html) == []
     finally:
         page.close()
+
+
+def test_a_setting_overridden_in_every_run_reaches_the_comparison(two_runs: Path, tmp_path: Path) -> None:
+    """The comparison reads its settings per run, like every other rule: frames.top_k set in both runs (not
+    at the top level) reruns the runs' frames and the comparison's; set differently, the first run's value
+    is used and a warning names the key."""
+    workdir = copy_run(two_runs, tmp_path)
+    config = yaml.safe_load((workdir / "test.yaml").read_text())
+    for run in ("a", "b"):
+        config["runs"][run] = {**(config["runs"][run] or {}), "frames": {"top_k": 3}}
+    (workdir / "test.yaml").write_text(yaml.safe_dump(config))
+    plan = planned(workdir)
+    assert {"compare_frame", "compare_html"} <= set(plan), plan  # the comparison sees the runs' value
+    config["runs"]["b"]["frames"]["top_k"] = 4
+    (workdir / "test.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(workdir, "-n", "--configfile", "test.yaml")
+    assert "compare: the runs set frames.top_k differently" in proc.stdout + proc.stderr
