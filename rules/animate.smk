@@ -27,9 +27,10 @@ rule animate:
         mem_mb=2000,
     params:
         **job_params(
+            "animate",
             fps=setting("animation", "fps"),
             hold_last=setting("animation", "hold_last"),
             loop=setting("animation", "loop"),
         ),
     shell:
-        job("animate")
+        job()

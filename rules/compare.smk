@@ -21,6 +21,7 @@ rule compare_layout:
         mem_mb=4000,
     params:
         **job_params(
+            "compare_layout",
             runs=list(RUNS),
             steps=[r.steps for r in RUNS.values()],
             global_every=max(r.cfg["projection"]["global_every"] for r in RUNS.values()),
@@ -28,7 +29,7 @@ rule compare_layout:
             seed=compare_setting("seed"),
         ),
     shell:
-        job("compare_layout")
+        job()
 
 
 rule compare_frame:
@@ -53,6 +54,7 @@ rule compare_frame:
         mem_mb=2000,
     params:
         **job_params(
+            "compare_frame",
             tick=lambda wildcards: compare_clock()[1][int(wildcards.tick)][0],
             shown=shown_steps,
             steps={r.name: r.steps for r in RUNS.values()},
@@ -62,7 +64,7 @@ rule compare_frame:
             style={k: compare_setting("frames", k) for k in ("width", "height", "point_size")},
         ),
     shell:
-        job("compare_frame")
+        job()
 
 
 rule compare_animate:
@@ -89,12 +91,13 @@ rule compare_animate:
         mem_mb=2000,
     params:
         **job_params(
+            "compare_animate",
             fps=compare_setting("animation", "fps"),
             hold_last=compare_setting("animation", "hold_last"),
             loop=compare_setting("animation", "loop"),
         ),
     shell:
-        job("compare_animate")
+        job()
 
 
 rule compare_metrics:
@@ -112,9 +115,9 @@ rule compare_metrics:
         "../envs/analysis.yaml"
     threads: 1
     params:
-        **job_params(runs=list(RUNS), last_steps={r.name: r.last for r in RUNS.values()}),
+        **job_params("compare_metrics", runs=list(RUNS), last_steps={r.name: r.last for r in RUNS.values()}),
     shell:
-        job("compare_metrics")
+        job()
 
 
 rule compare_html:
@@ -148,6 +151,7 @@ rule compare_html:
         mem_mb=4000,
     params:
         **job_params(
+            "compare_html",
             runs=list(RUNS),
             steps=[r.steps for r in RUNS.values()],
             ticks=lambda wildcards: [label for label, _ in compare_clock()[1]],
@@ -158,4 +162,4 @@ rule compare_html:
             title=lambda wildcards: f"{wildcards.name}: {', '.join(RUNS)}",
         ),
     shell:
-        job("compare_html")
+        job()

@@ -21,12 +21,13 @@ rule prepare_data:
         mem_mb=2000,
     params:
         **job_params(
+            "prepare_data",
             dataset=setting("dataset"),
             seed=setting("seed"),
             need_train=lambda wildcards: not run_of(wildcards).external,
         ),
     shell:
-        job("prepare_data")
+        job()
 
 
 rule preprocess:
@@ -47,6 +48,7 @@ rule preprocess:
         mem_mb=2000,
     params:
         **job_params(
+            "preprocess",
             model=setting("model"),
             image_size=setting("dataset", "image_size"),
             checkpoint_dir=lambda wildcards: (
@@ -54,4 +56,4 @@ rule preprocess:
             ),
         ),
     shell:
-        job("preprocess")
+        job()

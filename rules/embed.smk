@@ -23,6 +23,7 @@ rule embed:
         gpu=lambda wildcards: 0 if setting("embedding", "device")(wildcards) == "cpu" else 1,
     params:
         **job_params(
+            "embed",
             checkpoint_dir=lambda wildcards: run_of(wildcards).checkpoint_dir(step_of(wildcards)),
             pooling=setting("embedding", "pooling"),
             batch_size=setting("embedding", "batch_size"),
@@ -33,4 +34,4 @@ rule embed:
             failure_record="results/{run}/skipped/{step}.json",
         ),
     shell:
-        job("embed")
+        job()

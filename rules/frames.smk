@@ -2,20 +2,38 @@
 # frames' leaderboards as one table (outliers_table).
 
 
+# What a checkpoint's frame and the tween frames after it both read, and the settings they share.
+FRAME_UNPACKS = [
+    unpack(previous_step("previous_scores", "ood")),
+    unpack(previous_step("previous_issues", "label_issues")),
+    unpack(loss_log),
+]
+FRAME_INPUTS = dict(
+    layout=film_layout,
+    projection="results/{run}/projection/{step}.npy",
+    scores="results/{run}/ood/{step}.npy",
+    issues="results/{run}/label_issues/{step}.npy",
+    metrics="results/{run}/metrics/{step}.json",
+    labels=rules.prepare_data.output.labels,
+    thumbnails=rules.prepare_data.output.thumbnails,
+    classes=rules.prepare_data.output.classes,
+)
+FRAME_SETTINGS = dict(
+    step=step_of,
+    max_step=planned_last_step,
+    title=model_title,
+    align=setting("projection", "align"),
+    leaderboard=setting("frames", "leaderboard"),
+    top_k=setting("frames", "top_k"),
+    style=lambda wildcards: {k: setting("frames", k)(wildcards) for k in ("width", "height", "point_size")},
+)
+
+
 rule frame:
     input:
-        unpack(previous_step("previous_scores", "ood")),
-        unpack(previous_step("previous_issues", "label_issues")),
-        unpack(loss_log),
+        *FRAME_UNPACKS,
         unpack(frame_views),
-        layout=film_layout,
-        projection="results/{run}/projection/{step}.npy",
-        scores="results/{run}/ood/{step}.npy",
-        issues="results/{run}/label_issues/{step}.npy",
-        metrics="results/{run}/metrics/{step}.json",
-        labels=rules.prepare_data.output.labels,
-        thumbnails=rules.prepare_data.output.thumbnails,
-        classes=rules.prepare_data.output.classes,
+        **FRAME_INPUTS,
         code=code_files("frame"),
     output:
         # browsable by checkpoint in the report
@@ -35,34 +53,19 @@ rule frame:
     resources:
         mem_mb=2000,
     params:
-        **job_params(
-            step=step_of,
-            max_step=planned_last_step,
-            title=model_title,
-            align=setting("projection", "align"),
-            leaderboard=setting("frames", "leaderboard"),
-            top_k=setting("frames", "top_k"),
-            style=lambda wildcards: {k: setting("frames", k)(wildcards) for k in ("width", "height", "point_size")},
-        ),
+        **job_params("frame", **FRAME_SETTINGS),
     shell:
-        job("frame")
+        job()
 
 
-rule tween:
+# The frames between a checkpoint and the next (animation.tween > 0): the frame's rule, moving the points
+# and the camera a share of the way to the next checkpoint's.
+use rule frame as tween with:
     input:
-        unpack(previous_step("previous_scores", "ood")),
-        unpack(previous_step("previous_issues", "label_issues")),
-        unpack(loss_log),
+        *FRAME_UNPACKS,
         unpack(tween_views),
-        layout=film_layout,
-        projection="results/{run}/projection/{step}.npy",
+        **FRAME_INPUTS,
         next_projection=next_projection,
-        scores="results/{run}/ood/{step}.npy",
-        issues="results/{run}/label_issues/{step}.npy",
-        metrics="results/{run}/metrics/{step}.json",
-        labels=rules.prepare_data.output.labels,
-        thumbnails=rules.prepare_data.output.thumbnails,
-        classes=rules.prepare_data.output.classes,
         code=code_files("tween"),
     output:
         frame="results/{run}/frames/tween/{step}-{j}.png",
@@ -72,26 +75,14 @@ rule tween:
         "results/{run}/benchmarks/frames/tween/{step}-{j}.tsv"
     wildcard_constraints:
         j=r"\d+",
-    conda:
-        "../envs/render.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
     params:
         **job_params(
-            step=step_of,
+            "tween",
+            **FRAME_SETTINGS,
             next_step=lambda wildcards: neighbour(wildcards, 1),
             j=lambda wildcards: int(wildcards.j),
             tween=setting("animation", "tween"),
-            max_step=planned_last_step,
-            title=model_title,
-            align=setting("projection", "align"),
-            leaderboard=setting("frames", "leaderboard"),
-            top_k=setting("frames", "top_k"),
-            style=lambda wildcards: {k: setting("frames", k)(wildcards) for k in ("width", "height", "point_size")},
         ),
-    shell:
-        job("tween")
 
 
 rule outliers_table:
@@ -110,6 +101,8 @@ rule outliers_table:
         "../envs/render.yaml"
     threads: 1
     params:
-        **job_params(steps=lambda wildcards: run_of(wildcards).steps, top_k=setting("frames", "top_k")),
+        **job_params(
+            "outliers_table", steps=lambda wildcards: run_of(wildcards).steps, top_k=setting("frames", "top_k")
+        ),
     shell:
-        job("outliers_table")
+        job()

@@ -34,6 +34,7 @@ rule film_html:
         mem_mb=4000,
     params:
         **job_params(
+            "film_html",
             run_dir=lambda wildcards, input: str(Path(input.labels).parent.parent),  # results/{run}
             steps=lambda wildcards: run_of(wildcards).steps,
             top_k=setting("frames", "top_k"),
@@ -42,4 +43,4 @@ rule film_html:
             title=lambda wildcards: f"{wildcards.run}: {model_title(wildcards)}",
         ),
     shell:
-        job("film_html")
+        job()

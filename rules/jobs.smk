@@ -2,7 +2,7 @@
 # (code_files).
 
 # --- the job command --------------------------------------------------------------------------------------
-# Every rule's shell command runs workflow_scripts/adapters/<script>.py's main(job) through the warm-worker client,
+# Every rule's shell command runs workflow_scripts/adapters/<rule>.py's main(job) through the warm-worker client,
 # with the job's JSON (params.job, see job_params) on stdin. See workflow_scripts/runtime/worker.py and job.py.
 
 
@@ -15,13 +15,15 @@ PYTHON = (
 )
 
 
-def job(script):
-    """The shell command of a job run by workflow_scripts/adapters/<script>.py (named after its rule)."""
-    return f"exec {PYTHON} -S -c '{RUN_CLIENT}' {script} --log {{log:q}} <<< {{params.job:q}}"
+def job():
+    """The shell command of a job: the adapter its params name (workflow_scripts/adapters/<adapter>.py, the
+    rule's own), run by the client."""
+    return f"exec {PYTHON} -S -c '{RUN_CLIENT}' {{params.adapter}} --log {{log:q}} <<< {{params.job:q}}"
 
 
-def job_params(**settings):
-    """A rule's params: `settings`, the job's settings as one dict (each a value, or a function of the
+def job_params(adapter, **settings):
+    """A rule's params: `adapter`, the rule's adapter (workflow_scripts/adapters/<adapter>.py, named after the
+    rule), `settings`, the job's settings as one dict (each a value, or a function of the
     wildcards, strings with wildcards filled in), and `job`, the JSON its adapter receives (named input and
     output, the settings, wildcards, threads, resources). Snakemake records `settings`, so a changed setting
     reruns exactly the jobs that use it; `job` is derived from the input, output and threads, so it is not
@@ -60,7 +62,7 @@ def job_params(**settings):
             }
         )
 
-    return {"settings": lambda wildcards: values(wildcards), "job": job}
+    return {"adapter": adapter, "settings": lambda wildcards: values(wildcards), "job": job}
 
 
 def code_files(rule):

@@ -21,9 +21,9 @@ rule metrics:
     resources:
         mem_mb=2000,
     params:
-        **job_params(k=setting("metrics", "k"), max_points=setting("metrics", "max_points")),
+        **job_params("metrics", k=setting("metrics", "k"), max_points=setting("metrics", "max_points")),
     shell:
-        job("metrics")
+        job()
 
 
 rule metrics_table:
@@ -53,6 +53,7 @@ rule metrics_table:
         mem_mb=4000,
     params:
         **job_params(
+            "metrics_table",
             align=setting("projection", "align"),
             # the checkpoints left out of the film and why (incomplete, corrupt, failed before)
             skipped=lambda wildcards: [
@@ -63,7 +64,7 @@ rule metrics_table:
             targets=setting("projection", "auto"),
         ),
     shell:
-        job("metrics_table")
+        job()
 
 
 rule compare_alignment:
@@ -82,6 +83,6 @@ rule compare_alignment:
     resources:
         mem_mb=4000,
     params:
-        **job_params(k=setting("metrics", "k"), max_points=setting("metrics", "max_points")),
+        **job_params("compare_alignment", k=setting("metrics", "k"), max_points=setting("metrics", "max_points")),
     shell:
-        job("compare_alignment")
+        job()

@@ -17,9 +17,9 @@ rule ood:
     resources:
         mem_mb=2000,
     params:
-        **job_params(k=setting("ood", "k")),
+        **job_params("ood", k=setting("ood", "k")),
     shell:
-        job("ood")
+        job()
 
 
 rule label_issues:
@@ -39,6 +39,6 @@ rule label_issues:
     resources:
         mem_mb=2000,
     params:
-        **job_params(),
+        **job_params("label_issues"),
     shell:
-        job("label_issues")
+        job()

@@ -20,6 +20,7 @@ rule layout:
         mem_mb=4000,
     params:
         **job_params(
+            "layout",
             method=setting("projection", "method"),
             align=setting("projection", "align"),
             steps=layout_steps,
@@ -34,7 +35,7 @@ rule layout:
             refit_reason=lambda wildcards, input: run_of(wildcards).refit_reason,
         ),
     shell:
-        job("layout")
+        job()
 
 
 rule project:
@@ -54,9 +55,11 @@ rule project:
     resources:
         mem_mb=2000,
     params:
-        **job_params(method=setting("projection", "method"), align=setting("projection", "align"), step=step_of),
+        **job_params(
+            "project", method=setting("projection", "method"), align=setting("projection", "align"), step=step_of
+        ),
     shell:
-        job("project")
+        job()
 
 
 rule frame_limits:
@@ -73,9 +76,9 @@ rule frame_limits:
         "../envs/analysis.yaml"
     threads: 1
     params:
-        **job_params(margin=setting("frames", "margin")),
+        **job_params("frame_limits", margin=setting("frames", "margin")),
     shell:
-        job("frame_limits")
+        job()
 
 
 # The camera (workflow_scripts/film/camera.py): what each frame shows of the layout. camera.mode fixed uses
@@ -99,13 +102,14 @@ rule camera:
     threads: 1
     params:
         **job_params(
+            "camera",
             steps=lambda wildcards: run_of(wildcards).steps,
             mode="lookahead",
             settings=setting("camera"),
             margin=setting("frames", "margin"),
         ),
     shell:
-        job("camera")
+        job()
 
 
 rule camera_step:
@@ -123,6 +127,6 @@ rule camera_step:
         "../envs/analysis.yaml"
     threads: 1
     params:
-        **job_params(step=step_of, settings=setting("camera"), margin=setting("frames", "margin")),
+        **job_params("camera_step", step=step_of, settings=setting("camera"), margin=setting("frames", "margin")),
     shell:
-        job("camera_step")
+        job()

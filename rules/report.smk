@@ -27,11 +27,12 @@ rule loss_curve:
         mem_mb=1000,
     params:
         **job_params(
+            "loss_curve",
             steps=lambda wildcards: run_of(wildcards).steps,
             title=lambda wildcards: f"Training loss ({wildcards.run})",
         ),
     shell:
-        job("loss_curve")
+        job()
 
 
 rule film_page:
@@ -59,13 +60,14 @@ rule film_page:
         mem_mb=1000,
     params:
         **job_params(
+            "film_page",
             title=lambda wildcards: (
                 f"{wildcards.run}: {len(run_of(wildcards).steps)} checkpoints, "
                 f"steps {run_of(wildcards).first} to {run_of(wildcards).last}"
             ),
         ),
     shell:
-        job("film_page")
+        job()
 
 
 # The report's own targets: every run's extras (snakemake --report needs them as targets).

@@ -26,6 +26,6 @@ rule review:
     resources:
         mem_mb=2000,
     params:
-        **job_params(),
+        **job_params("review"),
     shell:
-        job("review")
+        job()

@@ -25,6 +25,7 @@ rule train:
         gpu=lambda wildcards: 0 if setting("embedding", "device")(wildcards) == "cpu" else 1,
     params:
         **job_params(
+            "train",
             model=setting("model"),
             training=setting("training"),
             tiny_vit=setting("tiny_vit"),
@@ -35,7 +36,7 @@ rule train:
             staging="results/{run}/training",
         ),
     shell:
-        job("train")
+        job()
 
 
 rule import_train_log:
@@ -55,6 +56,6 @@ rule import_train_log:
         "../envs/analysis.yaml"
     threads: 1
     params:
-        **job_params(),
+        **job_params("import_train_log"),
     shell:
-        job("import_train_log")
+        job()

@@ -111,7 +111,7 @@ def test_the_layering_check_sees_function_level_imports(tmp_path: Path) -> None:
 
 def test_every_rule_with_a_shell_command_has_its_adapter() -> None:
     smk = "\n".join(p.read_text() for p in (ROOT / "rules").glob("*.smk"))
-    called = set(re.findall(r'job\("(\w+)"\)', smk)) | set(re.findall(r'code_files\("(\w+)"\)', smk))
+    called = set(re.findall(r'job_params\(\s*"(\w+)"', smk)) | set(re.findall(r'code_files\("(\w+)"\)', smk))
     assert called and called <= set(RULES), sorted(called - set(RULES))
 
 

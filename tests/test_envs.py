@@ -87,24 +87,24 @@ def test_venv_runs_the_pinned_versions() -> None:
 
 
 def rule_blocks() -> list[tuple[str, Path, Path]]:
-    """(rule, conda env, adapter script) for every rule whose shell: runs job("<script>"), from rules/*.smk."""
-    found = []
+    """(rule, conda env, adapter script) for every rule whose params name an adapter (job_params("<rule>")),
+    from rules/*.smk; a `use rule A as B with:` rule runs in A's environment."""
+    found, envs = [], {}
     for smk in sorted((REPO / "rules").glob("*.smk")):
         text = smk.read_text()
-        for block in re.split(r"\n\s*rule\b", text)[1:]:
-            name = re.match(r"\s*(\w+)", block).group(1)
+        for block in re.split(r"\n(?=(?:use )?rule\b)", text)[1:]:
+            derived = re.match(r"use rule (\w+) as (\w+) with:", block)
+            name = derived.group(2) if derived else re.match(r"rule (\w+)", block).group(1)
             conda = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
-            script = re.search(r'shell:\s*\n\s*job\("(\w+)"\)', block)
-            if script:
-                assert conda, f"{smk.name}: rule {name} runs a job but has no conda: environment"
-                assert script.group(1) == name, f"{smk.name}: rule {name} runs {script.group(1)}.py, not {name}.py"
-                found.append(
-                    (
-                        name,
-                        (smk.parent / conda.group(1)).resolve(),
-                        REPO / "workflow_scripts" / "adapters" / f"{name}.py",
-                    )
-                )
+            if conda:
+                envs[name] = (smk.parent / conda.group(1)).resolve()
+            elif derived:
+                envs[name] = envs[derived.group(1)]
+            adapter = re.search(r'job_params\(\s*"(\w+)"', block)
+            if adapter:
+                assert name in envs, f"{smk.name}: rule {name} runs a job but has no conda: environment"
+                assert adapter.group(1) == name, f"{smk.name}: rule {name} runs {adapter.group(1)}.py, not {name}.py"
+                found.append((name, envs[name], REPO / "workflow_scripts" / "adapters" / f"{name}.py"))
     return found
 
 
