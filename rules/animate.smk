@@ -7,16 +7,16 @@ rule animate:
         code=code_files("animate"),
     output:
         film=report(
-            "results/{run}/animation.{format}",
+            run_path("animation.{format}"),
             caption="../report/animation.rst",
             category="Film",
             subcategory="Animation",
             labels=report_labels(format="{format}"),
         ),
     log:
-        "results/{run}/logs/animate-{format}.log",
+        run_log("animate-{format}.log"),
     benchmark:
-        "results/{run}/benchmarks/animate-{format}.tsv"
+        run_benchmark("animate-{format}.tsv")
     wildcard_constraints:
         format="gif|mp4",
     conda:

@@ -6,14 +6,14 @@ rule compare_layout:
     input:
         embeddings=all_runs("embeddings"),
         projections=all_runs("projection"),
-        limits=lambda wildcards: [f"results/{r}/projection/limits.json" for r in RUNS],
+        limits=lambda wildcards: [run_path("projection/limits.json", r) for r in RUNS],
         code=code_files("compare_layout"),
     output:
-        layout="results/compare/{name}/layout.npz",
+        layout=compare_path("layout.npz"),
     log:
-        "results/compare/{name}/logs/layout.log",
+        compare_log("layout.log"),
     benchmark:
-        "results/compare/{name}/benchmarks/layout.tsv"
+        compare_benchmark("layout.tsv")
     conda:
         "../envs/analysis.yaml"
     threads: 1
@@ -37,16 +37,16 @@ rule compare_frame:
         layout=rules.compare_layout.output.layout,
         scores=shown_files("ood"),
         metrics=shown_files("metrics", "json"),
-        loss_logs=lambda wildcards: [f"results/{r}/train_log.csv" for r in RUNS],
-        labels=lambda wildcards: f"results/{next(iter(RUNS))}/data/labels.npy",
-        classes=lambda wildcards: f"results/{next(iter(RUNS))}/data/classes.json",
+        loss_logs=lambda wildcards: [run_path("train_log.csv", r) for r in RUNS],
+        labels=lambda wildcards: run_path("data/labels.npy", next(iter(RUNS))),
+        classes=lambda wildcards: run_path("data/classes.json", next(iter(RUNS))),
         code=code_files("compare_frame"),
     output:
-        frame="results/compare/{name}/frames/{tick}.png",
+        frame=compare_path("frames/{tick}.png"),
     log:
-        "results/compare/{name}/logs/frames/{tick}.log",
+        compare_log("frames/{tick}.log"),
     benchmark:
-        "results/compare/{name}/benchmarks/frames/{tick}.tsv"
+        compare_benchmark("frames/{tick}.tsv")
     conda:
         "../envs/render.yaml"
     threads: 1
@@ -73,15 +73,15 @@ rule compare_animate:
         code=code_files("compare_animate"),
     output:
         film=report(
-            "results/compare/{name}/animation.{format}",
+            compare_path("animation.{format}"),
             caption="../report/compare.rst",
             category="Comparison",
             labels={"format": "{format}"},
         ),
     log:
-        "results/compare/{name}/logs/animate-{format}.log",
+        compare_log("animate-{format}.log"),
     benchmark:
-        "results/compare/{name}/benchmarks/animate-{format}.tsv"
+        compare_benchmark("animate-{format}.tsv")
     wildcard_constraints:
         format="gif|mp4",
     conda:
@@ -102,15 +102,15 @@ rule compare_animate:
 
 rule compare_metrics:
     input:
-        tables=lambda wildcards: [f"results/{r}/metrics.csv" for r in RUNS],
-        films=lambda wildcards: [f"results/{r}/film_metrics.json" for r in RUNS],
+        tables=lambda wildcards: [run_path("metrics.csv", r) for r in RUNS],
+        films=lambda wildcards: [run_path("film_metrics.json", r) for r in RUNS],
         code=code_files("compare_metrics"),
     output:
-        csv=report("results/compare/{name}/metrics.csv", caption="../report/compare.rst", category="Comparison"),
+        csv=report(compare_path("metrics.csv"), caption="../report/compare.rst", category="Comparison"),
     log:
-        "results/compare/{name}/logs/metrics.log",
+        compare_log("metrics.log"),
     benchmark:
-        "results/compare/{name}/benchmarks/metrics.tsv"
+        compare_benchmark("metrics.tsv")
     conda:
         "../envs/analysis.yaml"
     threads: 1
@@ -128,22 +128,22 @@ rule compare_html:
         probs=all_runs("probs"),
         issues=all_runs("label_issues"),
         metrics=all_runs("metrics", "json"),
-        labels=lambda wildcards: [f"results/{r}/data/labels.npy" for r in RUNS],
-        thumbnails=lambda wildcards: [f"results/{r}/data/thumbnails.npy" for r in RUNS],
-        classes=lambda wildcards: [f"results/{r}/data/classes.json" for r in RUNS],
-        loss_logs=lambda wildcards: [f"results/{r}/train_log.csv" for r in RUNS],
+        labels=lambda wildcards: [run_path("data/labels.npy", r) for r in RUNS],
+        thumbnails=lambda wildcards: [run_path("data/thumbnails.npy", r) for r in RUNS],
+        classes=lambda wildcards: [run_path("data/classes.json", r) for r in RUNS],
+        loss_logs=lambda wildcards: [run_path("train_log.csv", r) for r in RUNS],
         code=code_files("compare_html"),
     output:
         html=report(
-            "results/compare/{name}/film.html",
+            compare_path("film.html"),
             caption="../report/compare.rst",
             category="Comparison",
             labels={"format": "html"},
         ),
     log:
-        "results/compare/{name}/logs/film_html.log",
+        compare_log("film_html.log"),
     benchmark:
-        "results/compare/{name}/benchmarks/film_html.tsv"
+        compare_benchmark("film_html.tsv")
     conda:
         "../envs/render.yaml"
     threads: 1

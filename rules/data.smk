@@ -5,15 +5,15 @@ rule prepare_data:
     input:
         code=code_files("prepare_data"),
     output:
-        train="results/{run}/data/train.parquet",
-        eval="results/{run}/data/eval.parquet",
-        labels="results/{run}/data/labels.npy",
-        thumbnails="results/{run}/data/thumbnails.npy",
-        classes="results/{run}/data/classes.json",
+        train=run_path("data/train.parquet"),
+        eval=run_path("data/eval.parquet"),
+        labels=run_path("data/labels.npy"),
+        thumbnails=run_path("data/thumbnails.npy"),
+        classes=run_path("data/classes.json"),
     log:
-        "results/{run}/logs/prepare_data.log",
+        run_log("prepare_data.log"),
     benchmark:
-        "results/{run}/benchmarks/prepare_data.tsv"
+        run_benchmark("prepare_data.tsv")
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -35,12 +35,12 @@ rule preprocess:
         eval=rules.prepare_data.output.eval,
         code=code_files("preprocess"),
     output:
-        pixels="results/{run}/data/pixels.npy",
-        spec="results/{run}/data/pixels.json",
+        pixels=run_path("data/pixels.npy"),
+        spec=run_path("data/pixels.json"),
     log:
-        "results/{run}/logs/preprocess.log",
+        run_log("preprocess.log"),
     benchmark:
-        "results/{run}/benchmarks/preprocess.tsv"
+        run_benchmark("preprocess.tsv")
     conda:
         "../envs/train.yaml"
     threads: 1

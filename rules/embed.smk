@@ -8,12 +8,12 @@ rule embed:
         spec=rules.preprocess.output.spec,
         code=code_files("embed"),
     output:
-        embeddings="results/{run}/embeddings/{step}.npy",
-        probs="results/{run}/probs/{step}.npy",
+        embeddings=run_path("embeddings/{step}.npy"),
+        probs=run_path("probs/{step}.npy"),
     log:
-        "results/{run}/logs/embed/{step}.log",
+        run_log("embed/{step}.log"),
     benchmark:
-        "results/{run}/benchmarks/embed/{step}.tsv"
+        run_benchmark("embed/{step}.tsv")
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -31,7 +31,7 @@ rule embed:
             precision=setting("embedding", "precision"),
             allow_pickle=setting("allow_pickle_checkpoints"),
             # where a checkpoint that fails for a reason of its own is noted, so the next run leaves it out
-            failure_record="results/{run}/skipped/{step}.json",
+            failure_record=run_path("skipped/{step}.json"),
         ),
     shell:
         job()

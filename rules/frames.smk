@@ -10,10 +10,10 @@ FRAME_UNPACKS = [
 ]
 FRAME_INPUTS = dict(
     layout=film_layout,
-    projection="results/{run}/projection/{step}.npy",
-    scores="results/{run}/ood/{step}.npy",
-    issues="results/{run}/label_issues/{step}.npy",
-    metrics="results/{run}/metrics/{step}.json",
+    projection=run_path("projection/{step}.npy"),
+    scores=run_path("ood/{step}.npy"),
+    issues=run_path("label_issues/{step}.npy"),
+    metrics=run_path("metrics/{step}.json"),
     labels=rules.prepare_data.output.labels,
     thumbnails=rules.prepare_data.output.thumbnails,
     classes=rules.prepare_data.output.classes,
@@ -38,15 +38,15 @@ rule frame:
     output:
         # browsable by checkpoint in the report
         frame=report(
-            "results/{run}/frames/{step}.png",
+            run_path("frames/{step}.png"),
             caption="../report/frame.rst",
             category="Frames",
             labels=report_labels(checkpoint=padded_step),
         ),
     log:
-        "results/{run}/logs/frames/{step}.log",
+        run_log("frames/{step}.log"),
     benchmark:
-        "results/{run}/benchmarks/frames/{step}.tsv"
+        run_benchmark("frames/{step}.tsv")
     conda:
         "../envs/render.yaml"
     threads: 1
@@ -68,11 +68,11 @@ use rule frame as tween with:
         next_projection=next_projection,
         code=code_files("tween"),
     output:
-        frame="results/{run}/frames/tween/{step}-{j}.png",
+        frame=run_path("frames/tween/{step}-{j}.png"),
     log:
-        "results/{run}/logs/frames/tween/{step}-{j}.log",
+        run_log("frames/tween/{step}-{j}.log"),
     benchmark:
-        "results/{run}/benchmarks/frames/tween/{step}-{j}.tsv"
+        run_benchmark("frames/tween/{step}-{j}.tsv")
     wildcard_constraints:
         j=r"\d+",
     params:
@@ -92,11 +92,11 @@ rule outliers_table:
         classes=rules.prepare_data.output.classes,
         code=code_files("outliers_table"),
     output:
-        csv="results/{run}/outliers.csv",
+        csv=run_path("outliers.csv"),
     log:
-        "results/{run}/logs/outliers.log",
+        run_log("outliers.log"),
     benchmark:
-        "results/{run}/benchmarks/outliers.tsv"
+        run_benchmark("outliers.tsv")
     conda:
         "../envs/render.yaml"
     threads: 1

@@ -10,23 +10,23 @@ rule film_html:
         metrics=all_steps("metrics", "json"),
         film=rules.metrics_table.output.film,
         views=all_views,
-        loss_log="results/{run}/train_log.csv",
+        loss_log=run_path("train_log.csv"),
         labels=rules.prepare_data.output.labels,
         thumbnails=rules.prepare_data.output.thumbnails,
         classes=rules.prepare_data.output.classes,
         code=code_files("film_html"),
     output:
         html=report(
-            "results/{run}/film.html",
+            run_path("film.html"),
             caption="../report/film_html.rst",
             category="Film",
             subcategory="Explorable film",
             labels=report_labels(format="html"),
         ),
     log:
-        "results/{run}/logs/film_html.log",
+        run_log("film_html.log"),
     benchmark:
-        "results/{run}/benchmarks/film_html.tsv"
+        run_benchmark("film_html.tsv")
     conda:
         "../envs/render.yaml"
     threads: 1

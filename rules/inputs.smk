@@ -36,12 +36,12 @@ def neighbour(wildcards, offset):
 
 
 def per_step(run, stage, steps=None, ext="npy"):
-    return [f"results/{run.name}/{stage}/{s}.{ext}" for s in (run.steps if steps is None else steps)]
+    return [run_path(f"{stage}/{s}.{ext}", run.name) for s in (run.steps if steps is None else steps)]
 
 
 def end_file(stage, end):
     """Input function: the file of `stage` for the run's first or last checkpoint (end: "first" or "last")."""
-    return lambda wildcards: f"results/{wildcards.run}/{stage}/{getattr(run_of(wildcards), end)}.npy"
+    return lambda wildcards: run_path(f"{stage}/{getattr(run_of(wildcards), end)}.npy", wildcards.run)
 
 
 def all_steps(stage, ext="npy"):
@@ -54,7 +54,7 @@ def previous_step(name, stage, ext="npy"):
 
     def inputs(wildcards):
         before = neighbour(wildcards, -1)
-        return {} if before is None else {name: f"results/{wildcards.run}/{stage}/{before}.{ext}"}
+        return {} if before is None else {name: run_path(f"{stage}/{before}.{ext}", wildcards.run)}
 
     return inputs
 
@@ -86,7 +86,7 @@ def checkpoint_weights(wildcards):
     the checkpoints folder, which the one training job writes as a whole."""
     run, step = run_of(wildcards), step_of(wildcards)
     if not run.external:
-        return f"results/{run.name}/checkpoints"
+        return run_path("checkpoints", run.name)
     folder = Path(run.checkpoint_dir(step))
     weights = [folder / n for n in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")]
     return str(next((w for w in weights if w.exists()), weights[0]))
@@ -97,7 +97,7 @@ def loss_log(wildcards):
     trainer_state.json, so a frame never depends on checkpoints after it."""
     run = run_of(wildcards)
     if not run.external:
-        return {"loss_log": f"results/{run.name}/train_log.csv"}
+        return {"loss_log": run_path("train_log.csv", run.name)}
     state = f"{run.checkpoint_dir(step_of(wildcards))}/trainer_state.json"
     return {"loss_log": state} if os.path.isfile(state) else {}
 
@@ -141,11 +141,11 @@ def projection_inputs(wildcards):
     run, step = run_of(wildcards), step_of(wildcards)
     align = run.cfg["projection"]["align"]
     if run.cfg["projection"]["method"] != "pca" or align in ("reference", "global", "gpa"):
-        return {"layout": f"results/{run.name}/projection/layout.npz"}
+        return {"layout": run_path("projection/layout.npz", run.name)}
     if step == run.first:
         return {}
     anchor = run.first if align == "first" else neighbour(wildcards, -1)
-    return {"anchor": f"results/{run.name}/projection/{anchor}.npy"}
+    return {"anchor": run_path(f"projection/{anchor}.npy", run.name)}
 
 
 def film_layout(wildcards):
@@ -153,7 +153,7 @@ def film_layout(wildcards):
     run = run_of(wildcards)
     projection = run.cfg["projection"]
     if projection["method"] != "pca" or projection["align"] in ("reference", "global", "gpa"):
-        return [f"results/{run.name}/projection/layout.npz"]
+        return [run_path("projection/layout.npz", run.name)]
     return []
 
 
@@ -178,10 +178,10 @@ def view_file(wildcards, step=None):
     run = run_of(wildcards)
     mode = camera_mode(run)
     if mode == "fixed":
-        return f"results/{run.name}/projection/limits.json"
+        return run_path("projection/limits.json", run.name)
     if mode == "lookahead":
-        return f"results/{run.name}/projection/camera.json"
-    return f"results/{run.name}/projection/camera/{step_of(wildcards) if step is None else step}.json"
+        return run_path("projection/camera.json", run.name)
+    return run_path(f"projection/camera/{step_of(wildcards) if step is None else step}.json", run.name)
 
 
 def frame_views(wildcards):
@@ -226,7 +226,7 @@ def next_projection(wildcards):
     after = neighbour(wildcards, 1)
     if after is None:
         raise WorkflowError(f"checkpoint {wildcards.step} is the last of run {wildcards.run}: no frame follows it")
-    return f"results/{wildcards.run}/projection/{after}.npy"
+    return run_path(f"projection/{after}.npy", wildcards.run)
 
 
 def film_frames(wildcards):
@@ -237,8 +237,8 @@ def film_frames(wildcards):
         f
         for s in run.steps
         for f in [
-            f"results/{run.name}/frames/{s}.png",
-            *(f"results/{run.name}/frames/tween/{s}-{j}.png" for j in range(1, tween + 1) if s != run.last),
+            run_path(f"frames/{s}.png", run.name),
+            *(run_path(f"frames/tween/{s}-{j}.png", run.name) for j in range(1, tween + 1) if s != run.last),
         ]
     ]
 
@@ -285,7 +285,7 @@ def compare_targets():
     """The comparison film's outputs, when the workflow films several runs."""
     if len(RUNS) < 2:
         return []
-    folder = f"results/compare/{COMPARE['name']}"
+    folder = compare_path("", COMPARE["name"]).rstrip("/")
     formats = sorted({fmt for r in RUNS.values() for fmt in r.cfg["animation"]["formats"]})
     return [*(f"{folder}/animation.{fmt}" for fmt in formats), f"{folder}/film.html", f"{folder}/metrics.csv"]
 
@@ -317,9 +317,9 @@ def shown_steps(wildcards):
 def shown_files(stage, ext="npy"):
     """Input function: the files of `stage` that a comparison frame's panels show."""
     return lambda wildcards: [
-        f"results/{r}/{stage}/{s}.{ext}" for r, s in shown_steps(wildcards).items() if s is not None
+        run_path(f"{stage}/{s}.{ext}", r) for r, s in shown_steps(wildcards).items() if s is not None
     ]
 
 
 def compare_frames(wildcards):
-    return [f"results/compare/{wildcards.name}/frames/{i}.png" for i in range(len(compare_clock()[1]))]
+    return [compare_path(f"frames/{i}.png", wildcards.name) for i in range(len(compare_clock()[1]))]

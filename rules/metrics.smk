@@ -4,17 +4,17 @@
 rule metrics:
     input:
         unpack(previous_step("previous", "projection")),
-        embeddings="results/{run}/embeddings/{step}.npy",
-        projection="results/{run}/projection/{step}.npy",
-        probs="results/{run}/probs/{step}.npy",
+        embeddings=run_path("embeddings/{step}.npy"),
+        projection=run_path("projection/{step}.npy"),
+        probs=run_path("probs/{step}.npy"),
         labels=rules.prepare_data.output.labels,
         code=code_files("metrics"),
     output:
-        metrics="results/{run}/metrics/{step}.json",
+        metrics=run_path("metrics/{step}.json"),
     log:
-        "results/{run}/logs/metrics/{step}.log",
+        run_log("metrics/{step}.log"),
     benchmark:
-        "results/{run}/benchmarks/metrics/{step}.tsv"
+        run_benchmark("metrics/{step}.tsv")
     conda:
         "../envs/analysis.yaml"
     threads: 1
@@ -36,16 +36,16 @@ rule metrics_table:
         code=code_files("metrics_table"),
     output:
         csv=report(
-            "results/{run}/metrics.csv",
+            run_path("metrics.csv"),
             caption="../report/metrics.rst",
             category="Film",
             subcategory="Metrics",
         ),
-        film="results/{run}/film_metrics.json",
+        film=run_path("film_metrics.json"),
     log:
-        "results/{run}/logs/metrics/table.log",
+        run_log("metrics/table.log"),
     benchmark:
-        "results/{run}/benchmarks/metrics/table.tsv"
+        run_benchmark("metrics/table.tsv")
     conda:
         "../envs/analysis.yaml"
     threads: 1
@@ -72,11 +72,11 @@ rule compare_alignment:
         embeddings=all_steps("embeddings"),
         code=code_files("compare_alignment"),
     output:
-        csv="results/{run}/alignment_comparison.csv",
+        csv=run_path("alignment_comparison.csv"),
     log:
-        "results/{run}/logs/metrics/compare_alignment.log",
+        run_log("metrics/compare_alignment.log"),
     benchmark:
-        "results/{run}/benchmarks/metrics/compare_alignment.tsv"
+        run_benchmark("metrics/compare_alignment.tsv")
     conda:
         "../envs/analysis.yaml"
     threads: 1

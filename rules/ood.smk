@@ -3,14 +3,14 @@
 
 rule ood:
     input:
-        embeddings="results/{run}/embeddings/{step}.npy",
+        embeddings=run_path("embeddings/{step}.npy"),
         code=code_files("ood"),
     output:
-        scores="results/{run}/ood/{step}.npy",
+        scores=run_path("ood/{step}.npy"),
     log:
-        "results/{run}/logs/ood/{step}.log",
+        run_log("ood/{step}.log"),
     benchmark:
-        "results/{run}/benchmarks/ood/{step}.tsv"
+        run_benchmark("ood/{step}.tsv")
     conda:
         "../envs/analysis.yaml"
     threads: 1
@@ -24,15 +24,15 @@ rule ood:
 
 rule label_issues:
     input:
-        probs="results/{run}/probs/{step}.npy",
+        probs=run_path("probs/{step}.npy"),
         labels=rules.prepare_data.output.labels,
         code=code_files("label_issues"),
     output:
-        issues="results/{run}/label_issues/{step}.npy",
+        issues=run_path("label_issues/{step}.npy"),
     log:
-        "results/{run}/logs/label_issues/{step}.log",
+        run_log("label_issues/{step}.log"),
     benchmark:
-        "results/{run}/benchmarks/label_issues/{step}.tsv"
+        run_benchmark("label_issues/{step}.tsv")
     conda:
         "../envs/analysis.yaml"
     threads: 1

@@ -7,11 +7,11 @@ rule layout:
         embeddings=layout_embeddings,
         code=code_files("layout"),
     output:
-        layout="results/{run}/projection/layout.npz",
+        layout=run_path("projection/layout.npz"),
     log:
-        "results/{run}/logs/projection/layout.log",
+        run_log("projection/layout.log"),
     benchmark:
-        "results/{run}/benchmarks/projection/layout.tsv"
+        run_benchmark("projection/layout.tsv")
     conda:
         "../envs/analysis.yaml"
     # every core: nothing else can run before the film-wide layout, and the learned map trains on them all
@@ -41,14 +41,14 @@ rule layout:
 rule project:
     input:
         unpack(projection_inputs),
-        embeddings="results/{run}/embeddings/{step}.npy",
+        embeddings=run_path("embeddings/{step}.npy"),
         code=code_files("project"),
     output:
-        projection="results/{run}/projection/{step}.npy",
+        projection=run_path("projection/{step}.npy"),
     log:
-        "results/{run}/logs/projection/{step}.log",
+        run_log("projection/{step}.log"),
     benchmark:
-        "results/{run}/benchmarks/projection/{step}.tsv"
+        run_benchmark("projection/{step}.tsv")
     conda:
         "../envs/analysis.yaml"
     threads: 1
@@ -67,11 +67,11 @@ rule frame_limits:
         projections=limits_projections,
         code=code_files("frame_limits"),
     output:
-        limits="results/{run}/projection/limits.json",
+        limits=run_path("projection/limits.json"),
     log:
-        "results/{run}/logs/projection/limits.log",
+        run_log("projection/limits.log"),
     benchmark:
-        "results/{run}/benchmarks/projection/limits.tsv"
+        run_benchmark("projection/limits.tsv")
     conda:
         "../envs/analysis.yaml"
     threads: 1
@@ -92,11 +92,11 @@ rule camera:
         projections=all_steps("projection"),
         code=code_files("camera"),
     output:
-        camera="results/{run}/projection/camera.json",
+        camera=run_path("projection/camera.json"),
     log:
-        "results/{run}/logs/projection/camera.log",
+        run_log("projection/camera.log"),
     benchmark:
-        "results/{run}/benchmarks/projection/camera.tsv"
+        run_benchmark("projection/camera.tsv")
     conda:
         "../envs/analysis.yaml"
     threads: 1
@@ -118,11 +118,11 @@ rule camera_step:
         projections=camera_window,
         code=code_files("camera_step"),
     output:
-        camera="results/{run}/projection/camera/{step}.json",
+        camera=run_path("projection/camera/{step}.json"),
     log:
-        "results/{run}/logs/projection/camera/{step}.log",
+        run_log("projection/camera/{step}.log"),
     benchmark:
-        "results/{run}/benchmarks/projection/camera/{step}.tsv"
+        run_benchmark("projection/camera/{step}.tsv")
     conda:
         "../envs/analysis.yaml"
     threads: 1

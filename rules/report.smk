@@ -7,19 +7,19 @@
 
 rule loss_curve:
     input:
-        train_log="results/{run}/train_log.csv",
+        train_log=run_path("train_log.csv"),
         code=code_files("loss_curve"),
     output:
         png=report(
-            "results/{run}/loss_curve.png",
+            run_path("loss_curve.png"),
             caption="../report/loss_curve.rst",
             category="Film",
             subcategory="Training",
         ),
     log:
-        "results/{run}/logs/loss_curve.log",
+        run_log("loss_curve.log"),
     benchmark:
-        "results/{run}/benchmarks/loss_curve.tsv"
+        run_benchmark("loss_curve.tsv")
     conda:
         "../envs/render.yaml"
     threads: 1
@@ -38,21 +38,21 @@ rule loss_curve:
 rule film_page:
     input:
         films=lambda wildcards: [
-            f"results/{wildcards.run}/animation.{fmt}" for fmt in setting("animation", "formats")(wildcards)
+            run_path(f"animation.{fmt}", wildcards.run) for fmt in setting("animation", "formats")(wildcards)
         ],
         code=code_files("film_page"),
     output:
         html=report(
-            "results/{run}/report/film.html",
+            run_path("report/film.html"),
             caption="../report/film_page.rst",
             category="Film",
             subcategory="Animation",
             labels=report_labels(format="player"),
         ),
     log:
-        "results/{run}/logs/film_page.log",
+        run_log("film_page.log"),
     benchmark:
-        "results/{run}/benchmarks/film_page.tsv"
+        run_benchmark("film_page.tsv")
     conda:
         "../envs/render.yaml"
     threads: 1
@@ -73,4 +73,4 @@ rule film_page:
 # The report's own targets: every run's extras (snakemake --report needs them as targets).
 rule report_extras:
     input:
-        [f"results/{run}/{name}" for run in RUNS for name in ("loss_curve.png", "report/film.html")],
+        [run_path(f"{name}", run) for run in RUNS for name in ("loss_curve.png", "report/film.html")],

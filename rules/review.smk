@@ -15,11 +15,11 @@ rule review:
         ood_last=end_file("ood", "last"),
         code=code_files("review"),
     output:
-        review="results/{run}/review.parquet",
+        review=run_path("review.parquet"),
     log:
-        "results/{run}/logs/review.log",
+        run_log("review.log"),
     benchmark:
-        "results/{run}/benchmarks/review.tsv"
+        run_benchmark("review.tsv")
     conda:
         "../envs/analysis.yaml"
     threads: 1

@@ -31,6 +31,36 @@ from workflow_scripts.film.layout_plan import fingerprint, kept_fit_steps
 from workflow_scripts.runtime.local_scheduling import drop_default_rate_limit
 from workflow_scripts.film.models import check_checkpoint_folders, check_model_source
 
+# --- paths: every file of the workflow lives under results/, a run's under results/{run}/ -------------------
+RESULTS = "results"
+
+
+def run_path(path="", run="{run}"):
+    """A run's file, results/<run>/<path>: the {run} wildcard, or a run's name."""
+    return f"{RESULTS}/{run}/{path}" if path else f"{RESULTS}/{run}"
+
+
+def run_log(path):
+    return run_path(f"logs/{path}")
+
+
+def run_benchmark(path):
+    return run_path(f"benchmarks/{path}")
+
+
+def compare_path(path, name="{name}"):
+    """A comparison's file, results/compare/<name>/<path>."""
+    return f"{RESULTS}/compare/{name}/{path}"
+
+
+def compare_log(path):
+    return compare_path(f"logs/{path}")
+
+
+def compare_benchmark(path):
+    return compare_path(f"benchmarks/{path}")
+
+
 if "chunk_size" in config:
     raise WorkflowError(
         "chunk_size was removed: every stage now runs one job per checkpoint, warm workers pay the imports once "
@@ -118,7 +148,7 @@ def leave_out(run_name, root, steps, skipped, strict):
     unchanged). One warning line names each; strict: true refuses instead."""
     for s in steps:
         if s not in skipped and (
-            why := failed_before(f"results/{run_name}/skipped/{s}.json", f"{root}/checkpoint-{s}")
+            why := failed_before(run_path(f"skipped/{s}.json", run_name), f"{root}/checkpoint-{s}")
         ):
             skipped[s] = f"failed before: {why}"
     for s, why in sorted(skipped.items()):
@@ -137,7 +167,7 @@ def leave_out(run_name, root, steps, skipped, strict):
 def plan_run(name, cfg):
     """A Run from its settings: the checkpoint steps, and the checks that need no download."""
     training = cfg["training"]
-    results = f"results/{name}"
+    results = run_path(run=name)
     check_model_source(cfg["model"], cfg["allow_pickle_checkpoints"])
     if cfg["checkpoints"]:
         root = str(cfg["checkpoints"])
@@ -179,7 +209,7 @@ def with_layout_fit(run):
     if projection["fit"] == "all":
         return replace(run, layout_fit=tuple(run.steps))
     if projection["fit"] == "auto":
-        results = f"results/{run.name}"
+        results = run_path(run=run.name)
         kept, why = kept_fit_steps(
             f"{results}/projection/layout.npz", f"{results}/film_metrics.json", run.steps, fingerprint(run.cfg)
         )

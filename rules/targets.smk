@@ -6,12 +6,12 @@ def final_targets():
         target
         for run in RUNS.values()
         for target in (
-            *(f"results/{run.name}/animation.{fmt}" for fmt in run.cfg["animation"]["formats"]),
-            f"results/{run.name}/film.html",
-            f"results/{run.name}/review.parquet",
-            f"results/{run.name}/metrics.csv",
-            f"results/{run.name}/outliers.csv",
-            f"results/{run.name}/train_log.csv",
+            *(run_path(f"animation.{fmt}", run.name) for fmt in run.cfg["animation"]["formats"]),
+            run_path("film.html", run.name),
+            run_path("review.parquet", run.name),
+            run_path("metrics.csv", run.name),
+            run_path("outliers.csv", run.name),
+            run_path("train_log.csv", run.name),
         )
     ]
 
@@ -20,9 +20,9 @@ def explain_missing_frames():
     """After a failure (e.g. with --keep-going): name each run's checkpoints that have no frame, so the film
     that was not made says which steps held it back."""
     for run in RUNS.values():
-        frames = {s: os.path.exists(f"results/{run.name}/frames/{s}.png") for s in run.steps}
+        frames = {s: os.path.exists(run_path(f"frames/{s}.png", run.name)) for s in run.steps}
         missing = [str(s) for s, made in frames.items() if not made]
-        failed = [s for s in run.steps if os.path.exists(f"results/{run.name}/skipped/{s}.json")]
+        failed = [s for s in run.steps if os.path.exists(run_path(f"skipped/{s}.json", run.name))]
         if missing and any(frames.values()):
             print(
                 f"the film of run {run.name} was not made: no frame for steps {', '.join(missing)} (their jobs, or the "

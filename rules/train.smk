@@ -9,12 +9,12 @@ rule train:
         # trained them is recorded and checked at start-up (training.json: model, training, data settings)
         train=ancient(rules.prepare_data.output.train),
     output:
-        checkpoints=protected(directory("results/{run}/checkpoints")),
-        train_log="results/{run}/train_log.csv",
+        checkpoints=protected(directory(run_path("checkpoints"))),
+        train_log=run_path("train_log.csv"),
     log:
-        "results/{run}/logs/train.log",
+        run_log("train.log"),
     benchmark:
-        "results/{run}/benchmarks/train.tsv"
+        run_benchmark("train.tsv")
     wildcard_constraints:
         run=runs_by_kind(external=False),
     conda:
@@ -33,7 +33,7 @@ rule train:
             seed=setting("seed"),
             allow_pickle=setting("allow_pickle_checkpoints"),
             # the Trainer's own folder (resume state), next to checkpoints/, removed when training ends
-            staging="results/{run}/training",
+            staging=run_path("training"),
         ),
     shell:
         job()
@@ -45,11 +45,11 @@ rule import_train_log:
         state=newest_trainer_state,
         code=code_files("import_train_log"),
     output:
-        train_log="results/{run}/train_log.csv",
+        train_log=run_path("train_log.csv"),
     log:
-        "results/{run}/logs/import_train_log.log",
+        run_log("import_train_log.log"),
     benchmark:
-        "results/{run}/benchmarks/import_train_log.tsv"
+        run_benchmark("import_train_log.tsv")
     wildcard_constraints:
         run=runs_by_kind(external=True),
     conda:
