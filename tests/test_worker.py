@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from workflow_scripts.client import RUN_CLIENT
+from workflow_scripts.client import RUN_CLIENT, START_TIMEOUT
 
 PYTHON = sys.executable
 
@@ -35,11 +35,12 @@ def job_spec(tmp_path: Path, k: int = 5, embeddings: Path | None = None) -> str:
     })
 
 
-def client(tmp_path: Path, spec: str, owner: int, rule: str = "ood", **env: str) -> subprocess.Popen[str]:
-    """Start a job's client as a rule's shell command does (python -S, the job's JSON on stdin)."""
+def client(tmp_path: Path, spec: str, owner: int, rule: str = "ood", prelude: str = "", **env: str) -> subprocess.Popen[str]:
+    """Start a job's client as a rule's shell command does (python -S, the job's JSON on stdin); `prelude` runs
+    first in the client (to simulate another platform)."""
     environment = {**os.environ, "PYTHONPATH": str(REPO), "FILM_OWNER_PID": str(owner), "FILM_WORKERS": "on", **env}
     proc = subprocess.Popen(
-        [PYTHON, "-S", "-c", RUN_CLIENT, rule, "--log", str(tmp_path / f"{rule}.log")],
+        [PYTHON, "-S", "-c", prelude + RUN_CLIENT, rule, "--log", str(tmp_path / f"{rule}.log")],
         cwd=tmp_path, env=environment, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     proc.stdin.write(spec)
@@ -145,6 +146,37 @@ def test_workers_off_runs_the_job_in_the_clients_place(tmp_path: Path, owner: in
     assert proc.wait(timeout=120) == 0, proc.stderr.read()
     assert np.load(tmp_path / "ood.npy").shape == (40,)
     assert "forked from a warm worker" not in (tmp_path / "ood.log").read_text()
+    assert workers(owner) == []
+
+
+UNSUPPORTED = {
+    "macOS": ("import sys; sys.platform = 'darwin'\n", "they need Linux", "this is darwin"),
+    "a kernel without pidfds": (
+        "import os\ndef no_pidfds(pid, flags=0): raise OSError(38, 'Function not implemented')\nos.pidfd_open = no_pidfds\n",
+        "this kernel has no pidfds", "Function not implemented",
+    ),
+}
+
+
+@pytest.mark.parametrize("platform", sorted(UNSUPPORTED))
+def test_where_workers_cannot_run_every_job_runs_at_once_in_its_own_process(tmp_path: Path, owner: int, platform: str) -> None:
+    """On a platform without what workers use, a job that would wait for a worker (ood) runs in its own process
+    at once: no worker is started, no claim is probed, and one line in the whole run says so, and why."""
+    prelude, *why = UNSUPPORTED[platform]
+    started = time.monotonic()
+    first = client(tmp_path, job_spec(tmp_path), owner, prelude=prelude)
+    assert first.wait(timeout=120) == 0, first.stderr.read()
+    assert time.monotonic() - started < START_TIMEOUT / 3  # never waits for a worker
+    assert np.load(tmp_path / "ood.npy").shape == (40,)
+    assert "forked from a warm worker" not in (tmp_path / "ood.log").read_text()
+    said = [line for line in first.stderr.read().splitlines() if "warm workers are off" in line]
+    assert len(said) == 1 and all(part in said[0] for part in why), said
+    second = client(tmp_path, job_spec(tmp_path), owner, prelude=prelude)
+    assert second.wait(timeout=120) == 0
+    assert "warm workers are off" not in second.stderr.read()  # said once per run
+    folder = tmp_path / ".snakemake" / "film-workers"
+    assert [p.name for p in folder.iterdir()] == [f"off-{owner}.log"]  # no worker's log: none was started
+    assert (folder / f"off-{owner}.log").read_text() == said[0] + "\n"
     assert workers(owner) == []
 
 

@@ -14,9 +14,9 @@ and environment, and exits with the job's status; the worker's record of the job
 CPU seconds, peak memory) is appended to the job's log. Only the rules with a job per checkpoint, and those
 that import the worker's own heavy libraries, wait for a worker that is still importing (WAIT_FOR_WORKER); a
 rule that runs once per film with light imports (prepare_data, layout, animate, ...) runs in its own process at
-once instead, and starts the workers for the jobs after it. With FILM_WORKERS=off, inside a SLURM job (auto), or
-when no worker can be had, it replaces itself with a Python that runs the job itself
-(workflow_scripts.job.run).
+once instead, and starts the workers for the jobs after it. With FILM_WORKERS=off, inside a SLURM job (auto), on
+a platform without what workers use (workers_supported: Linux only), or when no worker can be had, it replaces
+itself with a Python that runs the job itself (workflow_scripts.job.run). docs/runtime.md is the user's guide.
 """
 
 from __future__ import annotations
@@ -67,6 +67,39 @@ def mode() -> str:
     if value in ("1", "on", "true", "yes"):
         return "on"
     return "off" if "SLURM_JOB_ID" in os.environ else "on"
+
+
+def workers_supported() -> str | None:
+    """None where warm workers can run, else why they cannot. They use what only Linux has together: abstract
+    Unix socket names, SO_PEERCRED (only their user may connect), epoll, pidfds (a job's exit without polling)
+    and fork. Anywhere else (macOS, Windows, a kernel older than pidfds) every job runs in its own process."""
+    if not sys.platform.startswith("linux"):
+        return f"they need Linux (abstract Unix sockets, epoll, pidfds), and this is {sys.platform}"
+    needed = {"os.fork": hasattr(os, "fork"), "os.pidfd_open": hasattr(os, "pidfd_open"),
+              "socket.AF_UNIX": hasattr(_socket, "AF_UNIX"), "socket.SO_PEERCRED": hasattr(_socket, "SO_PEERCRED")}
+    missing = [name for name, there in needed.items() if not there]
+    if missing:
+        return f"this Python has no {', '.join(missing)}"
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError as err:
+        return f"this kernel has no pidfds ({err.strerror}; Linux 5.3 and later have them)"
+    return None
+
+
+def announce_off(why: str, owner: int) -> None:
+    """Say once per Snakemake run (the first client to find workers unsupported says it) that every job runs in
+    its own process, and why: on the job's stderr, which Snakemake shows, and in the workers' log folder."""
+    path = os.path.join(".snakemake", "film-workers", f"off-{owner}.log")
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError:
+        return  # said already (or the folder is not writable: the jobs run all the same)
+    line = f"workflow_scripts.client: warm workers are off, every job runs in its own process: {why}\n"
+    os.write(fd, line.encode())
+    os.close(fd)
+    print(line, end="", file=sys.stderr, flush=True)
 
 
 def owner_pid() -> int:
@@ -210,7 +243,13 @@ def client(rule: str, log_file: str | None) -> int:
     if kind is None:
         print(f"workflow_scripts.client: no rule {rule!r} (known: {', '.join(sorted(KIND_OF))})", file=sys.stderr)
         return 2
-    sock = connect_or_start(kind, wait=rule in WAIT_FOR_WORKER) if mode() == "on" else None
+    sock = None
+    if mode() == "on":
+        why = workers_supported()
+        if why is None:
+            sock = connect_or_start(kind, wait=rule in WAIT_FOR_WORKER)
+        else:
+            announce_off(why, owner_pid())
     if sock is None:
         run_in_place(rule, log_file)  # does not return
     spec = sys.stdin.read()
@@ -243,6 +282,10 @@ def run_in_place(rule: str, log_file: str | None, spec: str | None = None) -> No
     args = [sys.executable, "-m", "workflow_scripts.client", rule, "--in-process"]
     if log_file:
         args += ["--log", log_file]
+    if os.name != "posix":  # Windows' execv starts a new process and ends this one, whose status Snakemake would read
+        import subprocess
+
+        sys.exit(subprocess.call(args))
     os.execv(sys.executable, args)
 
 

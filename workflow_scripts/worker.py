@@ -37,7 +37,7 @@ import threading
 import time
 from typing import Any
 
-from workflow_scripts.client import HEADER, KIND_OF, KINDS, address, claim_address, owner_pid
+from workflow_scripts.client import HEADER, KIND_OF, KINDS, address, claim_address, owner_pid, workers_supported
 
 
 class Worker:
@@ -299,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", metavar="KIND", choices=sorted(KINDS), required=True, help="the kind of jobs to serve")
     parser.add_argument("--owner", type=int, help="the Snakemake process to serve (default: FILM_OWNER_PID)")
     args = parser.parse_args(argv)
+    why = workers_supported()
+    if why is not None:
+        parser.exit(1, f"warm workers cannot run here: {why}\n")
     return serve(args.serve, args.owner or owner_pid())
 
 
