@@ -219,3 +219,24 @@ print(client.await_reply(sock))
     out = subprocess.run([PYTHON, "-c", code], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60)
     assert "may not use this worker" in out.stdout, out.stdout + out.stderr
     assert not (tmp_path / "ood.npy").exists()
+
+
+def test_a_conda_environment_is_recognised_by_what_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under per-rule conda environments (any --conda-prefix) a client starts only its own kind's worker: the
+    others may need another Python. A venv, or a folder that only looks like Snakemake's, starts them all."""
+    from workflow_scripts import client as c
+
+    env = tmp_path / "my-conda-prefix" / "0123abcd_"  # a custom --conda-prefix: no ".snakemake/conda" in it
+    (env / "conda-meta").mkdir(parents=True)
+    monkeypatch.setenv("CONDA_PREFIX", str(env))
+    monkeypatch.setattr(sys, "prefix", str(env))  # this Python is the environment's
+    assert c.kinds_to_start("train") == ["train"]
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / ".venv"))  # a venv's Python, a conda env activated around it
+    assert c.kinds_to_start("train") == ["train", "analysis", "render"]
+    fake = tmp_path / ".snakemake" / "conda" / "0123abcd_"  # the path of one, but no conda environment
+    fake.mkdir(parents=True)
+    monkeypatch.setenv("CONDA_PREFIX", str(fake))
+    monkeypatch.setattr(sys, "prefix", str(fake))
+    assert c.kinds_to_start("analysis") == ["analysis", "render"]
+    monkeypatch.delenv("CONDA_PREFIX")
+    assert c.kinds_to_start("render") == ["render"]

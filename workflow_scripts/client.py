@@ -147,19 +147,32 @@ def connect(addr: bytes) -> _socket.socket | None:
     return sock
 
 
+def in_conda_env() -> bool:
+    """Whether this Python is the one of the activated conda environment (CONDA_PREFIX, a folder with
+    conda-meta/), as under Snakemake's per-rule environments (`--sdm conda`, wherever `--conda-prefix` puts
+    them): each kind's rules may then run under a Python of their own."""
+    prefix = os.environ.get("CONDA_PREFIX", "")
+    if not prefix or not os.path.isdir(os.path.join(prefix, "conda-meta")):
+        return False
+    return os.path.realpath(prefix) == os.path.realpath(sys.prefix)
+
+
+def kinds_to_start(kind: str) -> list[str]:
+    """`kind` and, so that their imports overlap with this kind's jobs, the kinds after it in the pipeline
+    (KINDS' order: a run that starts by embedding will score and draw, one that starts by drawing will not
+    embed); only `kind` in a conda environment (in_conda_env), where the others may need another Python."""
+    kinds = list(KINDS)
+    return [kind] if in_conda_env() else kinds[kinds.index(kind):]
+
+
 def start_workers(kind: str, owner: int) -> Any:
-    """Start the worker of `kind` and, so that their imports overlap with this kind's jobs, those of the
-    kinds after it in the pipeline (KINDS' order: a run that starts by embedding will score and draw, one
-    that starts by drawing will not embed), unless one is starting or serving already (a worker that loses a
-    start race exits at once). Not the others under Snakemake's per-rule conda environments, where each kind
-    has its own Python. Returns the process started for `kind` (None when a worker was there); it exits once
-    its worker, detached from this client, holds the claim."""
+    """Start the workers of kinds_to_start(kind), unless one is starting or serving already (a worker that
+    loses a start race exits at once). Returns the process started for `kind` (None when a worker was
+    there); it exits once its worker, detached from this client, holds the claim."""
     import subprocess
 
-    per_rule_envs = f"{os.sep}.snakemake{os.sep}conda{os.sep}" in os.environ.get("CONDA_PREFIX", "")
-    kinds = list(KINDS)
     procs = {}
-    for other in [kind] if per_rule_envs else kinds[kinds.index(kind):]:
+    for other in kinds_to_start(kind):
         if claimed(other, owner):
             continue
         log_path = worker_log(other, owner)
