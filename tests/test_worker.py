@@ -149,6 +149,25 @@ def test_workers_off_runs_the_job_in_the_clients_place(tmp_path: Path, owner: in
     assert workers(owner) == []
 
 
+def environ(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+
+
+def test_jobs_whose_import_time_variables_differ_get_a_worker_each(tmp_path: Path, owner: int) -> None:
+    """Libraries read HF_HOME, CUDA_VISIBLE_DEVICES, ... once, when the worker imports them: a job whose values
+    differ is served by a worker started with its environment, one whose values agree shares it."""
+    homes = [str(tmp_path / "hf-a"), str(tmp_path / "hf-b"), str(tmp_path / "hf-a")]
+    for home in homes:
+        proc = client(tmp_path, job_spec(tmp_path), owner, HF_HOME=home)
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()
+        assert "forked from a warm worker" in (tmp_path / "ood.log").read_text()
+    analysis = [p for p in workers(owner) if b"analysis" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    assert sorted(environ(p)["HF_HOME"] for p in analysis) == sorted(set(homes))
+    ready = (tmp_path / ".snakemake" / "film-workers" / f"analysis-{owner}.log").read_text()
+    assert ready.count("analysis worker ready") == 2
+
+
 UNSUPPORTED = {
     "macOS": ("import sys; sys.platform = 'darwin'\n", "they need Linux", "this is darwin"),
     "a kernel without pidfds": (

@@ -53,8 +53,20 @@ KIND_OF = {rule: kind for kind, rules in KINDS.items() for rule in rules}
 # imports of their own: when no worker serves yet, they run in their own process at once.
 WAIT_FOR_WORKER = frozenset({"embed", "ood", "label_issues", "project", "camera_step", "metrics", "frame", "tween",
                              "compare_frame", "preprocess", "train"})
+# Environment variables that libraries (or Python itself) read once, when a worker imports them: a forked job
+# would see its worker's values, whatever its own environment says. So they are part of a worker's address: a
+# job whose values differ gets a worker of its own, started with its environment. Not the thread counts
+# (OMP_NUM_THREADS, ...), which job.limit_threads applies to each forked job.
+IMPORT_TIME_ENV = (
+    "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "HIP_VISIBLE_DEVICES",
+    "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "HF_ENDPOINT", "HF_DATASETS_CACHE", "HF_DATASETS_OFFLINE",
+    "TRANSFORMERS_CACHE", "TRANSFORMERS_OFFLINE", "TORCH_HOME", "XDG_CACHE_HOME", "HOME",
+    "MPLBACKEND", "MPLCONFIGDIR", "NUMBA_CACHE_DIR", "NUMBA_DISABLE_JIT",
+    "PYTHONPATH", "PYTHONHASHSEED", "LD_LIBRARY_PATH", "LD_PRELOAD",
+)
 START_TIMEOUT = 300.0  # seconds a client waits for a starting worker (its imports) before running in-process
 HEADER = struct.Struct("!Q")
+CLAIM = b"/claim"  # a worker's claim name: its address and this
 # What a rule's `python -S -c` runs: this module's main() on the command line's arguments.
 RUN_CLIENT = "import sys, workflow_scripts.client as c; sys.exit(c.main(sys.argv[1:]))"
 
@@ -111,14 +123,16 @@ def owner_pid() -> int:
 
 
 def address(kind: str, owner: int, python: str = sys.executable) -> bytes:
-    """The abstract socket name of a worker: per user, Snakemake process, kind and Python."""
-    digest = f"{zlib.crc32(f'{os.path.abspath(python)}{os.sep}{os.getcwd()}'.encode()):08x}"
+    """The abstract socket name of a worker: per user, Snakemake process, kind, Python, working folder and
+    the values of IMPORT_TIME_ENV (this process's)."""
+    env = "\0".join(f"{name}={os.environ[name]}" for name in IMPORT_TIME_ENV if name in os.environ)
+    digest = f"{zlib.crc32(f'{os.path.abspath(python)}{os.sep}{os.getcwd()}{os.sep}{env}'.encode()):08x}"
     return f"\0embedding-film/{os.getuid()}/{owner}/{kind}/{digest}".encode()
 
 
 def claim_address(kind: str, owner: int) -> bytes:
     """The name a worker holds from its start (address() only once it has imported and serves)."""
-    return address(kind, owner) + b"/claim"
+    return address(kind, owner) + CLAIM
 
 
 def claimed(kind: str, owner: int) -> bool:

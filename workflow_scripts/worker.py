@@ -37,7 +37,7 @@ import threading
 import time
 from typing import Any
 
-from workflow_scripts.client import HEADER, KIND_OF, KINDS, address, claim_address, owner_pid, workers_supported
+from workflow_scripts.client import CLAIM, HEADER, KIND_OF, KINDS, address, owner_pid, workers_supported
 
 
 class Worker:
@@ -45,6 +45,7 @@ class Worker:
 
     def __init__(self, kind: str, owner: int, idle: float) -> None:
         self.kind, self.owner, self.idle = kind, owner, idle
+        self.address = address(kind, owner)  # of this environment, before any import can change it
         self.claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.selector = selectors.EpollSelector()
@@ -55,14 +56,14 @@ class Worker:
     def claim_name(self) -> bool:
         """Hold the kind's claim name for the worker's whole life (client.claimed); False if another holds it."""
         try:
-            self.claim.bind(claim_address(self.kind, self.owner))
+            self.claim.bind(self.address + CLAIM)
         except OSError:
             return False  # another client's worker of this kind is starting or serving
         return True
 
     def listen(self) -> None:
         """Take the serving address, after the imports: clients that find it get a warm worker."""
-        self.listener.bind(address(self.kind, self.owner))
+        self.listener.bind(self.address)
         self.listener.listen(64)
 
     def preload(self) -> None:
@@ -214,6 +215,8 @@ def child(job: Any, request: dict[str, Any], fds: list[int], close: list[int]) -
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        if "tempfile" in sys.modules:
+            sys.modules["tempfile"].tempdir = None  # found again from the job's TMPDIR (Snakemake sets it per job)
         from workflow_scripts.job import run
 
         status = run(job)
