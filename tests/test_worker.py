@@ -212,6 +212,50 @@ def test_a_job_whose_client_is_killed_is_killed_and_writes_nothing(tmp_path: Pat
     assert not (tmp_path / "ood.npy").exists()
 
 
+def gone(pid: int) -> bool:
+    """Whether process `pid` has ended (gone, or a zombie waiting for its parent)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_job_dies_with_its_worker_and_writes_nothing(tmp_path: Path, owner: int) -> None:
+    """A worker killed mid-job (the OOM killer: SIGKILL, no clean-up of its own) takes its job along at once;
+    the client reports it, and no output appears afterwards."""
+    fifo = tmp_path / "never-written.npy"
+    os.mkfifo(fifo)  # the job blocks reading it, like a long job
+    proc = client(tmp_path, job_spec(tmp_path, embeddings=fifo), owner)
+    assert wait_until(lambda: any(children(w) for w in workers(owner)), timeout=120), proc.stderr.read()
+    ((worker, job),) = [(w, c) for w in workers(owner) for c in children(w)]
+    os.kill(worker, signal.SIGKILL)
+    assert wait_until(lambda: gone(job), timeout=10), "the job outlived its worker"
+    assert proc.wait(timeout=30) == 1
+    assert "the warm worker stopped before the job finished" in proc.stderr.read()
+    with pytest.raises(OSError):  # nobody reads the fifo any more: a job still waiting would take the data
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    time.sleep(0.5)
+    assert sorted(p.name for p in tmp_path.glob("ood*.npy")) + sorted(p.name for p in tmp_path.glob(".ood*")) == []
+
+
+def test_an_output_is_not_moved_into_place_once_the_client_is_gone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forked job checks its client's connection right before it renames an output into place: between the
+    client's end and the worker's kill, nothing that looks complete appears."""
+    import socket
+
+    from workflow_scripts import job
+    from workflow_scripts.common import save_npy
+
+    ours, theirs = socket.socketpair()
+    monkeypatch.setattr(job, "_CLIENT_FD", ours.fileno())
+    save_npy(tmp_path / "kept.npy", np.zeros(3))
+    theirs.close()  # the client ends
+    with pytest.raises(job.ClientGone):
+        save_npy(tmp_path / "late.npy", np.zeros(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["kept.npy"]  # neither the output nor its temporary file
+    ours.close()
+
+
 def test_a_worker_leaves_when_idle(tmp_path: Path, owner: int) -> None:
     proc = client(tmp_path, job_spec(tmp_path), owner, FILM_WORKER_IDLE="1")
     assert proc.wait(timeout=120) == 0, proc.stderr.read()

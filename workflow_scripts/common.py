@@ -15,6 +15,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from workflow_scripts.job import check_client
+
 log = logging.getLogger("embedding_film")
 
 _UMASK = os.umask(0)
@@ -48,6 +50,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
+        check_client()  # a job whose client went away never completes an output
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 from workflow_scripts.checkpoints import check_existing_checkpoints, training_fingerprint, write_train_log
 from workflow_scripts.common import UserError, save_json
-from workflow_scripts.job import Job
+from workflow_scripts.job import Job, check_client
 from workflow_scripts.models import is_builtin, load_for_training, tiny_vit_config
 from workflow_scripts.preprocess import processor_for
 
@@ -59,6 +59,7 @@ def publish(staging: str | Path, checkpoint_root: str | Path) -> None:
     import shutil
 
     for folder in sorted(Path(staging).glob("checkpoint-*"), key=_step):
+        check_client()  # not once the job's client has gone away
         dest = Path(checkpoint_root) / folder.name
         dest.mkdir(parents=True, exist_ok=True)
         for name in FILM_FILES:

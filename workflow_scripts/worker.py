@@ -25,6 +25,7 @@ Lifetime and safety:
   nothing that looks complete.
 """
 
+import ctypes
 import gc
 import marshal
 import os
@@ -94,7 +95,8 @@ class Worker:
         self.selector.register(self.listener, selectors.EVENT_READ, "accept")
         next_owner_check = 0.0
         while True:
-            for key, _ in self.selector.select(timeout=0.5):
+            # Clients that went away first: their jobs are killed before anything else is done.
+            for key, _ in sorted(self.selector.select(timeout=0.5), key=lambda event: event[0].data != "client"):
                 if key.data == "accept":
                     self.accept()
                 elif key.data == "client":
@@ -153,12 +155,13 @@ class Worker:
                 return
         sys.stdout.flush()
         sys.stderr.flush()
-        worker_fds = [self.claim.fileno(), self.listener.fileno(), self.selector.fileno(), conn.fileno()]
+        worker_fds = [self.claim.fileno(), self.listener.fileno(), self.selector.fileno()]
         worker_fds += [fd for pidfd, (other, _, _) in self.jobs.items() for fd in (pidfd, other.fileno())]
         gc.freeze()  # the worker's objects leave the collector's lists: a child's collections do not copy their pages
+        worker = os.getpid()
         pid = os.fork()
         if pid == 0:  # the job's process
-            os._exit(child(job, request, fds, worker_fds))
+            os._exit(child(job, request, fds, worker_fds, worker, conn.fileno()))
         conn.setblocking(False)
         pidfd = os.pidfd_open(pid)
         self.jobs[pidfd] = (conn, pid, time.monotonic())
@@ -166,11 +169,12 @@ class Worker:
         self.selector.register(conn, selectors.EVENT_READ, "client")
 
     def client_gone(self, conn: Any) -> None:
-        """A client's socket became readable while its job runs: the client went away; kill its job."""
+        """A client's socket became readable while its job runs: the client went away; kill its job (which,
+        should it get there first, does not move an output into place either: job.check_client)."""
         for pidfd, (client_conn, pid, _start) in self.jobs.items():
             if client_conn is conn:
                 log(f"client of job {pid} went away: killing the job")
-                kill_group(pid)
+                kill_job(pidfd, pid)
                 self.selector.unregister(conn)
                 return
 
@@ -197,14 +201,16 @@ class Worker:
         conn.close()
 
     def stop(self, why: str) -> None:
-        for _conn, pid, _start in self.jobs.values():
-            kill_group(pid)
+        for pidfd, (_conn, pid, _start) in self.jobs.items():
+            kill_job(pidfd, pid)
         log(f"{self.kind} worker exits: {why}")
 
 
-def child(job: Any, request: dict[str, Any], fds: list[int], close: list[int]) -> int:
-    """The forked job process: take over the client's stdio, folder and environment, run the job."""
+def child(job: Any, request: dict[str, Any], fds: list[int], close: list[int], worker: int, client: int) -> int:
+    """The forked job process: die with the worker, take over the client's stdio, folder and environment, watch
+    the client's connection (job.check_client), run the job."""
     try:
+        die_with(worker)
         os.setsid()  # its own process group, so the worker can kill everything it starts
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
@@ -217,8 +223,9 @@ def child(job: Any, request: dict[str, Any], fds: list[int], close: list[int]) -
         os.environ.update(request["env"])
         if "tempfile" in sys.modules:
             sys.modules["tempfile"].tempdir = None  # found again from the job's TMPDIR (Snakemake sets it per job)
-        from workflow_scripts.job import run
+        from workflow_scripts.job import run, watch_client
 
+        watch_client(client)
         status = run(job)
     except BaseException:  # noqa: BLE001 - never return into the worker's loop
         import traceback
@@ -254,7 +261,26 @@ def reply(conn: socket.socket, message: dict[str, Any]) -> None:
         pass  # the client is gone
 
 
-def kill_group(pid: int) -> None:
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent ends
+
+
+def die_with(parent: int) -> None:
+    """Have the kernel SIGKILL this process when its parent (the worker) ends, whatever ends it (the OOM
+    killer): a job never runs on unsupervised. Exits at once when the parent ended before it was set."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def kill_job(pidfd: int, pid: int) -> None:
+    """SIGKILL a job and its process group: the job itself through its pidfd (also before it has made its
+    group, right after the fork), then whatever it started."""
+    try:
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
