@@ -149,6 +149,50 @@ def test_workers_off_runs_the_job_in_the_clients_place(tmp_path: Path, owner: in
     assert workers(owner) == []
 
 
+# A worker whose layout jobs ask for a slow warm-up (as importing a checkpoint's model class can be).
+SLOW_WARM_WORKER = """
+import sys, time
+import workflow_scripts.worker as worker
+from workflow_scripts import layout
+warm = layout.warm
+def slow_warm(job=None):
+    if job is not None:
+        time.sleep(8)
+    warm(job)
+layout.warm, layout.warm_key = slow_warm, lambda job: "a slow one"
+sys.exit(worker.main(sys.argv[1:]))
+"""
+
+
+def test_a_slow_warm_up_never_blocks_the_workers_other_jobs(tmp_path: Path, owner: int) -> None:
+    """A job whose warm-up is slow runs at once, doing its own; a successor does the warm-up for the jobs after
+    it while the worker goes on serving every other job, then takes over; the worker ends after its jobs."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FILM_OWNER_PID": str(owner), "FILM_WORKERS": "on"}
+    log_path = tmp_path / ".snakemake" / "film-workers" / f"analysis-{owner}.log"
+    log_path.parent.mkdir(parents=True)
+    with open(log_path, "ab") as log_file:
+        subprocess.run([PYTHON, "-c", SLOW_WARM_WORKER, "--serve", "analysis", "--owner", str(owner)], check=True,
+                       cwd=tmp_path, env=env, stdout=log_file, stderr=subprocess.STDOUT, timeout=60)
+    assert wait_until(lambda: "analysis worker ready" in log_path.read_text(), timeout=120), log_path.read_text()
+    (first,) = [p for p in workers(owner) if b"analysis" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    layout_spec = json.dumps({"input": {"embeddings": []}, "output": {"layout": str(tmp_path / "layout.npz")},
+                              "params": {"method": "pca"}, "wildcards": {"run": "t"}, "threads": 1})
+    layout = client(tmp_path, layout_spec, owner, rule="layout")
+    assert wait_until(lambda: "warms up for layout (a slow one)" in log_path.read_text(), timeout=30)
+    ood = client(tmp_path, job_spec(tmp_path), owner)
+    assert ood.wait(timeout=60) == 0, ood.stderr.read()
+    layout.wait(timeout=60)  # (it fails: no embeddings; what matters is when)
+    assert "forked from a warm worker" in (tmp_path / "ood.log").read_text()
+    assert "forked from a warm worker" in (tmp_path / "layout.log").read_text()
+    assert "serves from now on" not in log_path.read_text()  # both served while the successor still warmed up
+    assert wait_until(lambda: "serves from now on" in log_path.read_text(), timeout=30)
+    assert wait_until(lambda: first not in workers(owner), timeout=10)  # it ended, its jobs done
+    again = client(tmp_path, layout_spec, owner, rule="layout")
+    again.wait(timeout=60)
+    assert "forked from a warm worker" in (tmp_path / "layout.log").read_text()  # by the successor
+    assert log_path.read_text().count("warms up for layout") == 1, log_path.read_text()
+
+
 def environ(pid: int) -> dict[str, str]:
     pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)

@@ -283,6 +283,16 @@ def warm(job: Job | None = None) -> None:
         pass
 
 
+def warm_key(job: Job) -> str | None:
+    """What warm(job) would load that the worker's start did not: the model classes the job's checkpoint names
+    (the worker warms up once per key, see worker.py; None when its config is unreadable: the job says so)."""
+    try:
+        config = read_config(job.params.checkpoint_dir, what="checkpoint")
+    except Exception:  # noqa: BLE001 - the job reports it
+        return None
+    return f"{config['model_type']}: {' '.join(config.get('architectures') or [])}"
+
+
 def rehearse(job: Job) -> None:
     """Load the job's checkpoint and embed its first two images on the CPU, in the worker before it forks:
     the first call's one-time costs (the loading path's lazy imports, the kernels' set-up: about 0.5 s) are

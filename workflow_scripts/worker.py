@@ -42,7 +42,8 @@ from workflow_scripts.client import CLAIM, HEADER, KIND_OF, KINDS, address, owne
 
 
 class Worker:
-    """Serves the jobs of one kind: imports once, forks a child per job, reports each child's exit."""
+    """Serves the jobs of one kind: imports once, forks a child per job, reports each child's exit. A warm-up
+    that a job asks for (its adapter's warm_key) is done by a successor, never while serving: see hand_over."""
 
     def __init__(self, kind: str, owner: int, idle: float) -> None:
         self.kind, self.owner, self.idle = kind, owner, idle
@@ -53,6 +54,9 @@ class Worker:
         self.jobs: dict[int, tuple[socket.socket, int, float]] = {}  # pidfd -> (client, pid, start)
         self.can_fork = True
         self.last_active = time.monotonic()
+        self.warmed: set[tuple[str, str]] = set()  # (rule, warm key) done or tried by this worker or a predecessor
+        self.successor: tuple[int, int, tuple[str, str]] | None = None  # (pid, ready pipe, key) while it warms up
+        self.serving = True  # until a successor takes over: then it ends after its running jobs
 
     def claim_name(self) -> bool:
         """Hold the kind's claim name for the worker's whole life (client.claimed); False if another holds it."""
@@ -66,6 +70,7 @@ class Worker:
         """Take the serving address, after the imports: clients that find it get a warm worker."""
         self.listener.bind(self.address)
         self.listener.listen(64)
+        self.listener.setblocking(False)  # while a successor takes over, both may wake for one connection
 
     def preload(self) -> None:
         """Import every adapter of this kind and call its warm() (heavy imports, no threads, no GPU)."""
@@ -83,28 +88,28 @@ class Worker:
             if hasattr(module, "warm"):
                 module.warm()
         limit_threads(1)  # finds the BLAS/OpenMP libraries once, for every job (job.limit_threads)
-        extra = other_threads()
-        cuda = "torch" in sys.modules and sys.modules["torch"].cuda.is_initialized()
-        if extra or cuda:
+        hazard = fork_hazard()
+        if hazard:
             self.can_fork = False
-            why = f"threads {extra} started" if extra else "CUDA was initialised"
-            log(f"{why} while importing: forking is unsafe, each job will run in a fresh process instead")
+            log(f"{hazard} while importing: forking is unsafe, each job will run in a fresh process instead")
         log(f"{self.kind} worker ready in {time.monotonic() - started:.1f} s (pid {os.getpid()})")
 
     def serve(self) -> None:
         self.selector.register(self.listener, selectors.EVENT_READ, "accept")
         next_owner_check = 0.0
-        while True:
+        while self.serving or self.jobs:
             # Clients that went away first: their jobs are killed before anything else is done.
             for key, _ in sorted(self.selector.select(timeout=0.5), key=lambda event: event[0].data != "client"):
                 if key.data == "accept":
                     self.accept()
                 elif key.data == "client":
                     self.client_gone(key.fileobj)
+                elif key.data == "successor":
+                    self.successor_done()
                 else:
                     self.reap(key.fileobj)
             now = time.monotonic()
-            if self.jobs:
+            if self.jobs or self.successor:
                 self.last_active = now
             if now >= next_owner_check:
                 next_owner_check = now + 0.5
@@ -112,10 +117,15 @@ class Worker:
                     return self.stop("its Snakemake process ended")
             if not self.jobs and now - self.last_active > self.idle:
                 return self.stop(f"idle for {self.idle:.0f} s")
+        self.stop("its successor serves, and its last job has ended")
 
     def accept(self) -> None:
-        conn, _ = self.listener.accept()
+        try:
+            conn, _ = self.listener.accept()
+        except BlockingIOError:
+            return  # the other worker took it, while a successor takes over
         fds: list[int] = []
+        warm_up = None
         try:
             conn.settimeout(10.0)
             _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
@@ -130,7 +140,7 @@ class Worker:
                 reply(conn, {"status": None, "fallback": "this worker cannot fork safely"})
                 conn.close()
                 return
-            self.start(conn, request, fds)
+            warm_up = self.start(conn, request, fds)
         except Exception as err:  # noqa: BLE001 - a bad request never stops the worker
             log(f"refused a request: {err}")
             reply(conn, {"status": 1, "error": str(err)})
@@ -138,25 +148,21 @@ class Worker:
         finally:
             for fd in fds:
                 os.close(fd)
+        if warm_up is not None:
+            self.hand_over(*warm_up)
 
-    def start(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
+    def start(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> tuple[Any, Any, tuple[str, str]] | None:
+        """Fork the job's process. Returns what to warm up after it (adapter, job, key) when its adapter names
+        a warm-up that this worker and its predecessors have not done or tried, and none is under way."""
         from workflow_scripts.job import Job, adapter
 
         job = Job.from_json(request["rule"], request["spec"], request["log"])
         module = adapter(job.rule)
-        if hasattr(module, "warm"):
-            module.warm(job)  # e.g. the model class of this checkpoint: imported once, before forking
-            extra = other_threads()
-            if extra:  # a library started a thread while warming: never fork from here on
-                self.can_fork = False
-                log(f"threads {extra} started while warming for {job.rule}: each job will run in a fresh process instead")
-                reply(conn, {"status": None, "fallback": "this worker cannot fork safely"})
-                conn.close()
-                return
         sys.stdout.flush()
         sys.stderr.flush()
         worker_fds = [self.claim.fileno(), self.listener.fileno(), self.selector.fileno()]
         worker_fds += [fd for pidfd, (other, _, _) in self.jobs.items() for fd in (pidfd, other.fileno())]
+        worker_fds += [self.successor[1]] if self.successor else []
         gc.freeze()  # the worker's objects leave the collector's lists: a child's collections do not copy their pages
         worker = os.getpid()
         pid = os.fork()
@@ -167,6 +173,83 @@ class Worker:
         self.jobs[pidfd] = (conn, pid, time.monotonic())
         self.selector.register(pidfd, selectors.EVENT_READ, "child")
         self.selector.register(conn, selectors.EVENT_READ, "client")
+        key = warm_key(module, job)
+        if key is None or (job.rule, key) in self.warmed or self.successor is not None:
+            return None
+        return module, job, (job.rule, key)
+
+    def hand_over(self, module: Any, job: Any, key: tuple[str, str]) -> None:
+        """Fork a successor that does the warm-up `key` (e.g. importing a checkpoint's model class: seconds)
+        while this worker goes on serving; the job that asked for it already runs, doing its own. Once warm,
+        the successor serves on the same socket and this worker hands it the name: it stops accepting and
+        ends after its running jobs. A successor whose warm-up fails, or leaves a thread or CUDA behind (it
+        could not fork safely), ends instead, and this worker serves on without that warm-up. So the worker
+        never runs anything slow between two connections, never starts a thread, and forks only when
+        fork_hazard() finds nothing. One successor at a time; each warm-up is tried once."""
+        self.warmed.add(key)
+        ready, done = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.close(ready)
+            os._exit(self.succeed(module, job, key, done))
+        os.close(done)
+        self.successor = (pid, ready, key)
+        self.selector.register(ready, selectors.EVENT_READ, "successor")
+        log(f"pid {pid} warms up for {key[0]} ({key[1]}) while pid {os.getpid()} serves")
+
+    def succeed(self, module: Any, job: Any, key: tuple[str, str], done: int) -> int:
+        """The successor's life: leave its predecessor's jobs to it, warm up, say so through `done`, serve."""
+        try:
+            for pidfd, (conn, _pid, _start) in self.jobs.items():
+                os.close(pidfd)
+                conn.close()  # this process's copies: the predecessor keeps serving them
+            self.jobs = {}
+            self.selector.close()  # this process's epoll descriptor (the predecessor's registrations stay)
+            self.selector = selectors.EpollSelector()
+            started = time.monotonic()
+            module.warm(job)
+            hazard = fork_hazard()
+            if hazard:
+                log(f"{hazard} while warming up for {key[0]} ({key[1]}): jobs go on without this warm-up")
+                return 1
+            log(f"warm for {key[0]} ({key[1]}) in {time.monotonic() - started:.1f} s: pid {os.getpid()} serves from now on")
+            try:
+                os.write(done, b"R")
+            except OSError:
+                pass  # the predecessor is gone: this worker serves all the same
+            os.close(done)
+            self.last_active = time.monotonic()
+            self.serve()
+        except SystemExit:
+            self.stop("terminated")
+        except BaseException:  # noqa: BLE001 - never return into the predecessor's loop
+            import traceback
+
+            traceback.print_exc()
+            return 1
+        finally:
+            sys.stderr.flush()
+        return 0
+
+    def successor_done(self) -> None:
+        """The successor is warm (it serves: stop accepting, end after the running jobs) or gone (serve on)."""
+        assert self.successor is not None
+        pid, ready, key = self.successor
+        warm = os.read(ready, 1) == b"R"
+        self.selector.unregister(ready)
+        os.close(ready)
+        self.successor = None
+        if not warm:
+            os.waitpid(pid, 0)
+            log(f"no warm-up for {key[0]} ({key[1]}): pid {os.getpid()} serves on, its jobs do their own")
+            return
+        self.selector.unregister(self.listener)
+        self.listener.close()  # the names live on in the successor: a client never connects to a closing worker
+        self.claim.close()
+        self.serving = False
+        log(f"pid {os.getpid()} hands over to pid {pid}; it ends after its {len(self.jobs)} running job(s)")
 
     def client_gone(self, conn: Any) -> None:
         """A client's socket became readable while its job runs: the client went away; kill its job (which,
@@ -203,6 +286,8 @@ class Worker:
     def stop(self, why: str) -> None:
         for pidfd, (_conn, pid, _start) in self.jobs.items():
             kill_job(pidfd, pid)
+        if self.successor is not None:  # still warming up, for a worker that no longer serves
+            os.kill(self.successor[0], signal.SIGKILL)
         log(f"{self.kind} worker exits: {why}")
 
 
@@ -236,6 +321,24 @@ def child(job: Any, request: dict[str, Any], fds: list[int], close: list[int], w
         sys.stdout.flush()
         sys.stderr.flush()
     return status
+
+
+def warm_key(module: Any, job: Any) -> str | None:
+    """What a job's adapter would warm up in the worker beyond its start (adapter.warm_key; None: nothing)."""
+    try:
+        return module.warm_key(job) if hasattr(module, "warm_key") else None
+    except Exception:  # noqa: BLE001 - only a head start: the job reports any problem itself
+        return None
+
+
+def fork_hazard() -> str | None:
+    """Why forking this process would be unsafe (another thread, an initialised CUDA), or None."""
+    extra = other_threads()
+    if extra:
+        return f"threads {extra} started"
+    if "torch" in sys.modules and sys.modules["torch"].cuda.is_initialized():
+        return "CUDA was initialised"
+    return None
 
 
 def other_threads() -> list[str]:
