@@ -266,8 +266,9 @@ _rehearsed = False
 
 
 def warm(job: Job | None = None) -> None:
-    """Import torch and transformers, and the model class of the job's checkpoint (before the worker forks);
-    the first time, also rehearse the job on two images (`rehearse`)."""
+    """Import torch and transformers (a worker's start), and the model class of the job's checkpoint (a warm-up
+    of the worker's, done by a successor while the job runs: worker.py); the first time, also rehearse the
+    job on two images (`rehearse`)."""
     global _rehearsed
     import torch  # noqa: F401
     import transformers.modeling_utils  # noqa: F401  (under every model class and image processor: 3-4 s, once)
@@ -294,8 +295,8 @@ def warm_key(job: Job) -> str | None:
 
 
 def rehearse(job: Job) -> None:
-    """Load the job's checkpoint and embed its first two images on the CPU, in the worker before it forks:
-    the first call's one-time costs (the loading path's lazy imports, the kernels' set-up: about 0.5 s) are
+    """Load the job's checkpoint and embed its first two images on the CPU, in the worker before it forks the
+    jobs after it: the first call's one-time costs (the loading path's lazy imports, the kernels' set-up) are
     then paid once per worker instead of once per job. One thread, no GPU (the worker may not start either)."""
     import torch
 

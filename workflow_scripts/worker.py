@@ -12,17 +12,24 @@ status), and a rule's `conda:` environment still applies: workers are keyed by t
 
     python -m workflow_scripts.worker --serve KIND --owner SNAKEMAKE_PID   (started by the first client)
 
-Lifetime and safety:
+Lifetime and safety (docs/runtime.md is the user's guide):
+- Only on Linux (client.workers_supported: abstract sockets, SO_PEERCRED, epoll, pidfds, fork); elsewhere
+  every job runs in its own process.
 - A worker listens on an abstract Unix socket named after the user, the Snakemake process it serves
-  (FILM_OWNER_PID, set in rules/common.smk), its kind, the Python and the working folder, once it has
-  imported; from its start it holds a second name (the claim), so no second worker of its kind starts. Only
-  processes of the same user may use it (SO_PEERCRED).
+  (FILM_OWNER_PID, set in rules/common.smk), its kind, the Python, the working folder and the variables
+  libraries read when imported (client.IMPORT_TIME_ENV: a job whose CUDA_VISIBLE_DEVICES, HF_HOME, ... differ
+  gets a worker of its own), once it has imported; from its start it holds a second name (the claim), so no
+  second such worker starts. Only processes of the same user may use it (SO_PEERCRED).
 - It imports before it forks and never starts threads or touches a GPU itself; if it finds another thread
   or an initialised CUDA after importing, it forks nothing and its clients run their jobs themselves.
+- It never runs anything slow between two connections: a warm-up that a job asks for (the model class of
+  its checkpoint) is done by a successor forked for it, which then serves in its place (Worker.hand_over).
 - It exits when its Snakemake process is gone (checked twice a second) or after FILM_WORKER_IDLE seconds
-  without a job (default 300). When a client goes away (Ctrl-C, Snakemake cancelling the job) it kills that
-  job's process group at once; outputs are written to a temporary file and renamed, so a killed job leaves
-  nothing that looks complete.
+  without a job (default 300). A job dies with the worker that forked it (PR_SET_PDEATHSIG), even when the
+  worker is SIGKILLed. When a client goes away (Ctrl-C, Snakemake cancelling the job) the worker kills that
+  job's process group at once, and the job moves no output into place once its client is gone
+  (job.check_client); outputs are written to a temporary file and renamed, so a killed job leaves nothing
+  that looks complete.
 """
 
 import ctypes
@@ -288,7 +295,7 @@ class Worker:
             kill_job(pidfd, pid)
         if self.successor is not None:  # still warming up, for a worker that no longer serves
             os.kill(self.successor[0], signal.SIGKILL)
-        log(f"{self.kind} worker exits: {why}")
+        log(f"{self.kind} worker (pid {os.getpid()}) exits: {why}")
 
 
 def child(job: Any, request: dict[str, Any], fds: list[int], close: list[int], worker: int, client: int) -> int:
