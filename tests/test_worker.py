@@ -35,7 +35,9 @@ def job_spec(tmp_path: Path, k: int = 5, embeddings: Path | None = None) -> str:
     })
 
 
-def client(tmp_path: Path, spec: str, owner: int, rule: str = "ood", prelude: str = "", **env: str) -> subprocess.Popen[str]:
+def client(
+    tmp_path: Path, spec: str, owner: int, rule: str = "ood", prelude: str = "", **env: str
+) -> subprocess.Popen[str]:
     """Start a job's client as a rule's shell command does (python -S, the job's JSON on stdin); `prelude` runs
     first in the client (to simulate another platform)."""
     environment = {**os.environ, "PYTHONPATH": str(REPO), "FILM_OWNER_PID": str(owner), "FILM_WORKERS": "on", **env}
@@ -222,7 +224,9 @@ UNSUPPORTED = {
 
 
 @pytest.mark.parametrize("platform", sorted(UNSUPPORTED))
-def test_where_workers_cannot_run_every_job_runs_at_once_in_its_own_process(tmp_path: Path, owner: int, platform: str) -> None:
+def test_where_workers_cannot_run_every_job_runs_at_once_in_its_own_process(
+    tmp_path: Path, owner: int, platform: str
+) -> None:
     """On a platform without what workers use, a job that would wait for a worker (ood) runs in its own process
     at once: no worker is started, no claim is probed, and one line in the whole run says so, and why."""
     prelude, *why = UNSUPPORTED[platform]
@@ -282,7 +286,9 @@ def test_a_job_dies_with_its_worker_and_writes_nothing(tmp_path: Path, owner: in
     assert sorted(p.name for p in tmp_path.glob("ood*.npy")) + sorted(p.name for p in tmp_path.glob(".ood*")) == []
 
 
-def test_an_output_is_not_moved_into_place_once_the_client_is_gone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_output_is_not_moved_into_place_once_the_client_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A forked job checks its client's connection right before it renames an output into place: between the
     client's end and the worker's kill, nothing that looks complete appears."""
     import socket

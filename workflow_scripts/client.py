@@ -8,15 +8,16 @@ Started without site-packages (and without runpy, which `-m` would import) and i
 (marshal, not json; _socket, not socket), the client costs about 0.02 s of CPU, most of it Python's own start:
 it runs once per job, hundreds of times per film.
 
-Locally (FILM_WORKERS=auto or on) it connects to the warm worker of its rule's kind (and of its Python,
-working folder and IMPORT_TIME_ENV values: address), starting it when there is none (workflow_scripts/worker.py),
-sends the job with its stdin/stdout/stderr, working folder and environment, and exits with the job's status; the worker's record of the job's own process (wall and
-CPU seconds, peak memory) is appended to the job's log. Only the rules with a job per checkpoint, and those
-that import the worker's own heavy libraries, wait for a worker that is still importing (WAIT_FOR_WORKER); a
-rule that runs once per film with light imports (prepare_data, layout, animate, ...) runs in its own process at
-once instead, and starts the workers for the jobs after it. With FILM_WORKERS=off, inside a SLURM job (auto), on
-a platform without what workers use (workers_supported: Linux only), or when no worker can be had, it replaces
-itself with a Python that runs the job itself (workflow_scripts.job.run). docs/runtime.md is the user's guide.
+Locally (FILM_WORKERS=auto or on) it connects to the warm worker of its rule's kind (and of its Python, working
+folder and IMPORT_TIME_ENV values: address), starting it when there is none (workflow_scripts/worker.py), sends the
+job with its stdin/stdout/stderr, working folder and environment, and exits with the job's status; the worker's
+record of the job's own process (wall and CPU seconds, peak memory) is appended to the job's log. Only the rules
+with a job per checkpoint, and those that import the worker's own heavy libraries, wait for a worker that is still
+importing (WAIT_FOR_WORKER); a rule that runs once per film with light imports (prepare_data, layout, animate, ...)
+runs in its own process at once instead, and starts the workers for the jobs after it. With FILM_WORKERS=off,
+inside a SLURM job (auto), on a platform without what workers use (workers_supported: Linux only), or when no
+worker can be had, it replaces itself with a Python that runs the job itself (workflow_scripts.job.run).
+docs/runtime.md is the user's guide.
 """
 
 from __future__ import annotations

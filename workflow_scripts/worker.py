@@ -48,6 +48,9 @@ from typing import Any
 from workflow_scripts.client import CLAIM, HEADER, KIND_OF, KINDS, address, owner_pid, workers_supported
 
 
+WarmUp = tuple[Any, Any, tuple[str, str]]  # a job's adapter, the job, and (rule, warm key): see Worker.hand_over
+
+
 class Worker:
     """Serves the jobs of one kind: imports once, forks a child per job, reports each child's exit. A warm-up
     that a job asks for (its adapter's warm_key) is done by a successor, never while serving: see hand_over."""
@@ -158,7 +161,7 @@ class Worker:
         if warm_up is not None:
             self.hand_over(*warm_up)
 
-    def start(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> tuple[Any, Any, tuple[str, str]] | None:
+    def start(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> WarmUp | None:
         """Fork the job's process. Returns what to warm up after it (adapter, job, key) when its adapter names
         a warm-up that this worker and its predecessors have not done or tried, and none is under way."""
         from workflow_scripts.job import Job, adapter
@@ -221,7 +224,8 @@ class Worker:
             if hazard:
                 log(f"{hazard} while warming up for {key[0]} ({key[1]}): jobs go on without this warm-up")
                 return 1
-            log(f"warm for {key[0]} ({key[1]}) in {time.monotonic() - started:.1f} s: pid {os.getpid()} serves from now on")
+            took = time.monotonic() - started
+            log(f"warm for {key[0]} ({key[1]}) in {took:.1f} s: pid {os.getpid()} serves from now on")
             try:
                 os.write(done, b"R")
             except OSError:
