@@ -23,6 +23,7 @@ docs/runtime.md is the user's guide.
 from __future__ import annotations
 
 import _socket
+import errno
 import marshal
 import os
 import struct
@@ -137,12 +138,13 @@ def claim_address(kind: str, owner: int) -> bytes:
 
 
 def claimed(kind: str, owner: int) -> bool:
-    """Whether a worker of `kind` is starting or serving (it holds the claim name: binding it fails)."""
+    """Whether a worker of `kind` is starting or serving (it holds the claim name: binding it fails as taken).
+    Any other failure is no worker's: one started would fail the same way, and the client then runs the job."""
     probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         probe.bind(claim_address(kind, owner))
-    except OSError:
-        return True
+    except OSError as err:
+        return err.errno == errno.EADDRINUSE
     finally:
         probe.close()
     return False

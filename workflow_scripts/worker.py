@@ -33,6 +33,7 @@ Lifetime and safety (docs/runtime.md is the user's guide):
 """
 
 import ctypes
+import errno
 import gc
 import marshal
 import os
@@ -72,7 +73,9 @@ class Worker:
         """Hold the kind's claim name for the worker's whole life (client.claimed); False if another holds it."""
         try:
             self.claim.bind(self.address + CLAIM)
-        except OSError:
+        except OSError as err:
+            if err.errno != errno.EADDRINUSE:
+                raise
             return False  # another client's worker of this kind is starting or serving
         return True
 
@@ -415,10 +418,23 @@ def log(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
+def idle_seconds() -> float:
+    """FILM_WORKER_IDLE: the seconds a worker waits without a job before it exits (default 300)."""
+    value = os.environ.get("FILM_WORKER_IDLE", "300")
+    try:
+        return float(value)
+    except ValueError:
+        raise SystemExit(f"FILM_WORKER_IDLE={value!r} is not a number of seconds; set it to one, e.g. 300.") from None
+
+
 def serve(kind: str, owner: int) -> int:
-    worker = Worker(kind, owner, float(os.environ.get("FILM_WORKER_IDLE", "300")))
-    if not worker.claim_name():
-        return 0
+    worker = Worker(kind, owner, idle_seconds())
+    try:
+        if not worker.claim_name():
+            return 0
+    except OSError as err:
+        log(f"no {kind} worker: its socket name cannot be taken ({err.strerror}); each job runs in its own process")
+        return 1
     if os.fork() != 0:
         # The process the client started returns at once, its claim taken: the worker goes on as a grandchild,
         # no child of the job that started it (whose benchmark would count the worker's memory and CPU).
