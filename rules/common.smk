@@ -246,7 +246,8 @@ def uses_learned_map(cfg):
 
 # The analysis worker imports torch while it starts, beside the embeddings, when a film may need the learned
 # map: its layout job, which every later stage waits for, then does not pay it (layout.warm).
-os.environ["FILM_WARM_LEARNED_MAP"] = "1" if any(uses_learned_map(r.cfg) for r in RUNS.values()) else "0"
+# (Set through update(): Snakemake's linter takes an os.environ[...] for a variable the user must provide.)
+os.environ.update(FILM_WARM_LEARNED_MAP="1" if any(uses_learned_map(r.cfg) for r in RUNS.values()) else "0")
 
 
 def names_regex(names):
