@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from workflow_scripts.runtime.client import RUN_CLIENT
+from workflow_scripts.runtime.client import RUN_CLIENT, START_TIMEOUT
 
 PYTHON = sys.executable
 
 
 def job_spec(tmp_path: Path, k: int = 5, embeddings: Path | None = None) -> str:
-    """The JSON of an `ood` job on 40 random embeddings (what rules/jobs.smk's job_params builds)."""
+    """The JSON of an `ood` job on 40 random embeddings (what rules/setup.smk's job_params builds)."""
     if embeddings is None:
         embeddings = tmp_path / "emb.npy"
         np.save(embeddings, np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32))
@@ -37,11 +37,14 @@ def job_spec(tmp_path: Path, k: int = 5, embeddings: Path | None = None) -> str:
     )
 
 
-def client(tmp_path: Path, spec: str, owner: int, rule: str = "ood", **env: str) -> subprocess.Popen[str]:
-    """Start a job's client as a rule's shell command does (python -S, the job's JSON on stdin)."""
+def client(
+    tmp_path: Path, spec: str, owner: int, rule: str = "ood", prelude: str = "", **env: str
+) -> subprocess.Popen[str]:
+    """Start a job's client as a rule's shell command does (python -S, the job's JSON on stdin); `prelude` runs
+    first in the client (to simulate another platform)."""
     environment = {**os.environ, "PYTHONPATH": str(REPO), "FILM_OWNER_PID": str(owner), "FILM_WORKERS": "on", **env}
     proc = subprocess.Popen(
-        [PYTHON, "-S", "-c", RUN_CLIENT, rule, "--log", str(tmp_path / f"{rule}.log")],
+        [PYTHON, "-S", "-c", prelude + RUN_CLIENT, rule, "--log", str(tmp_path / f"{rule}.log")],
         cwd=tmp_path,
         env=environment,
         stdin=subprocess.PIPE,
@@ -161,6 +164,117 @@ def test_workers_off_runs_the_job_in_the_clients_place(tmp_path: Path, owner: in
     assert workers(owner) == []
 
 
+# A worker whose layout jobs ask for a slow warm-up (as importing a checkpoint's model class can be).
+SLOW_WARM_WORKER = """
+import sys, time
+import workflow_scripts.runtime.worker as worker
+from workflow_scripts.adapters import layout
+warm = layout.warm
+def slow_warm(job=None):
+    if job is not None:
+        time.sleep(8)
+    warm(job)
+layout.warm, layout.warm_key = slow_warm, lambda job: "a slow one"
+sys.exit(worker.main(sys.argv[1:]))
+"""
+
+
+def test_a_slow_warm_up_never_blocks_the_workers_other_jobs(tmp_path: Path, owner: int) -> None:
+    """A job whose warm-up is slow runs at once, doing its own; a successor does the warm-up for the jobs after
+    it while the worker goes on serving every other job, then takes over; the worker ends after its jobs."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FILM_OWNER_PID": str(owner), "FILM_WORKERS": "on"}
+    log_path = tmp_path / ".snakemake" / "film-workers" / f"analysis-{owner}.log"
+    log_path.parent.mkdir(parents=True)
+    with open(log_path, "ab") as log_file:
+        subprocess.run(
+            [PYTHON, "-c", SLOW_WARM_WORKER, "--serve", "analysis", "--owner", str(owner)],
+            check=True,
+            cwd=tmp_path,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            timeout=60,
+        )
+    assert wait_until(lambda: "analysis worker ready" in log_path.read_text(), timeout=120), log_path.read_text()
+    (first,) = [p for p in workers(owner) if b"analysis" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    layout_spec = json.dumps(
+        {
+            "input": {"embeddings": []},
+            "output": {"layout": str(tmp_path / "layout.npz")},
+            "params": {"method": "pca"},
+            "wildcards": {"run": "t"},
+            "threads": 1,
+        }
+    )
+    layout = client(tmp_path, layout_spec, owner, rule="layout")
+    assert wait_until(lambda: "warms up for layout (a slow one)" in log_path.read_text(), timeout=30)
+    ood = client(tmp_path, job_spec(tmp_path), owner)
+    assert ood.wait(timeout=60) == 0, ood.stderr.read()
+    layout.wait(timeout=60)  # (it fails: no embeddings; what matters is when)
+    assert "forked from a warm worker" in (tmp_path / "ood.log").read_text()
+    assert "forked from a warm worker" in (tmp_path / "layout.log").read_text()
+    assert "serves from now on" not in log_path.read_text()  # both served while the successor still warmed up
+    assert wait_until(lambda: "serves from now on" in log_path.read_text(), timeout=30)
+    assert wait_until(lambda: first not in workers(owner), timeout=10)  # it ended, its jobs done
+    again = client(tmp_path, layout_spec, owner, rule="layout")
+    again.wait(timeout=60)
+    assert "forked from a warm worker" in (tmp_path / "layout.log").read_text()  # by the successor
+    assert log_path.read_text().count("warms up for layout") == 1, log_path.read_text()
+
+
+def environ(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+
+
+def test_jobs_whose_import_time_variables_differ_get_a_worker_each(tmp_path: Path, owner: int) -> None:
+    """Libraries read HF_HOME, CUDA_VISIBLE_DEVICES, ... once, when the worker imports them: a job whose values
+    differ is served by a worker started with its environment, one whose values agree shares it."""
+    homes = [str(tmp_path / "hf-a"), str(tmp_path / "hf-b"), str(tmp_path / "hf-a")]
+    for home in homes:
+        proc = client(tmp_path, job_spec(tmp_path), owner, HF_HOME=home)
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()
+        assert "forked from a warm worker" in (tmp_path / "ood.log").read_text()
+    analysis = [p for p in workers(owner) if b"analysis" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    assert sorted(environ(p)["HF_HOME"] for p in analysis) == sorted(set(homes))
+    ready = (tmp_path / ".snakemake" / "film-workers" / f"analysis-{owner}.log").read_text()
+    assert ready.count("analysis worker ready") == 2
+
+
+UNSUPPORTED = {
+    "macOS": ("import sys; sys.platform = 'darwin'\n", "they need Linux", "this is darwin"),
+    "a kernel without pidfds": (
+        "import os\ndef no_pidfds(pid, flags=0): raise OSError(38, 'Function not implemented')\nos.pidfd_open = no_pidfds\n",
+        "this kernel has no pidfds",
+        "Function not implemented",
+    ),
+}
+
+
+@pytest.mark.parametrize("platform", sorted(UNSUPPORTED))
+def test_where_workers_cannot_run_every_job_runs_at_once_in_its_own_process(
+    tmp_path: Path, owner: int, platform: str
+) -> None:
+    """On a platform without what workers use, a job that would wait for a worker (ood) runs in its own process
+    at once: no worker is started, no claim is probed, and one line in the whole run says so, and why."""
+    prelude, *why = UNSUPPORTED[platform]
+    started = time.monotonic()
+    first = client(tmp_path, job_spec(tmp_path), owner, prelude=prelude)
+    assert first.wait(timeout=120) == 0, first.stderr.read()
+    assert time.monotonic() - started < START_TIMEOUT / 3  # never waits for a worker
+    assert np.load(tmp_path / "ood.npy").shape == (40,)
+    assert "forked from a warm worker" not in (tmp_path / "ood.log").read_text()
+    said = [line for line in first.stderr.read().splitlines() if "warm workers are off" in line]
+    assert len(said) == 1 and all(part in said[0] for part in why), said
+    second = client(tmp_path, job_spec(tmp_path), owner, prelude=prelude)
+    assert second.wait(timeout=120) == 0
+    assert "warm workers are off" not in second.stderr.read()  # said once per run
+    folder = tmp_path / ".snakemake" / "film-workers"
+    assert [p.name for p in folder.iterdir()] == [f"off-{owner}.log"]  # no worker's log: none was started
+    assert (folder / f"off-{owner}.log").read_text() == said[0] + "\n"
+    assert workers(owner) == []
+
+
 def test_a_job_whose_client_is_killed_is_killed_and_writes_nothing(tmp_path: Path, owner: int) -> None:
     fifo = tmp_path / "never-written.npy"
     os.mkfifo(fifo)  # the job blocks reading it, like a long job
@@ -174,6 +288,53 @@ def test_a_job_whose_client_is_killed_is_killed_and_writes_nothing(tmp_path: Pat
         lambda: not Path(f"/proc/{job}").exists() or "Z" in Path(f"/proc/{job}/stat").read_text().split()[2]
     )
     assert not (tmp_path / "ood.npy").exists()
+
+
+def gone(pid: int) -> bool:
+    """Whether process `pid` has ended (gone, or a zombie waiting for its parent)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_job_dies_with_its_worker_and_writes_nothing(tmp_path: Path, owner: int) -> None:
+    """A worker killed mid-job (the OOM killer: SIGKILL, no clean-up of its own) takes its job along at once;
+    the client reports it, and no output appears afterwards."""
+    fifo = tmp_path / "never-written.npy"
+    os.mkfifo(fifo)  # the job blocks reading it, like a long job
+    proc = client(tmp_path, job_spec(tmp_path, embeddings=fifo), owner)
+    assert wait_until(lambda: any(children(w) for w in workers(owner)), timeout=120), proc.stderr.read()
+    ((worker, job),) = [(w, c) for w in workers(owner) for c in children(w)]
+    os.kill(worker, signal.SIGKILL)
+    assert wait_until(lambda: gone(job), timeout=10), "the job outlived its worker"
+    assert proc.wait(timeout=30) == 1
+    assert "the warm worker stopped before the job finished" in proc.stderr.read()
+    with pytest.raises(OSError):  # nobody reads the fifo any more: a job still waiting would take the data
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    time.sleep(0.5)
+    assert sorted(p.name for p in tmp_path.glob("ood*.npy")) + sorted(p.name for p in tmp_path.glob(".ood*")) == []
+
+
+def test_an_output_is_not_moved_into_place_once_the_client_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forked job checks its client's connection right before it renames an output into place: between the
+    client's end and the worker's kill, nothing that looks complete appears."""
+    import socket
+
+    from workflow_scripts.runtime import job
+    from workflow_scripts.film.common import save_npy
+
+    ours, theirs = socket.socketpair()
+    monkeypatch.setattr(job, "_CLIENT_FD", None)  # restored after the test
+    job.watch_client(ours.fileno())  # as a forked job does: the library checks the client before publishing
+    save_npy(tmp_path / "kept.npy", np.zeros(3))
+    theirs.close()  # the client ends
+    with pytest.raises(job.ClientGone):
+        save_npy(tmp_path / "late.npy", np.zeros(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["kept.npy"]  # neither the output nor its temporary file
+    ours.close()
 
 
 def test_a_worker_leaves_when_idle(tmp_path: Path, owner: int) -> None:
@@ -204,3 +365,24 @@ print(client.await_reply(sock))
     )
     assert "may not use this worker" in out.stdout, out.stdout + out.stderr
     assert not (tmp_path / "ood.npy").exists()
+
+
+def test_a_conda_environment_is_recognised_by_what_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under per-rule conda environments (any --conda-prefix) a client starts only its own kind's worker: the
+    others may need another Python. A venv, or a folder that only looks like Snakemake's, starts them all."""
+    from workflow_scripts.runtime import client as c
+
+    env = tmp_path / "my-conda-prefix" / "0123abcd_"  # a custom --conda-prefix: no ".snakemake/conda" in it
+    (env / "conda-meta").mkdir(parents=True)
+    monkeypatch.setenv("CONDA_PREFIX", str(env))
+    monkeypatch.setattr(sys, "prefix", str(env))  # this Python is the environment's
+    assert c.kinds_to_start("train") == ["train"]
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / ".venv"))  # a venv's Python, a conda env activated around it
+    assert c.kinds_to_start("train") == ["train", "analysis", "render"]
+    fake = tmp_path / ".snakemake" / "conda" / "0123abcd_"  # the path of one, but no conda environment
+    fake.mkdir(parents=True)
+    monkeypatch.setenv("CONDA_PREFIX", str(fake))
+    monkeypatch.setattr(sys, "prefix", str(fake))
+    assert c.kinds_to_start("analysis") == ["analysis", "render"]
+    monkeypatch.delenv("CONDA_PREFIX")
+    assert c.kinds_to_start("render") == ["render"]

@@ -12,8 +12,9 @@ _rehearsed = False
 
 
 def warm(job: Job | None = None) -> None:
-    """Import torch and transformers, and the model class of the job's checkpoint (before the worker forks);
-    the first time, also rehearse the job on two images (`rehearse`)."""
+    """Import torch and transformers (a worker's start), and the model class of the job's checkpoint (a warm-up
+    of the worker's, done by a successor while the job runs: runtime/worker.py); the first time, also rehearse
+    the job on two images (`rehearse`)."""
     global _rehearsed
     import torch  # noqa: F401
     import transformers.modeling_utils  # noqa: F401  (under every model class and image processor: 3-4 s, once)
@@ -29,9 +30,20 @@ def warm(job: Job | None = None) -> None:
         pass
 
 
+def warm_key(job: Job) -> str | None:
+    """What warm(job) would load that the worker's start did not: the model classes the job's checkpoint names
+    (the worker warms up once per key, see runtime/worker.py; None when its config is unreadable: the job
+    says so)."""
+    try:
+        config = read_config(job.params.checkpoint_dir, what="checkpoint")
+    except Exception:  # noqa: BLE001 - the job reports it
+        return None
+    return f"{config['model_type']}: {' '.join(config.get('architectures') or [])}"
+
+
 def rehearse(job: Job) -> None:
-    """Load the job's checkpoint and embed its first two images on the CPU, in the worker before it forks:
-    the first call's one-time costs (the loading path's lazy imports, the kernels' set-up: about 0.5 s) are
+    """Load the job's checkpoint and embed its first two images on the CPU, in the worker before it forks the
+    jobs after it: the first call's one-time costs (the loading path's lazy imports, the kernels' set-up) are
     then paid once per worker instead of once per job. One thread, no GPU (the worker may not start either)."""
     import torch
 

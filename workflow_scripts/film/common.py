@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
+        before_publishing()  # e.g. the job runtime's: a job whose client went away completes no output
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -114,3 +115,18 @@ def seeded_subset(n: int, k: int, seed: int = 0) -> np.ndarray:
     if n <= k:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, k, replace=False))
+
+
+_PUBLISH_CHECKS: list[Callable[[], None]] = []
+
+
+def check_before_publishing(check: Callable[[], None]) -> None:
+    """Call `check` right before any output is moved into place (atomic_path, the trainer's checkpoints); it
+    raises to stop that. The job runtime registers one that stops a job whose client has gone away."""
+    _PUBLISH_CHECKS.append(check)
+
+
+def before_publishing() -> None:
+    """Run the registered checks (check_before_publishing): an exception leaves the output unpublished."""
+    for check in _PUBLISH_CHECKS:
+        check()

@@ -301,13 +301,23 @@ class _Plateau:
         return self.stop_at is not None and it - self.stop_at >= self.anneal
 
 
+_warmed_up = False
+
+
 def warm_up() -> None:
     """Import torch and what it loads on the first training step (the optimiser pulls in torch._dynamo, about
     as long as torch itself) by fitting two steps on a few random rows, on one thread (starting no thread
     pool). A warm worker calls it while it starts, so the layout job, a barrier of the film, does not."""
+    global _warmed_up
     rng = np.random.default_rng(0)
     tiny = [rng.normal(size=(40, 8)).astype(np.float32) for _ in range(2)]
     fit(tiny, {"iterations": 2, "threads": 1, "pca_dims": 4, "negatives": 16, "batch": 16, "movement_batch": 16})
+    _warmed_up = True
+
+
+def warmed_up() -> bool:
+    """Whether warm_up has run in this process."""
+    return _warmed_up
 
 
 def _threads(value: Any) -> int:

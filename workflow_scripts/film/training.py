@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow_scripts.film.checkpoints import check_existing_checkpoints, training_fingerprint, write_train_log
-from workflow_scripts.film.common import UserError, save_json
+from workflow_scripts.film.common import UserError, before_publishing, save_json
 from workflow_scripts.film.models import is_builtin, load_for_training, tiny_vit_config
 from workflow_scripts.film.preprocess import processor_for
 
@@ -57,6 +57,7 @@ def publish(staging: str | Path, checkpoint_root: str | Path) -> None:
     import shutil
 
     for folder in sorted(Path(staging).glob("checkpoint-*"), key=_step):
+        before_publishing()  # e.g. not once the job's client has gone away
         dest = Path(checkpoint_root) / folder.name
         dest.mkdir(parents=True, exist_ok=True)
         for name in FILM_FILES:

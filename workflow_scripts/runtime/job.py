@@ -60,6 +60,39 @@ def limit_threads(threads: int) -> None:
     _THREADPOOLS.limit(limits=threads)
 
 
+_CLIENT_FD: int | None = None  # a job forked by a warm worker: its connection to the job's client
+
+
+class ClientGone(BaseException):
+    """The job's client went away (Ctrl-C, Snakemake cancelled the job): its outputs must not appear. Not an
+    Exception, so that no adapter's handler takes it for a failure of its own."""
+
+
+def watch_client(fd: int) -> None:
+    """Make `fd`, the worker's connection to this forked job's client, the one check_client watches, and have
+    the film's library call check_client before it moves any output into place."""
+    from workflow_scripts.film.common import check_before_publishing
+
+    global _CLIENT_FD
+    if _CLIENT_FD is None:
+        check_before_publishing(check_client)
+    _CLIENT_FD = fd
+
+
+def check_client() -> None:
+    """Raise ClientGone when this job's client has gone away; called right before an output is moved into place
+    (the film library's before_publishing: atomic_path, the trainer's checkpoints). The worker kills such a job too: this closes the moment between the client's end
+    and the kill. (The client sends nothing after its request: a readable connection is a closed one.)"""
+    if _CLIENT_FD is None:
+        return
+    import select
+
+    poller = select.poll()
+    poller.register(_CLIENT_FD, select.POLLIN | select.POLLRDHUP)
+    if poller.poll(0):
+        raise ClientGone("the job's client went away: its outputs are not moved into place")
+
+
 def adapter(rule: str) -> Any:
     """The module of a rule's adapter: workflow_scripts/adapters/<rule>.py, which defines main(job)."""
     if not rule.isidentifier():
@@ -78,7 +111,7 @@ def run(job: Job) -> int:
     limit_threads(job.threads)
     try:
         adapter(job.rule).main(job)
-    except UserError as err:
+    except (UserError, ClientGone) as err:
         log.error("%s", err)
         return 1
     except Exception:  # noqa: BLE001 - every failure ends in the job's log
