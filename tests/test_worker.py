@@ -323,8 +323,8 @@ def test_an_output_is_not_moved_into_place_once_the_client_is_gone(
     client's end and the worker's kill, nothing that looks complete appears."""
     import socket
 
-    from workflow_scripts.runtime import job
     from workflow_scripts.film.common import save_npy
+    from workflow_scripts.runtime import job
 
     ours, theirs = socket.socketpair()
     monkeypatch.setattr(job, "_CLIENT_FD", None)  # restored after the test
