@@ -8,7 +8,7 @@ its embeddings barely differ). The camera zooms with the cloud instead:
             centre moves by at most `max_shift` times the half-size, wherever the readability bounds allow it
             (they win where the cloud jumps faster than the camera may follow);
   framed    within those bounds the camera follows the size that shows (nearly) all points, the 0.5th to
-            99.5th percentile times `margin`, as project.axis_limits does for the fixed film-wide axes.
+            99.5th percentile times `margin`, as axis_limits below does for the fixed film-wide axes.
 Two modes: "lookahead" plans the whole film at once (the camera starts zooming before a jump, so the zoom is
 spread over more frames); "causal" decides frame i from frames 0..i only, so appending checkpoints never
 changes an earlier frame's camera (a live-growing film).

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from workflow_scripts.film.camera import axis_limits
 from workflow_scripts.film.checkpoints import read_train_log
 from workflow_scripts.film.common import UserError, atomic_path, load_json, load_npy
 from workflow_scripts.film.layout_plan import FIRST_FIT
@@ -233,11 +234,8 @@ def film_data_from_run(
 
 def film_limits(projections: np.ndarray, margin: float = 1.1) -> np.ndarray:
     """Fixed, square camera limits [x0, x1, y0, y1] around all steps (0.5-99.5 percentiles times `margin`)."""
-    points = np.asarray(projections, np.float64).reshape(-1, 2)
-    low, high = np.percentile(points, 0.5, axis=0), np.percentile(points, 99.5, axis=0)
-    centre = (low + high) / 2
-    half = float(max(high - low) / 2 * margin) or 1.0
-    return np.array([centre[0] - half, centre[0] + half, centre[1] - half, centre[1] + half])
+    limits = axis_limits([np.asarray(projections, np.float64).reshape(-1, 2)], margin)
+    return np.array([*limits["x"], *limits["y"]])
 
 
 def choose_points(data: FilmData, max_points: int, seed: int) -> np.ndarray:
