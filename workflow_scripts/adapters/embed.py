@@ -17,7 +17,7 @@ def warm(job: Job | None = None) -> None:
     the job on two images (`rehearse`)."""
     global _rehearsed
     import torch  # noqa: F401
-    import transformers.modeling_utils  # noqa: F401  (under every model class and image processor: 3-4 s, once)
+    import transformers.modeling_utils  # noqa: F401  (under every model class and image processor: once)
 
     if job is None:
         return

@@ -38,15 +38,15 @@ def _frames(paths: Sequence[str]) -> Iterator[Any]:
 
 def _palette_frame(path: str) -> Any:
     """One frame reduced to an adaptive 256-colour palette (fast octree, no dithering: flat plot colours stay
-    flat, which also compresses best); 2.7x faster and 20% smaller than Pillow's default conversion."""
+    flat, which also compresses best): faster and smaller than Pillow's default conversion (RESULTS.md)."""
     from PIL import Image
 
     return _rgb(path).quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
 
 
 def _palette_frames(paths: Sequence[str], threads: int = 1) -> Iterator[Any]:
-    """The frames in order, decoded and reduced by `threads` threads (Pillow releases the GIL for both: 40 of
-    the 55 ms a frame costs at 1280 x 720), at most two per thread ahead, so memory stays flat."""
+    """The frames in order, decoded and reduced by `threads` threads (Pillow releases the GIL for both, most of
+    a frame's cost), at most two per thread ahead, so memory stays flat."""
     if threads <= 1:
         yield from map(_palette_frame, paths)
         return

@@ -68,7 +68,7 @@ TSNE_DEFAULTS: dict[str, Any] = {
     "normalise": False,  # L2-normalise every embedding first (cosine neighbourhoods)
     "max_fit_rows": 20000,  # pooled rows the map is fitted on (seeded subsample); the rest is placed
     "transform_perplexity": 30.0,  # neighbours among the fitted rows that place one new row
-    "transform_iter": 100,  # openTSNE's 250 placed the demo the same (within 0.001), 2.5x slower
+    "transform_iter": 100,  # openTSNE's 250 places rows no better here and costs more (RESULTS.md)
     "transform_learning_rate": 0.1,
     "transform_exaggeration": 1.5,
     "threads": 1,  # openTSNE threads (1 keeps the result independent of the core count)

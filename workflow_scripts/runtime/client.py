@@ -5,7 +5,7 @@ A rule's shell command (rules/setup.smk, job("RULE")) is
     exec python -S -c "$RUN_CLIENT" RULE --log LOG <<< JOB_JSON      (RUN_CLIENT: the code below)
 
 Started without site-packages (and without runpy, which `-m` would import) and importing only built-in modules
-(marshal, not json; _socket, not socket), the client costs about 0.02 s of CPU, most of it Python's own start:
+(marshal, not json; _socket, not socket), the client costs a few hundredths of a second of CPU, most of it Python's own start:
 it runs once per job, hundreds of times per film.
 
 Locally (FILM_WORKERS=auto or on) it connects to the warm worker of its rule's kind (and of its Python, working

@@ -1,7 +1,7 @@
 """Warm workers: one job per checkpoint and stage, without paying the imports once per job.
 
-A fresh Python pays seconds of imports (torch + transformers about 6.5 s, cleanlab 2.5 s, scikit-learn 2 s,
-matplotlib 1 s) against 0.01-0.3 s of work per checkpoint and stage. A warm worker of a kind (client.KINDS:
+A fresh Python pays seconds of imports (torch and transformers, cleanlab, scikit-learn, matplotlib; measured
+in benchmarks/RESULTS.md, Per-job start-up) against a fraction of a second of work per checkpoint and stage. A warm worker of a kind (client.KINDS:
 train, analysis, render, the conda environments of the rules) imports what its rules need once (an adapter's
 `warm()`; the rules that run once per film, prepare_data, preprocess and train, have none: their imports would
 only delay the first embedding), then forks one child per job. The child takes the job's stdin/stdout/stderr
