@@ -3,7 +3,8 @@
 
 # --- the job command --------------------------------------------------------------------------------------
 # Every rule's shell command runs workflow_scripts/adapters/<rule>.py's main(job) through the warm-worker client,
-# with the job's JSON (params.job, see job_params) on stdin. See workflow_scripts/runtime/worker.py and job.py.
+# with the job's JSON (its named inputs, outputs and settings) in a small file the command names
+# (.snakemake/film-jobs/, see job_spec_file). See docs/runtime.md.
 
 
 # The Python that runs a job: the rule's conda environment's (`--sdm conda` puts it first on PATH), else the
@@ -18,16 +19,35 @@ PYTHON = (
 def job():
     """The shell command of a job: the adapter its params name (workflow_scripts/adapters/<adapter>.py, the
     rule's own), run by the client."""
-    return f"exec {PYTHON} -S -c '{RUN_CLIENT}' {{params.adapter}} --log {{log:q}} <<< {{params.job:q}}"
+    return f"exec {PYTHON} -S -c '{RUN_CLIENT}' {{params.adapter}} --log {{log:q}} --spec {{params.spec:q}}"
+
+
+JOB_SPECS = ".snakemake/film-jobs"  # in the working directory, beside Snakemake's own records
+
+
+def job_spec_file(text):
+    """The path of a file holding `text`, a job's JSON, named by its content: written once (not in a dry run),
+    then found again by every later run whose job is the same, so the shell command names a file instead of
+    carrying the JSON (`snakemake -p` prints a short line; `cat` the file to see what the job receives)."""
+    digest = hashlib.sha1(text.encode()).hexdigest()
+    path = f"{JOB_SPECS}/{digest[:2]}/{digest}.json"
+    if not workflow.dryrun and not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    return path
 
 
 def job_params(adapter, **settings):
     """A rule's params: `adapter`, the rule's adapter (workflow_scripts/adapters/<adapter>.py, named after the
     rule), `settings`, the job's settings as one dict (each a value, or a function of the
-    wildcards, strings with wildcards filled in), and `job`, the JSON its adapter receives (named input and
-    output, the settings, wildcards, threads, resources). Snakemake records `settings`, so a changed setting
-    reruns exactly the jobs that use it; `job` is derived from the input, output and threads, so it is not
-    recorded, nor is a setting whose function takes `input` or `output` (it lives in `job` only). Two params
+    wildcards, strings with wildcards filled in), and `spec`, the file holding the JSON its adapter receives
+    (named input and output, the settings, wildcards, threads, resources: job_spec_file). Snakemake records
+    `settings`, so a changed setting reruns exactly the jobs that use it; `spec` is derived from the input,
+    output and threads, so it is not recorded, nor is a setting whose function takes `input` or `output` (it
+    lives in the spec only). Two params
     functions per rule, not one per setting: Snakemake inspects and calls every params function of every job
     when it plans, which a dry run of 1,000 checkpoints paid 30,000 times."""
     takes = {
@@ -50,19 +70,21 @@ def job_params(adapter, **settings):
     def named(files):
         return {name: list(value) if isinstance(value, list) else str(value) for name, value in files.items()}
 
-    def job(wildcards, input, output, threads, resources):
-        return json.dumps(
-            {
-                "input": named(input),
-                "output": named(output),
-                "params": values(wildcards, {"input": input, "output": output}),
-                "wildcards": dict(wildcards.items()),
-                "threads": threads,
-                "resources": {k: v for k, v in resources.items() if not k.startswith("_") and k != "tmpdir"},
-            }
+    def spec(wildcards, input, output, threads, resources):
+        return job_spec_file(
+            json.dumps(
+                {
+                    "input": named(input),
+                    "output": named(output),
+                    "params": values(wildcards, {"input": input, "output": output}),
+                    "wildcards": dict(wildcards.items()),
+                    "threads": threads,
+                    "resources": {k: v for k, v in resources.items() if not k.startswith("_") and k != "tmpdir"},
+                }
+            )
         )
 
-    return {"adapter": adapter, "settings": lambda wildcards: values(wildcards), "job": job}
+    return {"adapter": adapter, "settings": lambda wildcards: values(wildcards), "spec": spec}
 
 
 def code_files(rule):

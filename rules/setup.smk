@@ -1,6 +1,7 @@
 # Configuration and run planning, when the workflow is parsed: validate the config, derive each run's
 # checkpoint steps and layout fit (Run), and set what the job runtime reads from the environment.
 import functools
+import hashlib
 import inspect
 import json
 import os

@@ -205,3 +205,18 @@ def test_the_default_layout_auto_keeps_the_learned_map_or_pca_and_says_which(tin
     for i, step in enumerate(kept["steps"]):
         np.testing.assert_array_equal(np.load(res / "projection" / f"{step}.npy"), kept["coords"][i])
     assert "auto: " in (res / "film.html").read_text()
+
+
+def test_a_jobs_command_is_a_short_line_naming_its_adapter_log_and_spec(tmp_path: Path) -> None:
+    """snakemake -p prints each job's command as one short line: the client, the rule's adapter, its log and
+    the file that holds the job's JSON (written when the job is planned for real, named by its content), not
+    the JSON itself. A dry run writes no spec file."""
+    workdir = make_workdir(tmp_path)
+    proc = snakemake(workdir, "-n", "-p", "--configfile", "test.yaml")
+    commands = [line for line in proc.stdout.splitlines() if "workflow_scripts.runtime.client" in line]
+    assert commands and all('{"input"' not in c and len(c) < 400 for c in commands), commands[:2]
+    assert any(" ood --log results/" in c and "--spec .snakemake/film-jobs/" in c for c in commands)
+    assert not (workdir / ".snakemake" / "film-jobs").exists()
+    snakemake(workdir, "--configfile", "test.yaml", "--until", "prepare_data")
+    spec = re.search(r"prepare_data --log \S+ --spec (\S+)", proc.stdout).group(1)
+    assert json.loads((workdir / spec).read_text())["output"]["labels"].endswith("data/labels.npy")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -186,10 +187,11 @@ def test_until_a_stage_stops_after_it(tmp_path: Path) -> None:
 def test_set_resources_and_set_threads_reach_each_job(tiny_copy: Path) -> None:
     proc = snakemake(
         tiny_copy,
-        "-n",
         "-p",
         "--forcerun",
         "embed",
+        "--until",
+        "ood",
         "--set-resources",
         "ood:mem_mb=8000",
         "--set-threads",
@@ -197,9 +199,14 @@ def test_set_resources_and_set_threads_reach_each_job(tiny_copy: Path) -> None:
         "--configfile",
         "test.yaml",
     )
-    blocks = {b.split(":", 1)[0]: b for b in proc.stdout.split("\nrule ")[1:] if b.startswith(("ood:", "embed:"))}
-    assert "mem_mb=8000" in blocks["ood"] and '"mem_mb": 8000' in blocks["ood"]  # in the job's JSON too
-    assert "threads: 2" in blocks["embed"] and '"threads": 2' in blocks["embed"]  # (--cores 2 caps it)
+    out = proc.stdout + proc.stderr
+    blocks = {
+        b.split(":", 1)[0]: b for b in re.split(r"\n(?:local)?rule ", out)[1:] if b.startswith(("ood:", "embed:"))
+    }
+    assert "mem_mb=8000" in blocks["ood"] and "threads: 2" in blocks["embed"]  # (--cores 2 caps it)
+    for rule, key, value in (("ood", "resources", {"mem_mb": 8000}), ("embed", "threads", 2)):
+        spec = json.loads((tiny_copy / re.search(r"--spec (\S+)", blocks[rule]).group(1)).read_text())
+        assert spec[key] == value or value.items() <= spec[key].items()  # in the job's JSON too
 
 
 def test_list_of_rules_does_not_depend_on_the_config(tmp_path: Path) -> None:

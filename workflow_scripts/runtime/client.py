@@ -2,7 +2,7 @@
 
 A rule's shell command (rules/setup.smk, job("RULE")) is
 
-    exec python -S -c "$RUN_CLIENT" RULE --log LOG <<< JOB_JSON      (RUN_CLIENT: the code below)
+    exec python -S -c "$RUN_CLIENT" RULE --log LOG --spec JOB_JSON_FILE      (RUN_CLIENT: the code below)
 
 Started without site-packages (and without runpy, which `-m` would import) and importing only built-in modules
 (marshal, not json; _socket, not socket), the client costs a few hundredths of a second of CPU, most of it Python's own start:
@@ -386,9 +386,15 @@ def in_process(rule: str, log_file: str | None) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """python -S -m workflow_scripts.runtime.client RULE [--log LOG] [--in-process] (the job's JSON on stdin; rules run
-    it through `-c`, see the module's docstring)."""
+    """python -S -m workflow_scripts.runtime.client RULE [--log LOG] [--spec FILE] [--in-process] (the job's JSON in
+    FILE, else on stdin; rules run it through `-c`, see the module's docstring)."""
     args = list(argv)
+    if "--spec" in args:  # the job's JSON in a file (the rules' form): it becomes this process's stdin
+        i = args.index("--spec")
+        fd = os.open(args[i + 1], os.O_RDONLY)
+        os.dup2(fd, 0)
+        os.close(fd)
+        del args[i : i + 2]
     log_file = None
     if "--log" in args:
         i = args.index("--log")

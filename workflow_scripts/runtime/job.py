@@ -2,9 +2,9 @@
 
 Every rule's shell command has the same form (rules/jobs.smk, job("RULE")):
 
-    exec python -S -c "$RUN_CLIENT" RULE --log LOG <<< JOB_JSON      (client.RUN_CLIENT runs client.main)
+    exec python -S -c "$RUN_CLIENT" RULE --log LOG --spec JOB_JSON_FILE  (client.RUN_CLIENT runs client.main)
 
-JOB_JSON holds the job's named input, output, params, wildcards, threads and resources (built by Snakemake
+JOB_JSON_FILE (.snakemake/film-jobs/, named by its content) holds the job's named input, output, params, wildcards, threads and resources (built by Snakemake
 from the rule, see `job_params` in rules/jobs.smk). `workflow_scripts.runtime.client` runs the job in a warm
 worker (locally, workflow_scripts/runtime/worker.py) or in its own place (clusters, `FILM_WORKERS=off`); either way `run` below imports
 `workflow_scripts.adapters.<rule>` and calls its `main(job)`, the rule's one adapter.
