@@ -7,7 +7,7 @@ It produces the same files as the workflow (results/{run}/..., the layout of the
 rule's own adapter (workflow_scripts/<rule>.py, main(job)) on the job the workflow would give it, one
 checkpoint at a time, so the work per checkpoint is identical; consecutive stages hand over through those
 same small files (milliseconds). What differs from the workflow is one process instead of a DAG of jobs.
-tests/test_bench.py checks that both produce the same files.
+tests/benchmarks/test_bench.py checks that both produce the same files.
 
     python benchmarks/monolithic.py RESOLVED_CONFIG.yaml [--timings T.json] [--threads N]
 

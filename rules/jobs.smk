@@ -26,12 +26,13 @@ JOB_SPECS = ".snakemake/film-jobs"  # in the working directory, beside Snakemake
 
 
 def job_spec_file(text):
-    """The path of a file holding `text`, a job's JSON, named by its content: written once (not in a dry run),
-    then found again by every later run whose job is the same, so the shell command names a file instead of
-    carrying the JSON (`snakemake -p` prints a short line; `cat` the file to see what the job receives)."""
+    """The path of a file holding `text`, a job's JSON, named by its content: written once, when the job is
+    first planned (a dry run too), then found again by every later run whose job is the same, so the shell
+    command names a file instead of carrying the JSON (`snakemake -n -p` prints a short line; `cat` the file
+    to see what the job will receive)."""
     digest = hashlib.sha1(text.encode()).hexdigest()
     path = f"{JOB_SPECS}/{digest[:2]}/{digest}.json"
-    if not workflow.dryrun and not os.path.exists(path):
+    if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w") as handle:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start a throw-away single-node SLURM cluster on this machine (munged + slurmctld + slurmd), for the
-# SLURM test (tests/test_slurm.py) and for trying `--workflow-profile profiles/slurm` by hand.
+# SLURM test (tests/workflow/test_slurm.py) and for trying `--workflow-profile profiles/slurm` by hand.
 #
 #   sudo tests/cluster/start.sh     # prints the state folder; about a second until `sinfo` says idle
 #   sudo tests/cluster/stop.sh      # stops exactly the daemons this script started (PID files)

@@ -1,4 +1,4 @@
-// Appended to a COPY of a Snakemake HTML report by tests/test_report.py, then run in headless Chromium.
+// Appended to a COPY of a Snakemake HTML report by tests/workflow/test_report.py, then run in headless Chromium.
 // It reads the report as a person would, through its menus: Film > Animation (the GIF download and the
 // inline player), Film > Training (the loss curve), Frames (browsable by checkpoint), and records what
 // is on screen as JSON in the body attribute data-film-check. location.hash picks the view left on

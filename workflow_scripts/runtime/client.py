@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # (typing itself is not imported at run time: this module's s
     from typing import Any
 
 # Rules by worker kind, in pipeline order: a kind's worker preloads what its rules' adapters import (their
-# `warm()`). A kind is the conda environment its rules run in (envs/<kind>.yaml; tests/test_envs.py).
+# `warm()`). A kind is the conda environment its rules run in (envs/<kind>.yaml; tests/adapters/test_envs.py).
 KINDS: dict[str, tuple[str, ...]] = {
     "train": ("prepare_data", "preprocess", "train", "embed"),
     "analysis": (

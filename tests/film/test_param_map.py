@@ -17,7 +17,7 @@ from workflow_scripts.film.layout import load_layout as load
 from workflow_scripts.film.layout import save_layout as save
 from workflow_scripts.film.param_map import DEFAULTS, fit, place, resolve
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = {
     "iterations": 40,
     "hidden": 16,
@@ -79,7 +79,7 @@ def test_fit_is_byte_identical_across_processes(
 ) -> None:
     embeddings, model = fitted
     code = (
-        "import sys, numpy as np; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests'];"
+        "import sys, numpy as np; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests/film'];"
         "from test_param_map import film, TINY; from workflow_scripts.film.param_map import fit, place; from workflow_scripts.film.layout import save_layout as save;"
         "e = film(); m = fit(e, TINY, seed=0, steps=[0, 10, 20, 30]); save(sys.argv[2], m);"
         "np.save(sys.argv[3], np.stack([place(m, x) for x in e]))"
@@ -161,7 +161,7 @@ print(int("torch" in sys.modules), int("torch._dynamo" in sys.modules), threadin
 def test_a_worker_warms_the_learned_map_only_for_films_that_may_need_it(flag: str) -> None:
     """layout.warm() at a worker's start runs the map's first training steps when FILM_WARM_LEARNED_MAP is 1
     (torch and the optimiser's lazy imports, off the layout job), starting no thread (the worker forks)."""
-    env = {**os.environ, "FILM_WARM_LEARNED_MAP": flag, "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "FILM_WARM_LEARNED_MAP": flag, "PYTHONPATH": str(Path(__file__).parents[2])}
     out = subprocess.run(
         [sys.executable, "-c", WARM], env=env, capture_output=True, text=True, check=True
     ).stdout.split()

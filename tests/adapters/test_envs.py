@@ -182,6 +182,6 @@ def test_each_rule_runs_in_the_worker_of_its_env() -> None:
 
 
 def test_lint_asks_for_no_conda_env(tmp_path: Path) -> None:
-    # `snakemake --lint` flags any rule without conda:/container:; tests/test_workflow.py checks it is clean.
+    # `snakemake --lint` flags any rule without conda:/container:; tests/workflow/test_workflow.py checks it is clean.
     proc = snakemake(make_workdir(tmp_path), "--lint", check=False)
     assert "Specify a conda environment" not in proc.stdout + proc.stderr

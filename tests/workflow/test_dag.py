@@ -1,5 +1,5 @@
 """Dry-run inspection (docs/dag.md): the whole plan is known when the workflow is parsed, `make dag` draws
-it, and the rows of "What reruns when you change X" that tests/test_workflow.py does not already back."""
+it, and the rows of "What reruns when you change X" that tests/workflow/test_workflow.py does not already back."""
 
 from __future__ import annotations
 
@@ -208,15 +208,15 @@ def test_the_default_layout_auto_keeps_the_learned_map_or_pca_and_says_which(tin
 
 
 def test_a_jobs_command_is_a_short_line_naming_its_adapter_log_and_spec(tmp_path: Path) -> None:
-    """snakemake -p prints each job's command as one short line: the client, the rule's adapter, its log and
-    the file that holds the job's JSON (written when the job is planned for real, named by its content), not
-    the JSON itself. A dry run writes no spec file."""
+    """snakemake -n -p prints each job's command as one short line: the client, the rule's adapter, its log and
+    the file that holds the job's JSON (named by its content, written when the job is planned), not the JSON
+    itself; the real run names the same file."""
     workdir = make_workdir(tmp_path)
     proc = snakemake(workdir, "-n", "-p", "--configfile", "test.yaml")
     commands = [line for line in proc.stdout.splitlines() if "workflow_scripts.runtime.client" in line]
     assert commands and all('{"input"' not in c and len(c) < 400 for c in commands), commands[:2]
     assert any(" ood --log results/" in c and "--spec .snakemake/film-jobs/" in c for c in commands)
-    assert not (workdir / ".snakemake" / "film-jobs").exists()
-    snakemake(workdir, "--configfile", "test.yaml", "--until", "prepare_data")
     spec = re.search(r"prepare_data --log \S+ --spec (\S+)", proc.stdout).group(1)
     assert json.loads((workdir / spec).read_text())["output"]["labels"].endswith("data/labels.npy")
+    ran = snakemake(workdir, "-p", "--configfile", "test.yaml", "--until", "prepare_data")
+    assert f"--spec {spec}" in ran.stdout + ran.stderr

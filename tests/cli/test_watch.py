@@ -32,7 +32,7 @@ SAVES = [2, 4, 6, 8, 10]  # the Trainer's checkpoints (max_steps 10, save_steps 
 TRAINER = textwrap.dedent(
     f"""
     import os, sys, time
-    sys.path.insert(0, {str(REPO / "tests")!r})
+    sys.path[:0] = [{str(REPO / "tests")!r}, {str(REPO / "tests" / "workflow")!r}]
     from transformers import TrainerCallback
     import test_external_checkpoints as t
 

@@ -70,7 +70,7 @@ def test_same_seed_gives_identical_bytes(film: list[np.ndarray], tsne: dict[str,
 
 def test_same_seed_gives_identical_bytes_in_another_process(tmp_path: Path, tsne: dict[str, np.ndarray]) -> None:
     script = (
-        "import sys; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[1] + '/tests')\n"
+        "import sys; sys.path.insert(0, sys.argv[1]); sys.path[:0] = [sys.argv[1] + '/tests', sys.argv[1] + '/tests/film']\n"
         "from test_layout import synthetic_film, FAST, STEPS\n"
         "from workflow_scripts.film.layout import fit_layout, save_layout\n"
         "save_layout(sys.argv[2], fit_layout(synthetic_film(), STEPS, 'tsne', FAST, seed=0))\n"
@@ -236,7 +236,7 @@ def test_the_schema_states_the_layout_defaults_the_code_uses() -> None:
 
     from workflow_scripts.film.layout import DEFAULTS
 
-    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load((Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml").read_text())
     projection = schema["properties"]["projection"]["properties"]
     for name, defaults in DEFAULTS.items():
         stated = {key: spec.get("default") for key, spec in projection[name]["properties"].items()}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -71,10 +73,12 @@ def test_a_third_run_films_only_its_own_checkpoints_and_the_comparison(two_runs:
 def test_runs_of_different_lengths_share_a_clock_of_fractions(tmp_path: Path) -> None:
     workdir = make_workdir(tmp_path, {"runs": {"long": {}, "short": {"training": {"max_steps": 10}}}})
     proc = snakemake(workdir, "-n", "-p", "--configfile", "test.yaml")
-    ticks = [line for line in proc.stdout.splitlines() if '"tick":' in line]
-    assert len(ticks) == 5  # fractions 0, .25, .5, .75, 1 of each run's training
-    assert '"tick": "50 % of training"' in proc.stdout and '"clock": "fraction"' in proc.stdout
-    assert '"shown": {"long": 10, "short": 5}' in proc.stdout  # half-way through each
+    specs = re.findall(r"compare_frame --log \S+ --spec (\S+)", proc.stdout)
+    params = [json.loads((workdir / s).read_text())["params"] for s in specs]  # each job's JSON
+    assert len(params) == 5  # fractions 0, .25, .5, .75, 1 of each run's training
+    assert {p["clock"] for p in params} == {"fraction"} and "50 % of training" in {p["tick"] for p in params}
+    middle = next(p for p in params if p["tick"] == "50 % of training")
+    assert middle["shown"] == {"long": 10, "short": 5}  # half-way through each
 
 
 def test_a_run_with_a_typo_is_refused_naming_the_run(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from conftest import REPO, make_workdir, snakemake
 # from_pretrained with use_safetensors=None, not through any of these).
 # The tests of that opt-in path write a pickle-only checkpoint on purpose and load it with the setting on.
 ALLOWED: dict[str, set[str]] = {
-    "pickle": {"tests/test_models.py"},
-    "allow_pickle=True": {"tests/test_models.py"},
+    "pickle": {"tests/film/test_models.py"},
+    "allow_pickle=True": {"tests/film/test_models.py"},
 }
 PATTERNS = {
     "pickle": re.compile(r"import pickle|from pickle|pickle\.loads?\(|joblib\.load\("),

@@ -308,7 +308,7 @@ def test_single_class_eval_set_is_named(disk: Path, tmp_path: Path) -> None:
 def test_eval_size_smaller_than_two_is_refused_by_the_schema() -> None:
     import yaml
 
-    schema = yaml.safe_load((Path(__file__).parents[1] / "schemas" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load((Path(__file__).parents[2] / "schemas" / "config.schema.yaml").read_text())
     assert schema["properties"]["dataset"]["properties"]["eval_size"]["minimum"] == 2
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from workflow_scripts.runtime.code_inputs import code_inputs, module_file
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "workflow_scripts"
 # a layer may import its own and the layers after it in this list, never one before it
 LAYERS = ["cli", "runtime", "adapters", "film"]
@@ -139,3 +139,12 @@ def test_editing_the_learned_map_replans_no_per_checkpoint_job_of_a_pca_film() -
     """The per-checkpoint stages that never touch the learned map do not list it."""
     for rule in ("embed", "ood", "label_issues", "metrics", "frame", "tween", "compare_frame"):
         assert not any(p.endswith("param_map.py") for p in code_inputs(rule, ROOT)), rule
+
+
+def test_the_tests_follow_the_same_layout() -> None:
+    """tests/<layer>/ for the library, the adapters, the runtime and the tools, beside tests/workflow/ (Snakemake
+    end to end) and tests/benchmarks/ (the harness); only the shared conftest.py at the top."""
+    tests = ROOT / "tests"
+    folders = {p.parent.name for p in tests.rglob("test_*.py")}
+    assert folders == {"film", "adapters", "runtime", "cli", "workflow", "benchmarks"}, folders
+    assert [p.name for p in tests.glob("*.py")] == ["conftest.py"]

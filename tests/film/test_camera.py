@@ -170,7 +170,7 @@ def test_bad_settings_are_user_errors(cloud: np.ndarray) -> None:
 
 # The default layout's frames of the three runs in the layout table (docs/layouts.md) (demo, bench80, finetune: the
 # learned map, written by benchmarks/layouts.py; 21 / 80 / 21 checkpoints x 360 images), kept as test data.
-TABLE_RUNS = np.load(Path(__file__).parent / "data" / "default_layout_frames.npz")
+TABLE_RUNS = np.load(Path(__file__).parents[1] / "data" / "default_layout_frames.npz")
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md"]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
@@ -45,7 +45,7 @@ def test_every_relative_link_leads_somewhere(page: Path) -> None:
 
 def test_code_and_docs_speak_of_the_project_not_of_issue_numbers() -> None:
     files = [*PAGES, *(ROOT / "workflow_scripts").rglob("*.py"), *(ROOT / "rules").glob("*.smk"), ROOT / "Snakefile"]
-    files += [*(ROOT / "tests").glob("*.py"), *(ROOT / "benchmarks").glob("*.py"), ROOT / "config.yaml"]
+    files += [*(ROOT / "tests").rglob("*.py"), *(ROOT / "benchmarks").glob("*.py"), ROOT / "config.yaml"]
     pattern = re.compile(r"\bissues? \d+\b(?!\s*(?:x|checkpoints?|images?|of))", re.I)
     found = [
         f"{f.relative_to(ROOT)}: {m.group(0)}"
