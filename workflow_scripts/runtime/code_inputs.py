@@ -5,7 +5,8 @@ whose code it is, and no other: editing the learned map (film/param_map.py) repl
 Imports are read from the source (every `import` and `from ... import` statement, function-level ones
 included), not executed, so the workflow pays no import when it is parsed. A module's file is what Python
 would load for its dotted name (`a/b.py` or `a/b/__init__.py`), with the `__init__.py` of every package above
-it (Python runs those first); `from package import name` also counts `name` when it is a submodule. A package
+it (Python runs those first) unless it is empty; `from package import name` also counts `name` when it is a
+submodule. A package
 that reads files of its own (the film page's templates and scripts) brings every non-Python file in its
 folder and its plain subfolders.
 
@@ -34,7 +35,8 @@ def code_inputs(rule: str, root: str | Path) -> list[str]:
         path = module_file(name, root)
         if path is None:
             continue
-        files.add(path)
+        if path.stat().st_size:  # an empty package marker carries no code (and each input costs the planner)
+            files.add(path)
         if path.name == "__init__.py":
             files.update(_package_data(path.parent))
         todo.extend(imported_modules(path, root))
