@@ -28,6 +28,7 @@ from workflow_scripts.film.checkpoints import (
 )
 from workflow_scripts.film.common import UserError
 from workflow_scripts.film.page.compare import fraction_clock, same_step_clock
+from workflow_scripts.film.layout import may_learn
 from workflow_scripts.film.layout_plan import fingerprint, kept_fit_steps
 from workflow_scripts.runtime.local_scheduling import drop_default_rate_limit
 from workflow_scripts.film.models import check_checkpoint_folders, check_model_source
@@ -280,15 +281,17 @@ except UserError as err:
     raise WorkflowError(str(err))
 
 
-def uses_learned_map(cfg):
-    """Whether a run's layout may be the learned map (its jobs then import torch in the analysis worker)."""
-    proj = cfg["projection"]
-    return proj["method"] == "param" or (proj["method"] == "auto" and "param" in proj["auto"]["candidates"])
-
-
 # The analysis worker imports torch while it starts, beside the embeddings, when a film may need the learned
 # map: its layout job, which every later stage waits for, then does not pay it (layout.warm).
-os.environ.update(FILM_WARM_LEARNED_MAP="1" if any(uses_learned_map(r.cfg) for r in RUNS.values()) else "0")
+os.environ.update(
+    FILM_WARM_LEARNED_MAP=(
+        "1"
+        if any(
+            may_learn(r.cfg["projection"]["method"], r.cfg["projection"]["auto"]["candidates"]) for r in RUNS.values()
+        )
+        else "0"
+    )
+)
 
 
 def names_regex(names):

@@ -9,7 +9,7 @@ import numpy as np
 
 import workflow_scripts.film.param_map as param_map
 from workflow_scripts.film.common import NpyFiles
-from workflow_scripts.film.layout import fit_layout, save_layout
+from workflow_scripts.film.layout import fit_layout, may_learn, save_layout
 
 # ------------------------------------------------------------------------------------------- the rule
 
@@ -20,19 +20,19 @@ def warm(job: Any = None) -> None:
     import sklearn.decomposition  # noqa: F401
 
     p = getattr(job, "params", None)
-    if (p is not None and may_learn(p)) or (p is None and os.environ.get("FILM_WARM_LEARNED_MAP") == "1"):
+    if (p is not None and job_may_learn(p)) or (p is None and os.environ.get("FILM_WARM_LEARNED_MAP") == "1"):
         param_map.warm_up()  # torch and its first training step: off the layout job, a barrier of the film
 
 
 def warm_key(job: Any) -> str | None:
     """What warm(job) would do that the worker has not done yet: the learned map's first training steps, when
     the job may fit the map (the worker warms up once per key, see runtime/worker.py)."""
-    return "learned map" if may_learn(job.params) and not param_map.warmed_up() else None
+    return "learned map" if job_may_learn(job.params) and not param_map.warmed_up() else None
 
 
-def may_learn(p: Any) -> bool:
-    """Whether a layout job with params `p` may fit the learned map (method param, or auto among candidates)."""
-    return p.method == "param" or (p.method == "auto" and "param" in p.settings["auto"]["candidates"])
+def job_may_learn(p: Any) -> bool:
+    """Whether a layout job with params `p` may fit the learned map (layout.may_learn)."""
+    return may_learn(p.method, p.settings["auto"]["candidates"] if p.method == "auto" else ())
 
 
 def main(job: Any) -> None:

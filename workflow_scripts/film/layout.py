@@ -95,6 +95,11 @@ DEFAULTS = {"tsne": TSNE_DEFAULTS, "param": param_map.DEFAULTS, "umap": UMAP_DEF
 PCA_MAX_ROWS = 200_000  # as project.fit_basis
 
 
+def may_learn(method: str, candidates: Sequence[str]) -> bool:
+    """Whether a layout of `method` (with auto's `candidates`) may be the learned map, whose jobs need torch."""
+    return method == "param" or (method == "auto" and "param" in candidates)
+
+
 def resolve_settings(settings: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
     """The config's projection.{tsne,param,umap,auto} sub-dicts completed with the defaults; unknown keys are refused."""
     out = {name: dict(defaults) for name, defaults in DEFAULTS.items()}

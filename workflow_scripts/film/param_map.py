@@ -307,8 +307,11 @@ _warmed_up = False
 def warm_up() -> None:
     """Import torch and what it loads on the first training step (the optimiser pulls in torch._dynamo, about
     as long as torch itself) by fitting two steps on a few random rows, on one thread (starting no thread
-    pool). A warm worker calls it while it starts, so the layout job, a barrier of the film, does not."""
+    pool). A warm worker calls it while it starts, so the layout job, a barrier of the film, does not. Once per
+    process: later calls return at once."""
     global _warmed_up
+    if _warmed_up:
+        return
     rng = np.random.default_rng(0)
     tiny = [rng.normal(size=(40, 8)).astype(np.float32) for _ in range(2)]
     fit(tiny, {"iterations": 2, "threads": 1, "pca_dims": 4, "negatives": 16, "batch": 16, "movement_batch": 16})
