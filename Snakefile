@@ -36,6 +36,7 @@ include: "rules/frames.smk"
 include: "rules/animate.smk"
 include: "rules/html.smk"
 include: "rules/review.smk"
+include: "rules/dynamics.smk"
 include: "rules/compare.smk"
 include: "rules/report.smk"
 

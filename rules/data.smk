@@ -10,6 +10,7 @@ rule prepare_data:
         labels=run_path("data/labels.npy"),
         thumbnails=run_path("data/thumbnails.npy"),
         classes=run_path("data/classes.json"),
+        label_noise=run_path("data/label_noise.csv"),
     log:
         run_log("prepare_data.log"),
     benchmark:
@@ -25,6 +26,7 @@ rule prepare_data:
             dataset=setting("dataset"),
             seed=setting("seed"),
             need_train=lambda wildcards: not run_of(wildcards).external,
+            want_train=setting("dynamics", "enabled"),
         ),
     shell:
         job()

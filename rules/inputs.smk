@@ -260,8 +260,11 @@ def padded_step(wildcards):
 
 
 def model_title(wildcards):
+    """The film's title: the model or checkpoints folder, and the label noise when dataset.label_noise is on."""
     run = run_of(wildcards)
-    return Path(run.cfg["checkpoints"]).name if run.external else Path(run.cfg["model"]).name
+    name = Path(run.cfg["checkpoints"]).name if run.external else Path(run.cfg["model"]).name
+    noise = run.cfg["dataset"]["label_noise"]
+    return f"{name} ({noise['fraction']:.0%} {noise['kind']} label noise)" if noise["fraction"] else name
 
 
 @functools.cache
@@ -323,3 +326,9 @@ def shown_files(stage, ext="npy"):
 
 def compare_frames(wildcards):
     return [compare_path(f"frames/{i}.png", wildcards.name) for i in range(len(compare_clock()[1]))]
+
+
+def dynamics_probs(wildcards):
+    """The training images' probabilities of every checkpoint the training dynamics score."""
+    run = run_of(wildcards)
+    return per_step(run, "train_probs", steps=run.dynamics)

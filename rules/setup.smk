@@ -24,6 +24,7 @@ from workflow_scripts.film.checkpoints import (
     checkpoint_steps,
     failed_before,
     incomplete_checkpoints,
+    training_dataset,
     training_fingerprint,
 )
 from workflow_scripts.film.common import UserError
@@ -104,6 +105,7 @@ class Run:
     external: bool
     skipped: dict  # {step: why} of the checkpoints left out of this film
     layout_fit: tuple = ()  # the checkpoints a tsne/param/umap/auto layout is fitted on (see with_layout_fit)
+    dynamics: tuple = ()  # the checkpoints the training dynamics score (none: dynamics are off; dynamics_steps)
     refit_reason: str = ""  # why the layout is fitted on every checkpoint (fit: auto; layout_plan.py)
 
     @property
@@ -200,7 +202,30 @@ def plan_run(name, cfg):
         reference_step(run)
     if cfg["projection"]["method"] != "pca":
         run = with_layout_fit(run)
-    return run
+    return replace(run, dynamics=dynamics_steps(run))
+
+
+def dynamics_steps(run):
+    """The checkpoints whose predictions on the training images enter the training dynamics: those from
+    dynamics.from_step to until_step; none when dynamics are off, or an earlier data preparation found no
+    training split (one line says so)."""
+    settings = run.cfg["dynamics"]
+    if not settings["enabled"]:
+        return ()
+    classes = Path(run_path("data/classes.json", run.name))
+    if classes.is_file() and json.loads(classes.read_text()).get("train_size") == 0:
+        logger.info(
+            f"run {run.name}: training dynamics are off: its dataset has no training split "
+            f"'{run.cfg['dataset']['train_split']}' (dataset.train_split)."
+        )
+        return ()
+    until = settings["until_step"]
+    steps = tuple(s for s in run.steps if s >= settings["from_step"] and (until is None or s <= until))
+    if not steps:
+        logger.warning(
+            f"run {run.name}: training dynamics are off: no checkpoint between dynamics.from_step and until_step."
+        )
+    return steps
 
 
 def with_layout_fit(run):

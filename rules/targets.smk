@@ -12,6 +12,17 @@ def final_targets():
             run_path("metrics.csv", run.name),
             run_path("outliers.csv", run.name),
             run_path("train_log.csv", run.name),
+            *(
+                run_path(f, run.name)
+                for f in (
+                    "dynamics.parquet",
+                    "label_errors.csv",
+                    "data_map.png",
+                    "label_errors.png",
+                    "train_review.parquet",
+                )
+                if run.dynamics
+            ),
         )
     ]
 

@@ -29,7 +29,8 @@ rule train:
             model=setting("model"),
             training=setting("training"),
             tiny_vit=setting("tiny_vit"),
-            dataset=setting("dataset"),
+            # without label_noise while it is off: checkpoints trained before it existed are not retrained
+            dataset=lambda wildcards: training_dataset(setting("dataset")(wildcards)),
             seed=setting("seed"),
             allow_pickle=setting("allow_pickle_checkpoints"),
             # the Trainer's own folder (resume state), next to checkpoints/, removed when training ends

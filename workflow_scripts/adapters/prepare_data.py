@@ -6,4 +6,4 @@ from workflow_scripts.film.data import prepare
 
 def main(job: Job) -> None:
     p = job.params
-    prepare(dict(p.dataset), p.seed, p.need_train, dict(job.output.items()))
+    prepare(dict(p.dataset), p.seed, p.need_train, dict(job.output.items()), p.want_train)

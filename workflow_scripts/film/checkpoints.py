@@ -59,9 +59,18 @@ def training_fingerprint(
         "model": model,
         "training": dict(training),
         "tiny_vit": dict(tiny_vit) if tiny_vit is not None and model.startswith("builtin:") else None,
-        "dataset": dict(dataset),
+        "dataset": training_dataset(dataset),
         "seed": seed,
     }
+
+
+def training_dataset(dataset: dict[str, Any]) -> dict[str, Any]:
+    """The dataset: section as training sees it: without label_noise while it is off, so checkpoints trained
+    before that setting existed keep their fingerprint."""
+    out = dict(dataset)
+    if not (out.get("label_noise") or {}).get("fraction"):
+        out.pop("label_noise", None)
+    return out
 
 
 def check_existing_checkpoints(checkpoint_root: str | Path, fingerprint: dict[str, Any]) -> None:

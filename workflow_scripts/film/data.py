@@ -3,7 +3,8 @@
 In:  `dataset:` config: builtin:digits, a hub name (cifar10), a local imagefolder tree, a parquet/arrow
      file or folder, or a folder written by save_to_disk.
 Out: data/train.parquet and data/eval.parquet (HF `datasets`-loadable: id, image (Image), label (ClassLabel)),
-     data/labels.npy (int64, eval order), data/thumbnails.npy (uint8 [N, T, T, 3]), data/classes.json.
+     data/labels.npy (int64, eval order), data/thumbnails.npy (uint8 [N, T, T, 3]), data/classes.json,
+     data/label_noise.csv (the training labels dataset.label_noise changed, if any).
 
 Every user mistake (a missing split or column, a column without images, a corrupt image, an empty or
 single-class eval set) stops this first, cheap job with one sentence naming the thing and the fix.
@@ -326,25 +327,37 @@ def decode_rgb(ds: "Dataset", size: int, split: str = "eval") -> np.ndarray:
 # --- the stage -------------------------------------------------------------------------------------------
 
 
-def load_dataset_splits(cfg: dict[str, Any], seed: int, need_train: bool) -> dict[str, "Dataset"]:
-    """The train (when needed) and eval splits named by the `dataset:` config, standardised and checked."""
+def load_dataset_splits(
+    cfg: dict[str, Any], seed: int, need_train: bool, want_train: bool = False
+) -> dict[str, "Dataset"]:
+    """The train (when needed, or wanted and there) and eval splits named by the `dataset:` config,
+    standardised and checked. `want_train`: the training split is read when the dataset has one (training
+    dynamics of external checkpoints); without one, one log line says so."""
     if cfg["name"] == BUILTIN_DIGITS:
         splits = builtin_digits(cfg["image_size"], seed)
         out = {"eval": stratified_subset(splits["test"], cfg.get("eval_size"), seed)}
-        if need_train:
+        if need_train or want_train:
             out["train"] = splits["train"]
         check_eval_set(out["eval"], "test")
         return out
-    roles = {"train": ("train_split", cfg["train_split"])} if need_train else {}
+    roles = {"train": ("train_split", cfg["train_split"])} if need_train or want_train else {}
     roles["eval"] = ("eval_split", cfg["eval_split"])
     source = open_source(cfg["name"], cfg.get("config"), {split: key for key, split in roles.values()})
+    if not need_train and "train" in roles and cfg["train_split"] not in source:
+        log.warning(
+            "training dynamics are off: '%s' has no split '%s' (dataset.train_split); it has %s.",
+            cfg["name"],
+            cfg["train_split"],
+            sorted(source),
+        )
+        del roles["train"]
     raw = {role: pick_split(source, cfg["name"], split, key) for role, (key, split) in roles.items()}
     for role, ds in raw.items():
         check_columns(ds, cfg["image_column"], cfg["label_column"], roles[role][1])
         if len(ds) == 0:
             key, split = roles[role]
             raise UserError(f"dataset.{key} '{split}' of '{cfg['name']}' is empty; choose a split with images.")
-    ordered = [raw["train"], raw["eval"]] if need_train else [raw["eval"]]
+    ordered = [raw["train"], raw["eval"]] if "train" in raw else [raw["eval"]]
     names = class_names(ordered, cfg["label_column"])
     out = {
         role: standardise(ds, cfg["image_column"], cfg["label_column"], names, roles[role][1])
@@ -379,24 +392,90 @@ def no_cache_files_next_to_the_data() -> Iterator[None]:
             datasets.enable_caching()
 
 
-def prepare(cfg: dict[str, Any], seed: int, need_train: bool, out: dict[str, str]) -> None:
+# --- label noise: a measured share of wrong training labels --------------------------------------------
+
+
+def noisy_labels(labels: np.ndarray, n_classes: int, fraction: float, kind: str, seed: int) -> np.ndarray:
+    """`labels` with round(fraction * N) of them, chosen at random (seeded), changed: to another class drawn
+    uniformly (kind uniform) or class c to c + 1, the last to the first (kind pair)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    out = labels.copy()
+    count = int(round(fraction * len(labels)))
+    if count == 0 or n_classes < 2:
+        return out
+    rng = np.random.default_rng([seed, 1001])  # its own stream: the split and training seeds are untouched
+    rows = rng.choice(len(labels), count, replace=False)
+    if kind == "pair":
+        out[rows] = (labels[rows] + 1) % n_classes
+    elif kind == "uniform":
+        out[rows] = (labels[rows] + rng.integers(1, n_classes, count)) % n_classes  # never the same class
+    else:
+        raise UserError(f"dataset.label_noise.kind '{kind}' is not uniform or pair; choose one of them.")
+    return out
+
+
+def with_label_noise(ds: "Dataset", noise: dict[str, Any], seed: int, out_csv: str) -> "Dataset":
+    """The training split with `noise` applied to its labels, and the changed rows written to `out_csv`
+    (row, id, original label, given label; a header only when noise is off)."""
+    import pandas as pd
+
+    labels = np.asarray(list(ds["label"]), dtype=np.int64)
+    names = ds.features["label"].names
+    ids = list(ds["id"])
+    given = noisy_labels(labels, len(names), noise.get("fraction", 0.0), noise.get("kind", "uniform"), seed)
+    rows = np.flatnonzero(given != labels)
+    table = pd.DataFrame(
+        {
+            "row": rows,
+            "id": [ids[r] for r in rows],
+            "original_label": labels[rows],
+            "given_label": given[rows],
+            "original_name": [names[i] for i in labels[rows]],
+            "given_name": [names[i] for i in given[rows]],
+        }
+    )
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    if not len(rows):
+        return ds
+    log.warning(
+        "label noise is on: %d of %d training labels were changed (%s, dataset.label_noise); see %s",
+        len(rows),
+        len(labels),
+        noise.get("kind", "uniform"),
+        out_csv,
+    )
+    noisy = ds.remove_columns("label").add_column("label", given.tolist())
+    return noisy.cast_column("label", ds.features["label"]).select_columns(list(ds.column_names))
+
+
+def prepare(cfg: dict[str, Any], seed: int, need_train: bool, out: dict[str, str], want_train: bool = False) -> None:
     with no_cache_files_next_to_the_data():
-        _prepare(cfg, seed, need_train, out)
+        _prepare(cfg, seed, need_train, out, want_train)
 
 
-def _prepare(cfg: dict[str, Any], seed: int, need_train: bool, out: dict[str, str]) -> None:
-    splits = load_dataset_splits(cfg, seed, need_train)
+def _prepare(cfg: dict[str, Any], seed: int, need_train: bool, out: dict[str, str], want_train: bool) -> None:
+    splits = load_dataset_splits(cfg, seed, need_train, want_train)
     ev = splits["eval"]
     names = ev.features["label"].names
     log.info("eval set: %d images, %d classes", len(ev), len(names))
     thumbnails = decode_rgb(ev, THUMBNAIL_SIZE, str(cfg.get("eval_split", "test")))  # also finds corrupt eval images
-    if need_train:
+    noise = cfg.get("label_noise") or {}
+    if noise.get("fraction", 0.0) > 0 and not need_train:
+        raise UserError(
+            "dataset.label_noise changes the labels the workflow trains on, but this run films external "
+            "checkpoints; set label_noise.fraction to 0 or let the workflow train."
+        )
+    if "train" in splits:
         log.info("train set: %d images", len(splits["train"]))
         verify_images(splits["train"], str(cfg.get("train_split", "train")))
-        write_parquet(splits["train"], out["train"])
+        train = with_label_noise(splits["train"], noise, seed, out["label_noise"])
+        write_parquet(train, out["train"])
     else:
-        write_parquet(ev.select([]), out["train"])  # external checkpoints: nothing is trained
+        with_label_noise(ev.select([]), {}, seed, out["label_noise"])
+        write_parquet(ev.select([]), out["train"])  # external checkpoints without a training split
     write_parquet(ev, out["eval"])
     save_npy(out["labels"], np.asarray(list(ev["label"]), dtype=np.int64))
     save_npy(out["thumbnails"], thumbnails)
-    save_json(out["classes"], {"names": names, "ids": list(ev["id"])})
+    # train_size: 0 tells the next planning that there are no training dynamics (rules/setup.smk)
+    save_json(out["classes"], {"names": names, "ids": list(ev["id"]), "train_size": len(splits.get("train", []))})

@@ -263,3 +263,40 @@ def embed_checkpoint(
         "on the device" if feeder.resident is not None else "streamed",
         len(emb) / max(seconds, 1e-9),
     )
+
+
+def predict_checkpoint(
+    checkpoint: str,
+    pixels_path: str,
+    spec_path: str,
+    out_probs: str,
+    batch_size: int = 256,
+    device: str = "auto",
+    precision: str = "fp32",
+    allow_pickle: bool = False,
+) -> None:
+    """Write one checkpoint's class probabilities on the scored training images (float32 [N, C]; [N, 0] when the
+    checkpoint has no classification head, [0, 0] when there are no training images, without loading it)."""
+    import torch
+
+    pixels = load_npy(pixels_path, mmap=True)
+    if len(pixels) == 0:
+        save_npy(out_probs, np.zeros((0, 0), np.float32))
+        log.info("no training images to score: wrote an empty %s", out_probs)
+        return
+    torch.manual_seed(0)
+    dev = select_device(device)
+    feeder = PixelFeeder(pixels, load_json(spec_path), dev, batch_size)
+    model = load_for_embedding(checkpoint, allow_pickle)
+    start = time.perf_counter()
+    _, prob = embed_model(model, feeder, batch_size=batch_size, device=dev, precision=precision)
+    seconds = time.perf_counter() - start
+    if not np.isfinite(prob).all():
+        raise CheckpointError(
+            f"checkpoint '{checkpoint}' gives NaN/inf class probabilities (training diverged?); lower "
+            "training.learning_rate or drop that checkpoint."
+        )
+    save_npy(out_probs, prob)
+    log.info(
+        "%s -> %s %s on %s (%.0f images/s)", checkpoint, out_probs, prob.shape, dev, len(prob) / max(seconds, 1e-9)
+    )

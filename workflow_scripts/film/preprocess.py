@@ -3,6 +3,7 @@
 In:  data/eval.parquet and the model's image processor (a hub id, a folder, or builtin:tiny-vit).
 Out: data/pixels.npy (uint8 [N, 3, H, W]: resized and cropped, not yet normalised, 4x smaller than float32)
      data/pixels.json (rescale factor, mean and std: the embedding stage normalises on the device).
+     The same for the training images the training dynamics score (`training_images`: data/train_*).
 """
 
 import logging
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from workflow_scripts.film.common import UserError, atomic_path, progress, save_json
+from workflow_scripts.film.data import decode_rgb, stratified_subset
 from workflow_scripts.film.models import is_builtin, load_processor, read_config, tiny_vit_processor
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,14 @@ def preprocess(eval_parquet: str, processor: Any, out_pixels: str, out_spec: str
     from datasets import load_dataset
 
     ds = load_dataset("parquet", data_files={"eval": eval_parquet}, split="eval")
+    if not len(ds):
+        raise UserError("the eval set is empty; check dataset.eval_split and dataset.eval_size.")
+    preprocess_images(ds, processor, out_pixels, out_spec, batch_size)
+
+
+def preprocess_images(ds: Any, processor: Any, out_pixels: str, out_spec: str, batch_size: int = 256) -> None:
+    """Resize/crop the images of the dataset `ds` with `processor`; write them as uint8 [N, 3, H, W] (an empty
+    [0, 3, 1, 1] array when `ds` has none) and the normalisation the embedding stage applies."""
     pixels: np.lib.format.open_memmap | None = None
     with atomic_path(out_pixels) as tmp:
         for start in progress(range(0, len(ds), batch_size), "preprocess", total=-(-len(ds) // batch_size)):
@@ -77,9 +87,37 @@ def preprocess(eval_parquet: str, processor: Any, out_pixels: str, out_spec: str
                 pixels = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(ds), *batch.shape[1:]))
             pixels[start : start + len(batch)] = batch
         if pixels is None:
-            raise UserError("the eval set is empty; check dataset.eval_split and dataset.eval_size.")
+            pixels = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(0, 3, 1, 1))
         pixels.flush()
         del pixels
     spec = normalisation(processor)
     log.info("preprocessed %d images; normalisation %s", len(ds), spec)
     save_json(out_spec, spec)
+
+
+def training_images(
+    train_parquet: str,
+    processor: Any,
+    max_images: int,
+    seed: int,
+    out: dict[str, str],
+    thumbnail_size: int = 32,
+) -> None:
+    """The training images the training dynamics score: all, or above `max_images` a seeded stratified subset
+    (the same rows for every checkpoint). Writes out["index"] (row, id, label of each, in scoring order),
+    out["pixels"] / out["spec"] (as `preprocess_images`) and out["thumbnails"] (uint8 [N, T, T, 3])."""
+    import pandas as pd
+    from datasets import load_dataset
+
+    ds = load_dataset("parquet", data_files={"train": train_parquet}, split="train")
+    ds = ds.add_column("row", list(range(len(ds))))
+    if len(ds) > max_images:
+        ds = stratified_subset(ds, max_images, seed)
+        log.info("scoring a stratified subset of %d training images (dynamics.max_images)", len(ds))
+    index = pd.DataFrame({"row": list(ds["row"]), "id": list(ds["id"]), "label": list(ds["label"])})
+    with atomic_path(out["index"]) as tmp:
+        index.to_parquet(tmp, index=False)
+    preprocess_images(ds, processor, out["pixels"], out["spec"])
+    with atomic_path(out["thumbnails"]) as tmp:
+        np.save(tmp, decode_rgb(ds, thumbnail_size, "train"), allow_pickle=False)
+    log.info("%d training images to score", len(ds))

@@ -73,3 +73,16 @@ def write_review(table: Any, out: str) -> None:
     with atomic_path(out) as tmp:
         pq.write_table(table, tmp)
     log.info("wrote %s: %d rows, columns %s", out, table.num_rows, table.column_names)
+
+
+def build_train_review(dynamics_path: str, train_parquet: str) -> "Any":
+    """The training images' review table: dynamics.parquet's columns (film.dynamics) with each image's bytes,
+    sorted by label_error_rank (the likeliest label errors first), for Spotlight or pandas."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(dynamics_path)
+    table = table.take(pa.compute.sort_indices(table, [("label_error_rank", "ascending")]))
+    images = pq.read_table(train_parquet, columns=["image"]).column("image").combine_chunks().field("bytes")
+    rows = table.column("row").to_numpy()
+    return table.add_column(1, "image", images.take(pa.array(rows, pa.int64())))

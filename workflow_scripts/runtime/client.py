@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # (typing itself is not imported at run time: this module's s
 # Rules by worker kind, in pipeline order: a kind's worker preloads what its rules' adapters import (their
 # `warm()`). A kind is the conda environment its rules run in (envs/<kind>.yaml; tests/adapters/test_envs.py).
 KINDS: dict[str, tuple[str, ...]] = {
-    "train": ("prepare_data", "preprocess", "train", "embed"),
+    "train": ("prepare_data", "preprocess", "train", "embed", "train_images", "train_probs"),
     "analysis": (
         "import_train_log",
         "ood",
@@ -51,6 +51,8 @@ KINDS: dict[str, tuple[str, ...]] = {
         "metrics",
         "metrics_table",
         "review",
+        "dynamics",
+        "train_review",
         "compare_alignment",
         "compare_layout",
         "compare_metrics",
@@ -63,6 +65,7 @@ KINDS: dict[str, tuple[str, ...]] = {
         "film_html",
         "loss_curve",
         "film_page",
+        "data_map",
         "compare_frame",
         "compare_animate",
         "compare_html",
@@ -76,6 +79,7 @@ KIND_OF = {rule: kind for kind, rules in KINDS.items() for rule in rules}
 WAIT_FOR_WORKER = frozenset(
     {
         "embed",
+        "train_probs",
         "ood",
         "label_issues",
         "project",
@@ -85,6 +89,7 @@ WAIT_FOR_WORKER = frozenset(
         "tween",
         "compare_frame",
         "preprocess",
+        "train_images",
         "train",
     }
 )
