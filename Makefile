@@ -66,12 +66,14 @@ clean:
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/run.py --scale $(or $(SCALE),full) --update-results benchmarks/RESULTS.md
 
-# `make review RUN=demo [REVIEW_PORT=8765]`: results/$(RUN)/review.parquet in Renumics Spotlight, served on
+# `make review RUN=demo [TABLE=train_review] [REVIEW_PORT=8765]`: results/$(RUN)/review.parquet (the eval images,
+# first vs last checkpoint; TABLE=train_review: the training images by likely label error) in Renumics Spotlight, served on
 # 127.0.0.1 until Ctrl-C (the address is printed; open it in a browser). Spotlight is an optional extra in its
 # own environment, .venv-review, installed from requirements-review.txt on first use (about 1.4 GB): it
 # needs pandas 2, the workflow pins pandas 3. See docs/review.md.
 REVIEW_VENV := .venv-review
 RUN ?= demo
+TABLE ?= review
 REVIEW_PORT ?= 0
 
 $(REVIEW_VENV)/bin/.installed: requirements-review.txt
@@ -82,9 +84,10 @@ $(REVIEW_VENV)/bin/.installed: requirements-review.txt
 	touch $@
 
 review:
-	@test -f results/$(RUN)/review.parquet || { echo "results/$(RUN)/review.parquet not found: make it first (\`make run\` makes results/demo)." >&2; exit 1; }
+	@test -f results/$(RUN)/$(TABLE).parquet || { echo "results/$(RUN)/$(TABLE).parquet not found: make it first (\`make run\` makes results/demo)." >&2; exit 1; }
 	@$(MAKE) --no-print-directory -s $(REVIEW_VENV)/bin/.installed
-	$(REVIEW_VENV)/bin/python workflow_scripts/cli/spotlight_launch.py results/$(RUN)/review.parquet --port $(REVIEW_PORT)
+	@test "$(TABLE)" != review || ! test -f results/$(RUN)/train_review.parquet || echo "(the training images ranked by likely label error: make review TABLE=train_review)"
+	$(REVIEW_VENV)/bin/python workflow_scripts/cli/spotlight_launch.py results/$(RUN)/$(TABLE).parquet --port $(REVIEW_PORT)
 
 # --- make dag / make report (docs/dag.md, docs/report.md) ---------------------------------------------
 # `make dag`: the rule graph of the default config and the job DAG of a 3-checkpoint film, as SVG in

@@ -132,6 +132,7 @@ def film(cfg: dict[str, Any]) -> None:
             ("labels", "labels.npy"),
             ("thumbnails", "thumbnails.npy"),
             ("classes", "classes.json"),
+            ("label_noise", "label_noise.csv"),
             ("pixels", "pixels.npy"),
             ("spec", "pixels.json"),
         )
@@ -181,8 +182,8 @@ def film(cfg: dict[str, Any]) -> None:
     call(
         "prepare_data",
         {},
-        {k: d[k] for k in ("train", "eval", "labels", "thumbnails", "classes")},
-        dict(dataset=cfg["dataset"], seed=cfg["seed"], need_train=False),
+        {k: d[k] for k in ("train", "eval", "labels", "thumbnails", "classes", "label_noise")},
+        dict(dataset=cfg["dataset"], seed=cfg["seed"], need_train=False, want_train=False),
     )
     call(
         "preprocess",

@@ -26,7 +26,7 @@ rule prepare_data:
             dataset=setting("dataset"),
             seed=setting("seed"),
             need_train=lambda wildcards: not run_of(wildcards).external,
-            want_train=setting("dynamics", "enabled"),
+            want_train=lambda wildcards: bool(run_of(wildcards).dynamics),
         ),
     shell:
         job()

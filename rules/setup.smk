@@ -210,7 +210,7 @@ def dynamics_steps(run):
     dynamics.from_step to until_step; none when dynamics are off, or an earlier data preparation found no
     training split (one line says so)."""
     settings = run.cfg["dynamics"]
-    if not settings["enabled"]:
+    if settings["enabled"] is False or settings["enabled"] == "auto" and run.external:
         return ()
     classes = Path(run_path("data/classes.json", run.name))
     if classes.is_file() and json.loads(classes.read_text()).get("train_size") == 0:

@@ -334,3 +334,68 @@ def test_the_default_layout_places_an_appended_checkpoint_and_refits_when_the_fi
     assert layout["refit_reason"].startswith("checkpoint 6, placed on the layout")
     assert "refitted on every checkpoint" in (res / "film.html").read_text()
     assert planned_jobs(workdir) == {}
+
+
+# --- training dynamics of external checkpoints ----------------------------------------------------------
+
+
+def test_training_dynamics_of_external_checkpoints_grow_by_one_job_per_new_checkpoint(
+    trainer_output: Path, tmp_path: Path
+) -> None:
+    """dynamics.enabled: true scores the dataset's training split at every checkpoint (a stratified subset above
+    max_images); a new checkpoint adds its own train_probs job and reruns the film-level dynamics, nothing old."""
+    import pandas as pd
+
+    folder = tmp_path / "trainer_output"
+    shutil.copytree(trainer_output, folder)
+    later = tmp_path / "later"
+    shutil.move(str(folder / "checkpoint-6"), later)
+    cfg = {**external_config(folder), "dynamics": {"enabled": True, "max_images": 100}}
+    workdir = make_workdir(tmp_path / "work", cfg)
+    assert planned(workdir)["train_probs"] == ["2", "4"]
+    snakemake(workdir, "--configfile", "test.yaml")
+    res = workdir / "results" / "external"
+    table = pd.read_parquet(res / "dynamics.parquet")
+    assert len(table) == 100 and table["label"].value_counts().min() >= 9  # stratified over the 10 digits
+    assert table["id"].str.startswith("digits/").all() and sorted(table["label_error_rank"]) == list(range(1, 101))
+    assert np.load(res / "train_probs" / "4.npy").shape == (100, 10)
+    assert np.load(res / "dynamics_trace.npz")["steps"].tolist() == [2, 4]
+    review = pd.read_parquet(res / "train_review.parquet")
+    assert review["label_error_rank"].tolist() == list(range(1, 101)) and review["image"].map(len).min() > 0
+    assert len(pd.read_csv(res / "label_errors.csv")) == 24
+
+    shutil.move(str(later), folder / "checkpoint-6")
+    plan = planned(workdir)
+    assert plan["train_probs"] == ["6"]
+    assert {k: v for k, v in plan.items() if k in ("dynamics", "data_map", "train_review", "train_images")} == {
+        "dynamics": [""],
+        "data_map": [""],
+        "train_review": [""],
+    }
+    snakemake(workdir, "--configfile", "test.yaml")
+    assert np.load(res / "dynamics_trace.npz")["steps"].tolist() == [2, 4, 6]
+    assert planned_jobs(workdir) == {}
+
+
+def test_without_a_training_split_dynamics_are_off_in_one_line(trainer_output: Path, tmp_path: Path) -> None:
+    from datasets import ClassLabel, Dataset, Features, Image, Value
+    from PIL import Image as PILImage
+
+    data = tmp_path / "only_test"
+    data.mkdir()
+    features = Features({"image": Image(), "label": ClassLabel(names=[str(i) for i in range(10)])})
+    images = [PILImage.new("RGB", (IMAGE, IMAGE), (20 * (i % 10), 0, 0)) for i in range(40)]
+    Dataset.from_dict({"image": images, "label": [i % 10 for i in range(40)]}, features=features).to_parquet(
+        str(data / "test.parquet")
+    )
+    cfg = external_config(trainer_output)
+    cfg["dataset"] = {"name": str(data), "eval_size": None, "image_size": IMAGE}
+    workdir = make_workdir(tmp_path / "work", {**cfg, "dynamics": {"enabled": True}})
+    proc = snakemake(workdir, "--configfile", "test.yaml", "results/external/dynamics.parquet")
+    log = (workdir / "results" / "external" / "logs" / "prepare_data.log").read_text()
+    assert "training dynamics are off" in log and "no split 'train'" in log
+    assert "training dynamics are off" in (workdir / "results" / "external" / "logs" / "dynamics.log").read_text()
+    # the next run knows: one line, and no dynamics jobs
+    proc = snakemake(workdir, "-n", "--configfile", "test.yaml")
+    out = proc.stdout + proc.stderr
+    assert out.count("training dynamics are off") == 1 and "train_probs" not in out

@@ -153,6 +153,9 @@ def dynamics_table(index: Any, names: Sequence[str], probs: np.ndarray, steps: S
             "label_error_rank": ranks(s["label_error_score"]),
         }
     )
+    # categories over every class (in label order) and region: Spotlight shows them as categories
+    for column in ("class_name", "predicted_name", "suggested_name"):
+        table[column] = pd.Categorical(table[column], categories=names)
     table["region"] = pd.Categorical(table["region"], categories=list(REGIONS))
     return table
 
