@@ -521,8 +521,9 @@ def test_data_map_encoding_within_quantisation(dm_film: tuple[FilmData, Path]) -
     meta, arrays, _ = read_page(str(out))
     info = meta["data_map"]
     assert info["steps"] == DM_STEPS and info["film_index"] == [-1, *range(len(DM_STEPS))]
-    assert info["n"] == info["n_total"] == N_TRAIN and info["note"] == "" and info["sprite_offset"] == N_IMAGES
-    assert meta["sprite"]["count"] == N_IMAGES + N_TRAIN
+    assert info["n"] == info["n_total"] == N_TRAIN and info["note"] == ""
+    assert meta["sprite"]["count"] == N_IMAGES and info["sprite"]["count"] == N_TRAIN and info["sprite"]["lossless"]
+    assert arrays["dm.sprite"][:4].tobytes() == b"RIFF"  # the training thumbnails' own WebP sheet
     held = data_map_positions(meta, arrays)
     bound = np.asarray(info["dequant"])[:, :, 1] / 2
     error = np.abs(held - np.stack([dm.variability, dm.confidence], axis=2)).max(axis=1)
@@ -536,7 +537,8 @@ def test_data_map_subsample_keeps_the_likeliest_label_errors(tmp_path: Path) -> 
     data = synthetic_film(200, 4, thumb=8, seed=1)
     data.data_map = synthetic_data_map(1_200, data.steps[1:], thumb=8, seed=2)
     summary = build_film_html(data, str(tmp_path / "film.html"), max_points=500, seed=7)
-    assert summary["data_map"] == {"points_shown": 500, "points_total": 1_200} and not summary["subsampled"]
+    assert summary["data_map"]["points_shown"] == 500 and summary["data_map"]["points_total"] == 1_200
+    assert summary["data_map"]["thumbnail"]["count"] == 500 and not summary["subsampled"]
     meta, arrays, _ = read_page(str(tmp_path / "film.html"))
     assert meta["data_map"]["note"].startswith("Showing 500 of 1,200 training images")
     assert set(range(1, 101)) <= set(arrays["dm.rank"].tolist())  # the top 100 label-error candidates are shown
@@ -642,7 +644,14 @@ def test_data_map_hover_and_pin(dm_page: Page, dm_film: tuple[FilmData, Path]) -
     assert dm.ids[j] in text and f"given label: {names[dm.labels[j]]}" in text
     assert f"predicted: {names[dm.predicted[d, j]]}" in text
     assert f"rank {dm.label_error_rank[j]} of {N_TRAIN}" in text
-    assert page.js("document.getElementById('tip-thumb').dataset.index") == str(N_IMAGES + j)
+    pixels = page.js("""() => { const c = document.getElementById('tip-thumb');
+        return [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]; }""")
+    w, h, rgba = pixels
+    assert (h, w) == dm.thumbnails.shape[1:3] and page.js("document.getElementById('tip-thumb').dataset.index") == str(
+        j
+    )
+    shown = np.array(rgba, np.uint8).reshape(h, w, 4)[:, :, :3]
+    assert hashlib.sha256(shown.tobytes()).hexdigest() == hashlib.sha256(dm.thumbnails[j].tobytes()).hexdigest()
     page.page.mouse.click(*page.js(f"filmDebug.dataMap.screen({j})"))
     page.page.wait_for_function(f"filmDebug.pins.includes({N_IMAGES + j})")
     path = np.array(page.js(f"filmDebug.dataMap.path({j})"))

@@ -516,27 +516,26 @@ def build_film_html(
     Above `max_points` images a seeded sample is shown (every step's top-k outliers kept) and the page says
     how many; the data map's training images (data.data_map) are sampled the same way, keeping the likeliest
     label errors. `thumbnail_budget` bounds the sprite sheet's bytes (before base64); the training images'
-    thumbnails follow the eval images' in the one sheet.
+    thumbnails get a sheet of their own (their own cell size and budget), carried in the payload as "dm.sprite".
     Returns {"bytes", "points_shown", "points_total", "subsampled", "steps", "thumbnail"}, and "data_map"
-    ({"points_shown", "points_total"}) with a data map.
+    ({"points_shown", "points_total", "thumbnail"}) with a data map.
     """
     data.validate()
     shown = choose_points(data, max_points, seed)
     payload, meta = encode(data, shown)
-    thumbnails = np.asarray(data.thumbnails)[shown]
     if data.data_map is not None:
         train_shown = choose_train_points(data.data_map.label_error_rank, max_points, seed)
         arrays, meta["data_map"] = encode_data_map(data.data_map, train_shown, data.steps)
         q, dequant = quantise(arrays.pop("xy"))
         meta["data_map"]["dequant"] = np.asarray(dequant).tolist()
-        meta["data_map"]["sprite_offset"] = len(shown)  # its thumbnails follow the eval images' in the sheet
         payload.add("dm.xy", q)
         for name, array in arrays.items():
             payload.add(f"dm.{name}", array)
-        thumbnails = np.concatenate(
-            [thumbnails, same_size(np.asarray(data.data_map.thumbnails)[train_shown], thumbnails.shape[1:3])]
+        dm_sheet, meta["data_map"]["sprite"] = thumbnail_sheet(
+            np.asarray(data.data_map.thumbnails)[train_shown], thumbnail_budget
         )
-    sheet, sheet_meta = thumbnail_sheet(thumbnails, thumbnail_budget)
+        payload.add("dm.sprite", np.frombuffer(dm_sheet, np.uint8))  # WebP bytes: the page makes a blob: image
+    sheet, sheet_meta = thumbnail_sheet(np.asarray(data.thumbnails)[shown], thumbnail_budget)
     subsampled = len(shown) < data.n_images
     meta["title"] = title
     meta["sprite"] = sheet_meta
@@ -549,18 +548,12 @@ def build_film_html(
     size = write_page(out_path, "film.html", ["film.css"], ["data_map.js", "film.js"], title, meta, payload, sheet)
     summary = page_summary(out_path, size, shown, data.n_images, int(data.n_steps), sheet_meta)
     if data.data_map is not None:
-        summary["data_map"] = {"points_shown": meta["data_map"]["n"], "points_total": data.data_map.n_images}
+        summary["data_map"] = {
+            "points_shown": meta["data_map"]["n"],
+            "points_total": data.data_map.n_images,
+            "thumbnail": meta["data_map"]["sprite"],
+        }
     return summary
-
-
-def same_size(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """`images` [n, h, w, 3] resized to `size` (h, w) where they differ (one sprite sheet has one cell size)."""
-    from PIL import Image
-
-    if images.shape[1:3] == tuple(size):
-        return images
-    h, w = size
-    return np.stack([np.asarray(Image.fromarray(t).resize((w, h), Image.Resampling.BILINEAR)) for t in images])
 
 
 def read_page(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray], bytes]:

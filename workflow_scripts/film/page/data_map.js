@@ -2,7 +2,7 @@
 // dynamics checkpoint that is the latest at or before the slider's step, interpolated between checkpoints like
 // the scatter. A FilmCore.Panel with fixed, per-axis scaled axes (the film does not jump), the regions' borders,
 // rings for labels that label noise changed, pinned images' paths up to the current checkpoint, and its own
-// hover card text. film.js makes one when the metadata carry a data map; without one nothing here runs.
+// hover card text and its own thumbnail sheet. film.js makes one when the metadata carry a data map; without one nothing here runs.
 const FilmDataMap = (function () {
   "use strict";
   const { $, fmt, escapeHTML } = FilmCore;
@@ -130,5 +130,12 @@ const FilmDataMap = (function () {
     return section;
   }
 
-  return { MapPanel, makeSection };
+  async function spriteFromBytes(bytes) { // the training thumbnails' WebP sheet, carried in the payload
+    const img = new Image();
+    img.src = URL.createObjectURL(new Blob([bytes], { type: "image/webp" }));
+    await img.decode();
+    return img;
+  }
+
+  return { MapPanel, makeSection, spriteFromBytes };
 })();

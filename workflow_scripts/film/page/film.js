@@ -15,7 +15,7 @@
   const touch = () => { state.dirty = true; };
   const dm = meta.data_map || null; // the training images' data map; pins index it after the N eval images
   const pins = new FilmCore.Pins(dm ? meta.ids.concat(dm.ids) : meta.ids, touch);
-  let panel = null, map = null, sprite = null, A = {};
+  let panel = null, map = null, sprite = null, mapSprite = null, A = {};
 
   // --- per frame ---------------------------------------------------------------------------------------
   function draw() {
@@ -62,7 +62,7 @@
       const j = state.mapHover;
       if (j < 0 || map.d < 0) { tip.hidden = true; return; }
       $("tip-text").innerHTML = map.card(j, map.d, meta.class_names, meta.steps[timeline.index]);
-      FilmCore.drawThumb($("tip-thumb"), sprite, meta.sprite, dm.sprite_offset + j);
+      FilmCore.drawThumb($("tip-thumb"), mapSprite, dm.sprite, j);
       const r = $("dm-overlay").getBoundingClientRect();
       FilmCore.placeTip(tip, r.left + state.mapMouse[0], r.top + state.mapMouse[1]);
       return;
@@ -119,7 +119,7 @@
   }
 
   // --- the data map: its section, panel and mouse ------------------------------------------------------------
-  function startMap() {
+  async function startMap() {
     const B = {};
     for (const [name, view] of Object.entries(A)) if (name.startsWith("dm.")) B[name.slice(3)] = view;
     let noisyShown = 0;
@@ -131,6 +131,7 @@
     overlay.addEventListener("mouseleave", () => { state.mapMouse = null; state.mapHover = -1; touch(); showTooltip(); });
     overlay.addEventListener("click", () => { if (state.mapHover >= 0) pins.toggle(N + state.mapHover); });
     map.resize();
+    mapSprite = await FilmDataMap.spriteFromBytes(B.sprite);
   }
 
   // --- start -------------------------------------------------------------------------------------------
@@ -147,7 +148,7 @@
     overlay.addEventListener("mousemove", (e) => { const r = overlay.getBoundingClientRect(); state.mouse = [e.clientX - r.left, e.clientY - r.top]; pick(...state.mouse); });
     overlay.addEventListener("mouseleave", () => { state.mouse = null; state.hover = -1; touch(); showTooltip(); });
     overlay.addEventListener("click", () => { if (state.hover >= 0) pins.toggle(state.hover); });
-    if (dm) startMap();
+    if (dm) await startMap();
     window.addEventListener("resize", () => { panel.resize(); if (map) map.resize(); touch(); });
     curve($("loss-curve"), "training loss", meta.loss.steps, [{ label: "loss", colour: "#444", values: meta.loss.values }], 110);
     const metricColours = ["#1f77b4", "#2ca02c", "#9467bd"];
