@@ -572,6 +572,14 @@ def test_data_map_loader_and_rule_adapter(run_dir: Path, tmp_path: Path) -> None
     film_html.main(Job("film_html", input=inputs, params=params, output=Named(html=str(tmp_path / "on.html"))))
     meta = read_page(str(tmp_path / "on.html"))[0]
     assert meta["data_map"]["n"] == 40 and meta["data_map"]["noisy_total"] == int(dm.noisy.sum())
+    # build_page: a run folder with the dynamics' files gets a data map
+    from workflow_scripts.cli.build_page import main
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    write_dynamics(run, dm)
+    assert main([str(run), "--out", str(tmp_path / "cli.html")]) == 0
+    assert read_page(str(tmp_path / "cli.html"))[0]["data_map"]["n"] == 40
     # a run that scored no training image: the page as without dynamics
     np.savez(dyn / "dynamics_trace.npz", steps=np.array(DM_STEPS))
     import pandas as pd
