@@ -14,7 +14,8 @@ Out: film.html: opens from disk (file://), makes no network request, needs no se
 
 Everything the page needs is inlined: the shell page.html filled with film.html's parts, film.css,
 film_core.js (what this page and the comparison page, compare.py, share) and film.js beside this file, the
-vendored uPlot (vendor/, see vendor/README.md), one binary payload and one thumbnail sprite sheet.
+vendored uPlot (vendor/, see vendor/README.md), one binary payload and one thumbnail sprite sheet (with a
+data map, the training images' sheet rides in the payload).
 The payload is gzip-compressed little-endian arrays, base64-encoded; coordinates are quantised to uint16
 per axis and step (error at most half a quantisation step: (max - min) / 65535 / 2 of that step's range), OOD
 scores to uint16 of their logarithm (they span orders of magnitude near 0, where the outliers are).

@@ -6,7 +6,7 @@ In:  dynamics.parquet (one row per scored training image: id, row, label, label-
      every dynamics checkpoint), data/train_thumbnails.npy (their thumbnails, same order) and
      data/label_noise.csv (the rows dataset.label_noise changed; header only when it is off): film.dynamics.
 Out: a DataMapData on FilmData.data_map; build_film_html encodes it (`encode_data_map`) into the page's payload
-     under "dm." names and appends its thumbnails to the page's one sprite sheet.
+     under "dm." names, its thumbnails as a sprite sheet of their own ("dm.sprite").
 
 Above max_points training images a seeded sample is shown that always keeps the likeliest label errors (the
 top KEEP_TOP by label_error_rank), so the points worth looking at are on the map.
