@@ -3,6 +3,7 @@
 
 rule film_html:
     input:
+        unpack(film_data_map),
         projections=all_steps("projection"),
         scores=all_steps("ood"),
         probs=all_steps("probs"),

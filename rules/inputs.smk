@@ -332,3 +332,17 @@ def dynamics_probs(wildcards):
     """The training images' probabilities of every checkpoint the training dynamics score."""
     run = run_of(wildcards)
     return per_step(run, "train_probs", steps=run.dynamics)
+
+
+def film_data_map(wildcards):
+    """The film page's data map: the training dynamics' table and trace, the scored training images' thumbnails
+    and the label-noise record, by name; nothing when the run's dynamics are off (the page has no data map)."""
+    run = run_of(wildcards)
+    if not run.dynamics:
+        return {}
+    return {
+        "dynamics": run_path("dynamics.parquet", run.name),
+        "trace": run_path("dynamics_trace.npz", run.name),
+        "train_thumbnails": run_path("data/train_thumbnails.npy", run.name),
+        "label_noise": run_path("data/label_noise.csv", run.name),
+    }

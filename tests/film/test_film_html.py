@@ -4,7 +4,9 @@ Unit tests of the builder and the run-folder loader, then the page itself from d
 (Playwright for Python, pointed at the system Chromium): no console error, no network request, the
 positions it holds for the last checkpoint are the projection's, hover shows the image's thumbnail (pixel
 hash) and label, pins draw a trajectory with one vertex per checkpoint, and a synthetic 10,000 x 80 film
-plays within the frame-time budget. The browser tests skip with the reason where Playwright or Chromium is
+plays within the frame-time budget; with training dynamics, the data map of the training images: its encoding and
+subsample, its loader and the rule's adapter, and in the browser that it follows the slider (positions are the
+trace's), hovers and pins. The browser tests skip with the reason where Playwright or Chromium is
 missing; with CI=true they fail instead (.ci/run installs Chromium; requirements.txt pins Playwright).
 """
 
@@ -26,12 +28,14 @@ from workflow_scripts.film.common import save_json
 from workflow_scripts.film.page import (
     FilmData,
     build_film_html,
+    data_map_positions,
     decoded_ood,
     dequantised_positions,
     film_data_from_run,
     read_page,
 )
-from workflow_scripts.film.page.synthetic import synthetic_film
+from workflow_scripts.film.page.data_map import DataMapData, data_map_from_run
+from workflow_scripts.film.page.synthetic import synthetic_data_map, synthetic_film
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 STEPS = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110]
@@ -460,3 +464,214 @@ def test_single_checkpoint_without_head_or_log_loads_cleanly(browser: Any, tmp_p
         assert p.js("filmDebug.step") == 0 and p.errors == []
     finally:
         p.close()
+
+
+# --- the data map of the training images (training dynamics) ------------------------------------------------------
+
+N_TRAIN = 300
+DM_STEPS = STEPS[1:]  # as the workflow's dynamics: every checkpoint but step 0
+
+
+def write_dynamics(run: Path, dm: DataMapData) -> None:
+    """The dynamics stage's files that the page reads, in the workflow's layout (film.dynamics, film.data)."""
+    import pandas as pd
+
+    from workflow_scripts.film.dynamics import REGIONS
+
+    (run / "data").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(
+        {
+            "id": dm.ids,
+            "row": np.arange(dm.n_images) * 2,  # training-split rows: not the scoring order
+            "label": dm.labels,
+            "region": [REGIONS[r] for r in dm.region],
+            "label_error_score": dm.label_error_score,
+            "label_error_rank": dm.label_error_rank,
+        }
+    ).to_parquet(run / "dynamics.parquet", index=False)
+    np.savez(
+        run / "dynamics_trace.npz",
+        steps=dm.steps,
+        confidence=dm.confidence,
+        variability=dm.variability,
+        predicted=dm.predicted.astype(np.int16),
+    )
+    np.save(run / "data" / "train_thumbnails.npy", dm.thumbnails)
+    flipped = np.flatnonzero(dm.noisy)
+    pd.DataFrame(
+        {"row": flipped * 2, "id": [dm.ids[i] for i in flipped], "original_label": dm.original_labels[flipped]}
+        | {"given_label": dm.labels[flipped]}
+    ).to_csv(run / "data" / "label_noise.csv", index=False)
+
+
+@pytest.fixture(scope="module")
+def dm_film(tmp_path_factory: pytest.TempPathFactory) -> tuple[FilmData, Path]:
+    """A film of the module's steps with a data map of 300 training images (10 % noisy labels), built."""
+    data = synthetic_film(N_IMAGES, len(STEPS), thumb=32, seed=3, camera=True)
+    data.steps = np.array(STEPS)
+    data.data_map = synthetic_data_map(N_TRAIN, np.array(DM_STEPS), thumb=32, seed=4, noise=0.1)
+    out = tmp_path_factory.mktemp("dm_film") / "film.html"
+    build_film_html(data, str(out), title="data map film")
+    return data, out
+
+
+def test_data_map_encoding_within_quantisation(dm_film: tuple[FilmData, Path]) -> None:
+    data, out = dm_film
+    dm = data.data_map
+    meta, arrays, _ = read_page(str(out))
+    info = meta["data_map"]
+    assert info["steps"] == DM_STEPS and info["film_index"] == [-1, *range(len(DM_STEPS))]
+    assert info["n"] == info["n_total"] == N_TRAIN and info["note"] == ""
+    assert meta["sprite"]["count"] == N_IMAGES and info["sprite"]["count"] == N_TRAIN and info["sprite"]["lossless"]
+    assert arrays["dm.sprite"][:4].tobytes() == b"RIFF"  # the training thumbnails' own WebP sheet
+    held = data_map_positions(meta, arrays)
+    bound = np.asarray(info["dequant"])[:, :, 1] / 2
+    error = np.abs(held - np.stack([dm.variability, dm.confidence], axis=2)).max(axis=1)
+    assert np.all(error <= bound * 1.0001 + 1e-7), (error, bound)
+    assert arrays["dm.pred"].tolist() == dm.predicted.tolist()
+    assert arrays["dm.noisy"].sum() == dm.noisy.sum() > 0 and info["noise_on"]
+    assert info["limits"] == [0.0, pytest.approx(max(float(dm.variability.max()), 0.2) * 1.05), 0.0, 1.0]
+
+
+def test_data_map_subsample_keeps_the_likeliest_label_errors(tmp_path: Path) -> None:
+    data = synthetic_film(200, 4, thumb=8, seed=1)
+    data.data_map = synthetic_data_map(1_200, data.steps[1:], thumb=8, seed=2)
+    summary = build_film_html(data, str(tmp_path / "film.html"), max_points=500, seed=7)
+    assert summary["data_map"]["points_shown"] == 500 and summary["data_map"]["points_total"] == 1_200
+    assert summary["data_map"]["thumbnail"]["count"] == 500 and not summary["subsampled"]
+    meta, arrays, _ = read_page(str(tmp_path / "film.html"))
+    assert meta["data_map"]["note"].startswith("Showing 500 of 1,200 training images")
+    assert set(range(1, 101)) <= set(arrays["dm.rank"].tolist())  # the top 100 label-error candidates are shown
+    again = build_film_html(data, str(tmp_path / "again.html"), max_points=500, seed=7)
+    assert read_page(str(tmp_path / "again.html"))[0]["data_map"]["ids"] == meta["data_map"]["ids"]
+    assert again["bytes"] == summary["bytes"]
+
+
+def test_data_map_loader_and_rule_adapter(run_dir: Path, tmp_path: Path) -> None:
+    from workflow_scripts.adapters import Job, Named, film_html
+
+    dm = synthetic_data_map(40, np.array(DM_STEPS), thumb=16, seed=5, noise=0.2)
+    dyn = tmp_path / "dyn"
+    write_dynamics(dyn, dm)
+    files = [str(dyn / "dynamics.parquet"), str(dyn / "dynamics_trace.npz"), str(dyn / "data" / "train_thumbnails.npy")]
+    read = data_map_from_run(*files, str(dyn / "data" / "label_noise.csv"))
+    assert read is not None and read.ids == dm.ids and read.noisy.tolist() == dm.noisy.tolist()
+    np.testing.assert_array_equal(read.original_labels, dm.original_labels)
+    np.testing.assert_array_equal(read.confidence, dm.confidence)
+    assert read.noise_on and read.region.tolist() == dm.region.tolist()
+    # the rule's adapter: without the dynamics inputs no data map (dynamics off), with them one
+    view = tmp_path / "camera.json"
+    save_json(view, {str(s): {"x": [-5.0, 5.0], "y": [-5.0, 5.0], "zoom": 1.0} for s in STEPS})
+    views = [str(view)] * len(STEPS)
+    params = Named(run_dir=str(run_dir), steps=STEPS, top_k=3, max_points=10_000, title="rule", view_files=views)
+    film_html.main(Job("film_html", params=params, output=Named(html=str(tmp_path / "off.html"))))
+    assert "data_map" not in read_page(str(tmp_path / "off.html"))[0]
+    inputs = Named(
+        dynamics=files[0], trace=files[1], train_thumbnails=files[2], label_noise=str(dyn / "data" / "label_noise.csv")
+    )
+    film_html.main(Job("film_html", input=inputs, params=params, output=Named(html=str(tmp_path / "on.html"))))
+    meta = read_page(str(tmp_path / "on.html"))[0]
+    assert meta["data_map"]["n"] == 40 and meta["data_map"]["noisy_total"] == int(dm.noisy.sum())
+    # build_page: a run folder with the dynamics' files gets a data map
+    from workflow_scripts.cli.build_page import main
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    write_dynamics(run, dm)
+    assert main([str(run), "--out", str(tmp_path / "cli.html")]) == 0
+    assert read_page(str(tmp_path / "cli.html"))[0]["data_map"]["n"] == 40
+    # a run that scored no training image: the page as without dynamics
+    np.savez(dyn / "dynamics_trace.npz", steps=np.array(DM_STEPS))
+    import pandas as pd
+
+    pd.read_parquet(files[0]).iloc[:0].to_parquet(files[0], index=False)
+    assert data_map_from_run(*files, str(dyn / "data" / "label_noise.csv")) is None
+
+
+@pytest.fixture
+def dm_page(browser: Any, dm_film: tuple[FilmData, Path]) -> Iterator[Page]:
+    p = Page(browser, dm_film[1])
+    yield p
+    p.close()
+    assert p.errors == [], p.errors
+    assert p.foreign_requests(dm_film[1]) == []
+
+
+def test_data_map_panel_only_with_dynamics(page: Page, dm_page: Page) -> None:
+    assert page.page.locator("#datamap").count() == 0 and page.js("filmDebug.dataMap") is None
+    assert dm_page.page.locator("#datamap").is_visible() and dm_page.page.locator("#dm-points").is_visible()
+    legend = dm_page.page.locator("#datamap .dm-legend").inner_text()
+    assert "predicted = given label" in legend and "label changed by label noise" in legend
+    play_every_colouring(dm_page)
+
+
+def _map_screens(page: Page) -> np.ndarray:
+    return np.array(page.js(f"Array.from({{length: {N_TRAIN}}}, (_, j) => filmDebug.dataMap.screen(j))"))
+
+
+def test_data_map_follows_the_slider(dm_page: Page, dm_film: tuple[FilmData, Path]) -> None:
+    dm = dm_film[0].data_map
+    page = dm_page
+    page.page.locator("#slider").fill("0")
+    page.settle()
+    assert page.js("filmDebug.dataMap.index") == -1  # step 0: before the first dynamics checkpoint
+    assert "no dynamics yet" in page.page.locator("#dm-step").inner_text()
+    screens = {}
+    for s in (3, len(STEPS) - 1):
+        page.page.locator("#slider").fill(str(s))
+        page.settle()
+        d = s - 1  # the dynamics checkpoint at or before film step s
+        assert page.js("filmDebug.dataMap.index") == d
+        held = page.js("filmDebug.dataMap.positions()")
+        for j in (0, 17, N_TRAIN - 1):  # probed images: the trace's running values at that checkpoint
+            assert held["x"][j] == pytest.approx(dm.variability[d, j], abs=1e-4)
+            assert held["y"][j] == pytest.approx(dm.confidence[d, j], abs=1e-4)
+        screens[s] = _map_screens(page)
+        colour = page.js("filmDebug.dataMap.colour(17)")[:3]
+        assert colour == ([60, 160, 80] if dm.predicted[d, 17] == dm.labels[17] else [220, 40, 40])
+    moved = np.linalg.norm(screens[3] - screens[len(STEPS) - 1], axis=1)
+    assert np.median(moved) > 1  # the points moved with the slider
+
+
+def test_data_map_hover_and_pin(dm_page: Page, dm_film: tuple[FilmData, Path]) -> None:
+    data = dm_film[0]
+    dm = data.data_map
+    page = dm_page
+    last = len(STEPS) - 1
+    page.js(f"filmDebug.jump({last})")
+    page.settle()
+    box = page.page.locator("#dm-overlay").bounding_box()
+    m = {"left": box["x"], "top": box["y"], "W": box["width"], "H": box["height"]}
+    j = isolated(_map_screens(page), m)
+    page.page.mouse.move(*page.js(f"filmDebug.dataMap.screen({j})"))
+    page.page.wait_for_function(f"filmDebug.dataMap.hover === {j}")
+    assert page.page.locator("#tooltip").is_visible()
+    text = page.page.locator("#tip-text").inner_text()
+    d = last - 1
+    names = data.class_names
+    assert dm.ids[j] in text and f"given label: {names[dm.labels[j]]}" in text
+    assert f"predicted: {names[dm.predicted[d, j]]}" in text
+    assert f"rank {dm.label_error_rank[j]} of {N_TRAIN}" in text
+    pixels = page.js("""() => { const c = document.getElementById('tip-thumb');
+        return [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]; }""")
+    w, h, rgba = pixels
+    assert (h, w) == dm.thumbnails.shape[1:3] and page.js("document.getElementById('tip-thumb').dataset.index") == str(
+        j
+    )
+    shown = np.array(rgba, np.uint8).reshape(h, w, 4)[:, :, :3]
+    assert hashlib.sha256(shown.tobytes()).hexdigest() == hashlib.sha256(dm.thumbnails[j].tobytes()).hexdigest()
+    page.page.mouse.click(*page.js(f"filmDebug.dataMap.screen({j})"))
+    page.page.wait_for_function(f"filmDebug.pins.includes({N_IMAGES + j})")
+    path = np.array(page.js(f"filmDebug.dataMap.path({j})"))
+    assert path.shape == (d + 2, 2)  # a vertex per dynamics checkpoint so far, then the point now
+    assert path[-1].tolist() == pytest.approx(page.js(f"filmDebug.dataMap.screen({j})"))
+    x, y = path[0] - [m["left"], m["top"]]
+    alpha = page.js(f"""() => {{ const c = document.getElementById('dm-overlay'), r = window.devicePixelRatio || 1;
+        return c.getContext('2d').getImageData(Math.round({x} * r), Math.round({y} * r), 1, 1).data[3]; }}""")
+    assert alpha > 0  # drawn: the path's first dot
+    page.js("filmDebug.jump(3)")
+    page.settle()
+    assert len(page.js(f"filmDebug.dataMap.path({j})")) == 2 + 2  # the path grows with the slider
+    page.page.locator("#search").fill(dm.ids[(j + 1) % N_TRAIN])  # a training image pinned by its id
+    page.page.locator("#search").press("Enter")
+    assert page.js("filmDebug.pins") == [N_IMAGES + j, N_IMAGES + (j + 1) % N_TRAIN]

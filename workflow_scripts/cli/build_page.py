@@ -1,6 +1,8 @@
 """Build a finished run's film page by hand: `python -m workflow_scripts.cli.build_page results/demo`.
 
 Every checkpoint whose projection/{step}.npy exists is filmed; the page goes to {run}/film.html unless --out.
+With the training dynamics' files (dynamics.parquet, dynamics_trace.npz, data/train_thumbnails.npy) the page
+has a data map of the training images.
 """
 
 import argparse
@@ -10,6 +12,7 @@ from pathlib import Path
 
 from workflow_scripts.film.common import UserError
 from workflow_scripts.film.page import build_film_html, film_data_from_run
+from workflow_scripts.film.page.data_map import data_map_from_run
 
 
 def run_steps(run: Path) -> list[int]:
@@ -28,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     run = Path(args.run)
     try:
         data = film_data_from_run(str(run), run_steps(run), top_k=args.top_k)
+        dynamics = [run / "dynamics.parquet", run / "dynamics_trace.npz", run / "data" / "train_thumbnails.npy"]
+        if all(p.is_file() for p in dynamics):
+            data.data_map = data_map_from_run(*map(str, dynamics), str(run / "data" / "label_noise.csv"))
         summary = build_film_html(
             data,
             args.out or str(run / "film.html"),

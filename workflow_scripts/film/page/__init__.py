@@ -8,11 +8,14 @@ Out: film.html: opens from disk (file://), makes no network request, needs no se
      checkpoints), the current step's loss and metrics beside small curves (click to jump), colouring by
      class / predicted class / correct-wrong / OOD score / label-issue rank, the top-k outliers marked
      with their rank, a hover card (thumbnail, id, label, prediction, OOD score and rank), pinned images
-     with their trajectory over all checkpoints.
+     with their trajectory over all checkpoints. With training dynamics (FilmData.data_map, data_map.py) a
+     data map beside the scatter: the training images at their running (variability, confidence) at the
+     slider's checkpoint, with its own hover card and pinned paths.
 
 Everything the page needs is inlined: the shell page.html filled with film.html's parts, film.css,
 film_core.js (what this page and the comparison page, compare.py, share) and film.js beside this file, the
-vendored uPlot (vendor/, see vendor/README.md), one binary payload and one thumbnail sprite sheet.
+vendored uPlot (vendor/, see vendor/README.md), one binary payload and one thumbnail sprite sheet (with a
+data map, the training images' sheet rides in the payload).
 The payload is gzip-compressed little-endian arrays, base64-encoded; coordinates are quantised to uint16
 per axis and step (error at most half a quantisation step: (max - min) / 65535 / 2 of that step's range), OOD
 scores to uint16 of their logarithm (they span orders of magnitude near 0, where the outliers are).
@@ -38,6 +41,7 @@ from workflow_scripts.film.camera import axis_limits
 from workflow_scripts.film.checkpoints import read_train_log
 from workflow_scripts.film.common import UserError, atomic_path, load_json, load_npy
 from workflow_scripts.film.layout_plan import FIRST_FIT
+from workflow_scripts.film.page.data_map import DataMapData, choose_train_points, encode_data_map
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,7 @@ class FilmData:
     limits: np.ndarray | None = None  # [S, 4] camera (x0, x1, y0, y1) per step; None = fixed, from the data
     zoom: np.ndarray | None = None  # [S] zoom factor per step; None = derived from the limits
     layout_note: str = ""
+    data_map: DataMapData | None = None  # the training images' data map (training dynamics); None = no panel
 
     @property
     def n_steps(self) -> int:
@@ -116,6 +121,8 @@ class FilmData:
             value = getattr(self, name)
             if value is not None and not np.all(np.isfinite(value)):
                 raise ValueError(f"FilmData.{name} holds NaN or infinite values")
+        if self.data_map is not None:
+            self.data_map.validate(len(self.class_names))
 
 
 # --- reading a run folder ------------------------------------------------------------------------------
@@ -508,12 +515,27 @@ def build_film_html(
     """Write the film page to `out_path` (atomically) and return a summary.
 
     Above `max_points` images a seeded sample is shown (every step's top-k outliers kept) and the page says
-    how many. `thumbnail_budget` bounds the sprite sheet's bytes (before base64).
-    Returns {"bytes", "points_shown", "points_total", "subsampled", "steps", "thumbnail"}.
+    how many; the data map's training images (data.data_map) are sampled the same way, keeping the likeliest
+    label errors. `thumbnail_budget` bounds the sprite sheet's bytes (before base64); the training images'
+    thumbnails get a sheet of their own (their own cell size and budget), carried in the payload as "dm.sprite".
+    Returns {"bytes", "points_shown", "points_total", "subsampled", "steps", "thumbnail"}, and "data_map"
+    ({"points_shown", "points_total", "thumbnail"}) with a data map.
     """
     data.validate()
     shown = choose_points(data, max_points, seed)
     payload, meta = encode(data, shown)
+    if data.data_map is not None:
+        train_shown = choose_train_points(data.data_map.label_error_rank, max_points, seed)
+        arrays, meta["data_map"] = encode_data_map(data.data_map, train_shown, data.steps)
+        q, dequant = quantise(arrays.pop("xy"))
+        meta["data_map"]["dequant"] = np.asarray(dequant).tolist()
+        payload.add("dm.xy", q)
+        for name, array in arrays.items():
+            payload.add(f"dm.{name}", array)
+        dm_sheet, meta["data_map"]["sprite"] = thumbnail_sheet(
+            np.asarray(data.data_map.thumbnails)[train_shown], thumbnail_budget
+        )
+        payload.add("dm.sprite", np.frombuffer(dm_sheet, np.uint8))  # WebP bytes: the page makes a blob: image
     sheet, sheet_meta = thumbnail_sheet(np.asarray(data.thumbnails)[shown], thumbnail_budget)
     subsampled = len(shown) < data.n_images
     meta["title"] = title
@@ -524,8 +546,15 @@ def build_film_html(
         if subsampled
         else ""
     )
-    size = write_page(out_path, "film.html", ["film.css"], ["film.js"], title, meta, payload, sheet)
-    return page_summary(out_path, size, shown, data.n_images, int(data.n_steps), sheet_meta)
+    size = write_page(out_path, "film.html", ["film.css"], ["data_map.js", "film.js"], title, meta, payload, sheet)
+    summary = page_summary(out_path, size, shown, data.n_images, int(data.n_steps), sheet_meta)
+    if data.data_map is not None:
+        summary["data_map"] = {
+            "points_shown": meta["data_map"]["n"],
+            "points_total": data.data_map.n_images,
+            "thumbnail": meta["data_map"]["sprite"],
+        }
+    return summary
 
 
 def read_page(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray], bytes]:
@@ -558,3 +587,9 @@ def decoded_ood(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> np.ndarr
     """[S, n] OOD scores as the page computes them (relative error at most about 2e-4 over the demo's range)."""
     lo, scale = meta["ood_log"]
     return np.exp(lo + arrays["ood"].astype(np.float64) * scale)
+
+
+def data_map_positions(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """[T, n, 2] (variability, confidence) of a written page's data map, as the page computes them."""
+    dq = np.asarray(meta["data_map"]["dequant"], np.float64)
+    return dq[:, None, :, 0] + arrays["dm.xy"].astype(np.float64) * dq[:, None, :, 1]

@@ -422,7 +422,8 @@ const FilmCore = (function () {
   class Pins {
     constructor(ids, changed) {
       this.list = []; this.ids = ids; this.changed = changed;
-      this.index = new Map(ids.map((id, i) => [id, i]));
+      this.index = new Map();
+      ids.forEach((id, i) => { if (!this.index.has(id)) this.index.set(id, i); }); // a repeated id: its first image
       $("search").addEventListener("keydown", (e) => { if (e.key === "Enter") this.search(); });
       $("pin-search").onclick = () => this.search();
       $("clear-pins").onclick = () => { this.list = []; this.render(); };

@@ -6,6 +6,7 @@ import numpy as np
 
 from workflow_scripts.film.page import FilmData
 from workflow_scripts.film.page.compare import CompareData, fraction_clock
+from workflow_scripts.film.page.data_map import DataMapData
 
 
 def synthetic_film(
@@ -106,4 +107,42 @@ def synthetic_comparison(
         layout_note="synthetic: each run its own random layout"
         if not shared_layout
         else "synthetic: one shared layout",
+    )
+
+
+def synthetic_data_map(
+    n_images: int, steps: np.ndarray, *, n_classes: int = 10, thumb: int = 32, seed: int = 0, noise: float = 0.1
+) -> DataMapData:
+    """Training images learned over the checkpoints `steps`, a share `noise` of them with a wrong given label
+    (never learned: low confidence), scored by film.dynamics as the workflow scores them."""
+    from workflow_scripts.film.dynamics import REGIONS, ranks, running_trace, scores
+
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, n_classes, n_images)
+    noisy = rng.random(n_images) < noise
+    given = np.where(noisy, (truth + rng.integers(1, n_classes, n_images)) % n_classes, truth)
+    progress = np.linspace(0.1, 1, len(steps))[:, None, None]
+    speed = rng.uniform(1, 6, n_images)[None, :, None]  # some learned early, some late
+    logits = rng.standard_normal((len(steps), n_images, n_classes))
+    logits[:, np.arange(n_images), truth] += (speed * progress)[:, :, 0]
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=2, keepdims=True)
+    s = scores(probs.astype(np.float32), given, steps)
+    trace = running_trace(probs.astype(np.float32), given)
+    blocks = rng.integers(0, 256, (n_images, 8, 1, 8, 1, 3), dtype=np.uint8)
+    f = thumb // 8
+    return DataMapData(
+        steps=np.asarray(steps, np.int64),
+        confidence=trace["confidence"],
+        variability=trace["variability"],
+        predicted=trace["predicted"].astype(np.int64),
+        labels=given,
+        ids=[f"train/{i}" for i in range(n_images)],
+        thumbnails=np.broadcast_to(blocks, (n_images, 8, f, 8, f, 3)).reshape(n_images, 8 * f, 8 * f, 3),
+        label_error_score=s["label_error_score"],
+        label_error_rank=ranks(s["label_error_score"]),
+        region=np.array([REGIONS.index(r) for r in s["region"]]),
+        noisy=noisy,
+        original_labels=truth,
+        noise_on=bool(noisy.any()),
     )
