@@ -378,7 +378,7 @@ def test_training_dynamics_of_external_checkpoints_grow_by_one_job_per_new_check
 
 
 def test_without_a_training_split_dynamics_are_off_in_one_line(trainer_output: Path, tmp_path: Path) -> None:
-    from datasets import ClassLabel, Dataset, Features, Image, Value
+    from datasets import ClassLabel, Dataset, Features, Image
     from PIL import Image as PILImage
 
     data = tmp_path / "only_test"
