@@ -55,6 +55,15 @@ def config(run: str, noise: dict[str, Any] | None, steps: int | None) -> dict[st
     return cfg
 
 
+def with_defaults(cfg: dict[str, Any]) -> dict[str, Any]:
+    """`cfg` validated and completed with the schema's defaults (what the workflow's jobs receive)."""
+    from snakemake.utils import validate
+
+    cfg = json.loads(json.dumps(cfg))
+    validate(cfg, str(REPO / "schemas" / "config.schema.yaml"), set_default=True)
+    return cfg
+
+
 def snakemake(workdir: Path, cfg: dict[str, Any], *targets: str) -> float:
     """Run the workflow in `workdir` with `cfg`; its wall seconds."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -108,9 +117,12 @@ def kfold_probs(results: Path, cfg: dict[str, Any], folds: int, workdir: Path) -
     from workflow_scripts.film.embedding import predict_checkpoint
     from workflow_scripts.film.training import train
 
+    cfg = with_defaults(cfg)
     index = pd.read_parquet(results / "data" / "train_index.parquet")
     labels = index["label"].to_numpy()
-    table = pd.read_parquet(results / "data" / "train.parquet")
+    from datasets import load_dataset
+
+    table = load_dataset("parquet", data_files={"train": str(results / "data" / "train.parquet")}, split="train")
     pixels = load_npy(results / "data" / "train_pixels.npy")
     out = np.zeros((len(index), 0), np.float32)
     seconds = 0.0
@@ -119,7 +131,7 @@ def kfold_probs(results: Path, cfg: dict[str, Any], folds: int, workdir: Path) -
         fold = workdir / f"fold{k}"
         shutil.rmtree(fold, ignore_errors=True)
         fold.mkdir(parents=True)
-        table.iloc[index["row"].to_numpy()[fit]].to_parquet(fold / "train.parquet", index=False)
+        table.select(index["row"].to_numpy()[fit]).to_parquet(str(fold / "train.parquet"))
         start = time.perf_counter()
         train(
             str(fold / "train.parquet"),
@@ -165,7 +177,10 @@ def score_run(results: Path, oos: np.ndarray | None) -> dict[str, dict[str, floa
         "label_error_score": ranking_metrics(truth, table["label_error_score"].to_numpy()),
         "data-map confidence (1 - confidence)": ranking_metrics(truth, -table["confidence"].to_numpy()),
         "margin (-AUM)": ranking_metrics(truth, -table["aum"].to_numpy()),
-        "forgetting events": ranking_metrics(truth, table["forgetting"].to_numpy().astype(float)),
+        # Toneva et al. count an example never learned as forgotten most often
+        "forgetting events (never learned = most)": ranking_metrics(
+            truth, table["forgetting"].to_numpy() + (table["correctness"].to_numpy() == 0) * (len(final) + 1.0)
+        ),
         "final checkpoint 1 - p(given)": ranking_metrics(truth, -table["final_p_given"].to_numpy()),
         "cleanlab find_label_issues, final checkpoint": cleanlab_flags(labels, final, truth),
     }

@@ -20,6 +20,8 @@ from workflow_scripts.film.dynamics import (
     learned_steps,
     margins,
     ranks,
+    region_borders,
+    regions,
     running_trace,
     scores,
     write_dynamics,
@@ -78,13 +80,23 @@ def test_forgetting_and_learned_step_count_transitions() -> None:
     assert learned_steps(correct[:3], [1, 2, 3]).tolist() == [3, 3, -1]
 
 
-def test_regions_follow_the_data_map() -> None:
+def test_regions_are_the_runs_thirds_of_the_data_map() -> None:
+    rng = np.random.default_rng(0)
+    confidence, variability = rng.uniform(size=300), rng.uniform(0, 0.4, size=300)
+    region = regions(confidence, variability)
+    ambiguous, hard = region_borders(confidence, variability)
+    assert (region == REGIONS[1]).sum() == 100  # the third that varies most
+    assert ((region == REGIONS[2]) == ((variability < ambiguous) & (confidence <= hard))).all()
+    assert set(region[(variability < ambiguous) & (confidence > hard)]) == {REGIONS[0]}
+    # a steady, never-learned image is hard to learn; one the model keeps changing its mind on is ambiguous
+    steady = probs_of([[[0.9, 0.1], [0.1, 0.9], [0.3, 0.7]]] * 2 + [[[0.95, 0.05], [0.9, 0.1], [0.3, 0.7]]] * 2)
+    assert scores(steady, np.array([0, 0, 0]), STEPS)["region"].tolist() == [REGIONS[0], REGIONS[1], REGIONS[2]]
+
+
+def test_the_table_names_ranks_and_categories() -> None:
     table = dynamics_table(
         pd.DataFrame({"row": [0, 1, 2], "id": ["a", "b", "c"], "label": LABELS}), ["zero", "one"], PROBS, STEPS
     )
-    assert table["region"].tolist() == [REGIONS[0], REGIONS[0], REGIONS[2]]
-    swinging = probs_of([[[0.05, 0.95]], [[0.95, 0.05]], [[0.05, 0.95]], [[0.95, 0.05]]])
-    assert scores(swinging, np.array([0]), STEPS)["region"].tolist() == [REGIONS[1]]
     assert table["label_error_rank"].tolist() == [3, 2, 1]
     assert table["suggested_name"].tolist() == ["zero", "zero", "zero"]
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from workflow_scripts.film.common import atomic_path, load_npy
-from workflow_scripts.film.dynamics import AMBIGUOUS_VARIABILITY, EASY_CONFIDENCE
+from workflow_scripts.film.dynamics import region_borders
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +77,13 @@ def plot_data_map(table_path: str, noise_csv: str, out: str, title: str = "") ->
                 label=f"label changed by label_noise ({mask.sum()})",
             )
             ax.legend(loc="lower right", fontsize=8)
-        ax.axvline(AMBIGUOUS_VARIABILITY, color="gray", lw=0.8, ls="--")
-        ax.axhline(EASY_CONFIDENCE, xmax=1, color="gray", lw=0.8, ls="--")
+        ambiguous, hard = region_borders(table["confidence"].to_numpy(), table["variability"].to_numpy())
+        ax.axvline(ambiguous, color="gray", lw=0.8, ls="--")
+        ax.plot([0, ambiguous], [hard, hard], color="gray", lw=0.8, ls="--")
         ax.text(0.01, 0.98, "easy to learn", transform=ax.transAxes, va="top", fontsize=9, color="gray")
         ax.text(0.01, 0.02, "hard to learn (label errors)", transform=ax.transAxes, fontsize=9, color="gray")
-        ax.text(0.99, 0.5, "ambiguous", transform=ax.transAxes, ha="right", fontsize=9, color="gray")
-        ax.set_xlim(0, max(0.5, float(table["variability"].max()) * 1.05))
+        ax.text(0.99, 0.98, "ambiguous", transform=ax.transAxes, ha="right", va="top", fontsize=9, color="gray")
+        ax.set_xlim(0, max(1e-6, float(table["variability"].max())) * 1.05)
         ax.set_ylim(-0.02, 1.02)
     else:
         _message(fig, "no training dynamics (see the dynamics job's log)")

@@ -25,10 +25,12 @@ from workflow_scripts.film.common import UserError, atomic_path, load_json, load
 
 log = logging.getLogger(__name__)
 
-# Data-map regions (Swayamdipta et al.): a variability this high is "ambiguous" (the model changes its mind);
-# below it, a confidence from this value up is "easy to learn", under it "hard to learn" (where label errors are).
-AMBIGUOUS_VARIABILITY = 0.2
-EASY_CONFIDENCE = 0.5
+# Data-map regions, in Dataset Cartography's terms (Swayamdipta et al.): the third of the images whose
+# predictions vary most is "ambiguous" (the model changes its mind); of the others, those in the third of least
+# confidence are "hard to learn" (where wrong labels gather), the rest "easy to learn". Thirds of this run's
+# images, not fixed values: a model trained from scratch moves every image from chance to its final
+# confidence, so the absolute spread depends on the run (region_borders).
+REGION_SHARE = 1 / 3
 REGIONS = ("easy to learn", "ambiguous", "hard to learn")
 # The smallest probability a log-probability margin sees (float32 probabilities round tiny ones to 0).
 _TINY = 1e-12
@@ -77,10 +79,19 @@ def learned_steps(correct: np.ndarray, steps: Sequence[int]) -> np.ndarray:
     return np.where(first >= 0, steps[np.maximum(first, 0)], -1)
 
 
+def region_borders(confidence: np.ndarray, variability: np.ndarray) -> tuple[float, float]:
+    """(the variability from which an image is ambiguous, the confidence under which it is hard to learn): the
+    top third of the run's variabilities and the bottom third of its confidences (REGION_SHARE)."""
+    if not len(confidence):
+        return 0.0, 0.0
+    return float(np.quantile(variability, 1 - REGION_SHARE)), float(np.quantile(confidence, REGION_SHARE))
+
+
 def regions(confidence: np.ndarray, variability: np.ndarray) -> np.ndarray:
-    """Each image's data-map region: ambiguous, easy to learn or hard to learn."""
-    out = np.where(confidence >= EASY_CONFIDENCE, REGIONS[0], REGIONS[2]).astype(object)
-    out[variability >= AMBIGUOUS_VARIABILITY] = REGIONS[1]
+    """Each image's data-map region: ambiguous, easy to learn or hard to learn (region_borders)."""
+    ambiguous, hard = region_borders(confidence, variability)
+    out = np.where(confidence > hard, REGIONS[0], REGIONS[2]).astype(object)
+    out[variability >= ambiguous] = REGIONS[1]
     return out
 
 

@@ -93,7 +93,7 @@ const FilmDataMap = (function () {
     card(i, d, classNames, filmStep) {
       const A = this.A, dm = this.dm, k = d * this.N + i, label = A.labels[i], pred = A.pred[k];
       const x = this.XY[2 * k], y = this.XY[2 * k + 1];
-      const now = x >= dm.ambiguous_variability ? dm.regions[1] : y >= dm.easy_confidence ? dm.regions[0] : dm.regions[2];
+      const now = x >= dm.ambiguous_variability ? dm.regions[1] : y > dm.easy_confidence ? dm.regions[0] : dm.regions[2];
       const name = (c) => escapeHTML(classNames[c] ?? String(c));
       const lines = [`<b>${escapeHTML(dm.ids[i])}</b> (training image)`, `given label: ${name(label)}`];
       if (A.noisy[i]) lines.push(`<span style="color:#a00">changed by label noise (was ${name(A.original[i])})</span>`);

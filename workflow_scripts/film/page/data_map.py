@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from workflow_scripts.film.common import UserError, load_npy, seeded_subset
-from workflow_scripts.film.dynamics import AMBIGUOUS_VARIABILITY, EASY_CONFIDENCE, REGIONS
+from workflow_scripts.film.dynamics import REGIONS, region_borders
 
 # The likeliest label errors always shown, whatever the sample (by label_error_rank).
 KEEP_TOP = 100
@@ -161,16 +161,18 @@ def encode_data_map(
         "original": np.asarray(dm.original_labels)[shown].astype("<u2"),
     }
     v_max = float(np.max(dm.variability))
+    ambiguous, hard = region_borders(np.asarray(dm.confidence)[-1], np.asarray(dm.variability)[-1])
     meta = {
         "steps": [int(s) for s in dm.steps],
         "film_index": film_index(film_steps, dm.steps),
         "n": len(shown),
         "n_total": dm.n_images,
         "ids": [dm.ids[i] for i in shown],
-        # fixed axes over the whole film: variability 0..its maximum (at least past the ambiguous border), confidence 0..1
-        "limits": [0.0, max(v_max, AMBIGUOUS_VARIABILITY) * 1.05, 0.0, 1.0],
-        "ambiguous_variability": AMBIGUOUS_VARIABILITY,
-        "easy_confidence": EASY_CONFIDENCE,
+        # fixed axes over the whole film: variability 0..its maximum, confidence 0..1; the regions' borders are
+        # those of the whole run (the last checkpoint's running values are the table's)
+        "limits": [0.0, max(v_max, 1e-6) * 1.05, 0.0, 1.0],
+        "ambiguous_variability": ambiguous,
+        "easy_confidence": hard,
         "regions": list(REGIONS),
         "noise_on": dm.noise_on,
         "noisy_total": int(np.sum(dm.noisy)),
