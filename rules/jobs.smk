@@ -88,7 +88,11 @@ def job_params(adapter, **settings):
     return {"adapter": adapter, "settings": lambda wildcards: values(wildcards), "spec": spec}
 
 
+CODE_DIGESTS = ".snakemake/film-code"  # in the working directory, beside the job specs
+
+
 def code_files(rule):
-    """The code a rule's outputs depend on: its adapter and the workflow_scripts modules it imports
-    (workflow_scripts/runtime/code_inputs.py), so editing a module reruns exactly the jobs that run it."""
-    return code_inputs(rule, workflow.basedir)
+    """The one file that stands for the code a rule's outputs depend on (its adapter and the workflow_scripts
+    modules it imports, with their content hashes: workflow_scripts/runtime/code_inputs.py, code_digest),
+    rewritten at parse time only when that code changed, so editing a module reruns exactly the jobs that run it."""
+    return code_digest(rule, workflow.basedir, CODE_DIGESTS)

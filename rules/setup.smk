@@ -17,7 +17,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)
 from workflow_scripts.runtime.client import RUN_CLIENT
-from workflow_scripts.runtime.code_inputs import code_inputs
+from workflow_scripts.runtime.code_inputs import code_digest
 from workflow_scripts.film.checkpoints import (
     check_existing_checkpoints,
     checkpoint_folder_steps,

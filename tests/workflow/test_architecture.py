@@ -5,13 +5,14 @@ adapter and exactly the modules it imports, as Python resolves them."""
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 from modulefinder import ModuleFinder
 from pathlib import Path
 
 import pytest
 
-from workflow_scripts.runtime.code_inputs import code_inputs, module_file
+from workflow_scripts.runtime.code_inputs import code_digest, code_inputs, module_file
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "workflow_scripts"
@@ -135,6 +136,18 @@ def test_a_rules_code_inputs_are_what_python_imports_for_its_adapter(rule: str) 
         assert PACKAGE / "film" / "page" / "film.js" in data  # the page's scripts and templates are its code too
     else:
         assert not data
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_a_rules_code_file_lists_its_code_inputs_with_their_hashes(rule: str, tmp_path: Path) -> None:
+    """The one file a rule's jobs list for their code (code_files in rules/jobs.smk) names exactly its code
+    inputs, relative to the workflow's folder, each with the sha256 of what it holds now."""
+    written = Path(code_digest(rule, ROOT, tmp_path)).read_text().splitlines()
+    expected = [
+        f"{hashlib.sha256(Path(p).read_bytes()).hexdigest()}  {Path(p).relative_to(ROOT)}"
+        for p in code_inputs(rule, ROOT)
+    ]
+    assert written == expected
 
 
 def test_editing_the_learned_map_replans_no_per_checkpoint_job_of_a_pca_film() -> None:

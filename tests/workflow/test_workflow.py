@@ -227,17 +227,29 @@ def test_chunk_size_is_refused_with_what_replaced_it(tmp_path: Path) -> None:
 
 
 def test_jobs_depend_on_the_library_code_they_import(tiny_copy: Path) -> None:
-    """A change to models.py's pooling must rerun embed (its code is an input), and not the frames."""
+    """A change to models.py's pooling must rerun embed (its code is an input), and not the frames: each job
+    lists one file for its rule's code, which names the rule's modules (relative to the workflow) with their
+    hashes."""
     proc = snakemake(tiny_copy, "-n", "--forcerun", "embed", "--configfile", "test.yaml")
     inputs = {
         block.split(":", 1)[0]: re.search(r"^\s+input: (.*)$", block, re.M).group(1).split(", ")
         for block in proc.stdout.split("\nrule ")[1:]
         if block.startswith(("embed:", "frame:", "prepare_data:"))
     }
-    code = {rule: {Path(f).name for f in files if "workflow_scripts" in f} for rule, files in inputs.items()}
+    assert {rule: [f for f in files if "film-code" in f] for rule, files in inputs.items()} == {
+        rule: [f".snakemake/film-code/{rule}.txt"] for rule in inputs
+    }
+    assert not any("workflow_scripts" in f for files in inputs.values() for f in files)
+    listed = {
+        rule: [
+            line.split("  ")[1] for line in (tiny_copy / f".snakemake/film-code/{rule}.txt").read_text().splitlines()
+        ]
+        for rule in inputs
+    }
+    code = {rule: {Path(f).name for f in files} for rule, files in listed.items()}
     assert {"embed.py", "models.py", "common.py"} <= code["embed"]
     assert "frame.py" in code["frame"] and "models.py" not in code["frame"]
-    assert all(str(REPO) in f for files in inputs.values() for f in files if "workflow_scripts" in f)
+    assert all((REPO / f).is_file() for files in listed.values() for f in files)
 
 
 def test_changed_training_config_never_overwrites_checkpoints(tiny_copy: Path) -> None:

@@ -1,6 +1,7 @@
 """The code a rule's job runs: its adapter and every workflow_scripts module that imports, as Python resolves them.
 
-A rule lists these files among its inputs (rules/jobs.smk, `code_files`), so editing a module reruns the jobs
+A rule lists one file that stands for them among its inputs (rules/jobs.smk, `code_files`; `code_digest` writes
+it: each file with its content hash, rewritten only when a hash changes), so editing a module reruns the jobs
 whose code it is, and no other: editing the learned map (film/param_map.py) replans the layout, not the frames.
 Imports are read from the source (every `import` and `from ... import` statement, function-level ones
 included), not executed, so the workflow pays no import when it is parsed. A module's file is what Python
@@ -16,6 +17,8 @@ Standard library only (the Snakefile imports it).
 from __future__ import annotations
 
 import ast
+import hashlib
+import os
 from functools import cache
 from pathlib import Path
 
@@ -42,6 +45,35 @@ def code_inputs(rule: str, root: str | Path) -> list[str]:
         todo.extend(imported_modules(path, root))
         todo.append(name.rpartition(".")[0])  # Python runs the package's __init__.py first
     return sorted(str(f) for f in files)
+
+
+def code_digest(rule: str, root: str | Path, folder: str | Path) -> str:
+    """The path of `folder`/<rule>.txt, the one file that stands for the code of rule `rule` among its job's inputs.
+
+    It lists each of `code_inputs(rule, root)` as the sha256 of its content and its path relative to `root`
+    (`sha256sum`'s format: `sha256sum -c` checks it from `root`), and is (re)written only when that text differs
+    from what it holds, so its mtime moves when, and only when, the rule's code changes: Snakemake's mtime check
+    then reruns the jobs whose code changed, and the planner checks one input per job instead of ten. Written
+    where it is missing, it takes the newest code file's mtime, so a new or cleaned `.snakemake/` reruns nothing
+    that the code files themselves would not. The write is atomic (a temporary file of this process, then
+    os.replace), so processes parsing the workflow side by side never see half a file."""
+    root = Path(root).resolve()
+    files = [Path(p) for p in code_inputs(rule, root)]
+    text = "".join(f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {f.relative_to(root)}\n" for f in files)
+    path = Path(folder) / f"{rule}.txt"
+    try:
+        if path.read_text() == text:
+            return str(path)
+        newest = None  # the code changed: now
+    except FileNotFoundError:
+        newest = max((f.stat().st_mtime_ns for f in files), default=None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    if newest is not None:
+        os.utime(tmp, ns=(newest, newest))
+    os.replace(tmp, path)
+    return str(path)
 
 
 def module_file(name: str, root: Path) -> Path | None:
