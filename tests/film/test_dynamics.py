@@ -197,3 +197,13 @@ def test_without_a_head_the_stage_says_dynamics_are_off(tmp_path: Path, caplog: 
     out = _stage_files(tmp_path, np.zeros((4, 3, 0), np.float32))
     assert "no classification head" in caplog.text
     assert len(pd.read_parquet(out["table"])) == 0 and len(pd.read_csv(out["errors"])) == 0
+
+
+def test_label_noise_is_refused_for_checkpoints_the_workflow_did_not_train(tmp_path: Path) -> None:
+    from workflow_scripts.film.data import prepare
+
+    out = {k: str(tmp_path / f"{k}.out") for k in ("train", "eval", "labels", "thumbnails", "classes", "label_noise")}
+    cfg = {"name": "builtin:digits", "image_size": 8, "eval_size": 20, "label_noise": {"fraction": 0.1}}
+    with pytest.raises(UserError, match="label_noise.*external checkpoints"):
+        prepare(cfg, 0, need_train=False, out=out, want_train=True)
+    assert not any(Path(p).exists() for p in out.values())
