@@ -72,7 +72,7 @@ def make_inputs(d: Path, images: int, dim: int, checkpoints: int, classes: int =
 
 
 def run(rule: str, inputs: dict, outputs: dict, params: dict, **wildcards: object) -> None:
-    """One job of `rule`, as the workflow runs it: its adapter's main(job) (workflow_scripts/<rule>.py)."""
+    """One job of `rule`, as the workflow runs it: its adapter's main(job) (workflow_scripts/adapters/<rule>.py)."""
     from workflow_scripts.adapters import Job, Named
     from workflow_scripts.runtime.job import adapter
 

@@ -4,7 +4,7 @@ checkpoints: load the model, embed the eval images, cleanlab scores, PCA + Procr
 frame; then it writes the film, the tables and the review. No caching: every run recomputes everything.
 
 It produces the same files as the workflow (results/{run}/..., the layout of the Snakefile) by calling each
-rule's own adapter (workflow_scripts/<rule>.py, main(job)) on the job the workflow would give it, one
+rule's own adapter (workflow_scripts/adapters/<rule>.py, main(job)) on the job the workflow would give it, one
 checkpoint at a time, so the work per checkpoint is identical; consecutive stages hand over through those
 same small files (milliseconds). What differs from the workflow is one process instead of a DAG of jobs.
 tests/benchmarks/test_bench.py checks that both produce the same files.
