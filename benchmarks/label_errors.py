@@ -117,6 +117,10 @@ def kfold_probs(results: Path, cfg: dict[str, Any], folds: int, workdir: Path) -
     from workflow_scripts.film.embedding import predict_checkpoint
     from workflow_scripts.film.training import train
 
+    cache = workdir / "out_of_sample.npz"  # the K trainings do not depend on the workflow's code: kept
+    if cache.is_file():
+        saved = np.load(cache)
+        return saved["probs"], float(saved["seconds"])
     cfg = with_defaults(cfg)
     index = pd.read_parquet(results / "data" / "train_index.parquet")
     labels = index["label"].to_numpy()
@@ -159,6 +163,7 @@ def kfold_probs(results: Path, cfg: dict[str, Any], folds: int, workdir: Path) -
         if out.shape[1] == 0:
             out = np.zeros((len(index), probs.shape[1]), np.float32)
         out[held] = probs
+    np.savez(cache, probs=out, seconds=seconds)
     return out, seconds
 
 
@@ -179,7 +184,7 @@ def score_run(results: Path, oos: np.ndarray | None) -> dict[str, dict[str, floa
         "margin (-AUM)": ranking_metrics(truth, -table["aum"].to_numpy()),
         # Toneva et al. count an example never learned as forgotten most often
         "forgetting events (never learned = most)": ranking_metrics(
-            truth, table["forgetting"].to_numpy() + (table["correctness"].to_numpy() == 0) * (len(final) + 1.0)
+            truth, table["forgetting"].to_numpy() + (table["correctness"].to_numpy() == 0) * (len(table) + 1.0)
         ),
         "final checkpoint 1 - p(given)": ranking_metrics(truth, -table["final_p_given"].to_numpy()),
         "cleanlab find_label_issues, final checkpoint": cleanlab_flags(labels, final, truth),

@@ -207,3 +207,13 @@ def test_label_noise_is_refused_for_checkpoints_the_workflow_did_not_train(tmp_p
     with pytest.raises(UserError, match="label_noise.*external checkpoints"):
         prepare(cfg, 0, need_train=False, out=out, want_train=True)
     assert not any(Path(p).exists() for p in out.values())
+
+
+def test_the_ranking_follows_confidence_where_a_memorising_model_swamps_the_margin() -> None:
+    """Image 1 was learned (wrongly, say) only at the last checkpoint, with a huge margin; image 0 was never
+    quite learned. The margin's mean puts image 0 first; the ranking, the data-map confidence, puts image 1."""
+    probs = probs_of([[[0.4, 0.6], [0.01, 0.99]]] * 3 + [[[0.4, 0.6], [1 - 1e-7, 1e-7]]])
+    s = scores(probs, np.array([0, 0]), STEPS)
+    assert s["aum"][0] < s["aum"][1]  # by the margin, image 0 is the likelier error
+    np.testing.assert_allclose(s["label_error_score"], 1 - s["confidence"])
+    assert ranks(s["label_error_score"]).tolist() == [2, 1]

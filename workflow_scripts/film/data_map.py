@@ -81,7 +81,15 @@ def plot_data_map(table_path: str, noise_csv: str, out: str, title: str = "") ->
         ax.axvline(ambiguous, color="gray", lw=0.8, ls="--")
         ax.plot([0, ambiguous], [hard, hard], color="gray", lw=0.8, ls="--")
         ax.text(0.01, 0.98, "easy to learn", transform=ax.transAxes, va="top", fontsize=9, color="gray")
-        ax.text(0.01, 0.02, "hard to learn (label errors)", transform=ax.transAxes, fontsize=9, color="gray")
+        ax.annotate(
+            "hard to learn (label errors)",
+            (0, hard),
+            xytext=(4, -4),
+            textcoords="offset points",
+            va="top",
+            fontsize=9,
+            color="gray",
+        )
         ax.text(0.99, 0.98, "ambiguous", transform=ax.transAxes, ha="right", va="top", fontsize=9, color="gray")
         ax.set_xlim(0, max(1e-6, float(table["variability"].max())) * 1.05)
         ax.set_ylim(-0.02, 1.02)

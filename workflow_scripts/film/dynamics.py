@@ -95,10 +95,13 @@ def regions(confidence: np.ndarray, variability: np.ndarray) -> np.ndarray:
     return out
 
 
-def label_error_score(aum: np.ndarray) -> np.ndarray:
-    """Higher = more likely mislabeled: the negative area under the margin (docs/dynamics.md: the ranking
-    measured best, or tied, against confidence, forgetting and the last checkpoint's own probability)."""
-    return -aum
+def label_error_score(confidence: np.ndarray) -> np.ndarray:
+    """Higher = more likely mislabeled: 1 - the data-map confidence, the mean probability the checkpoints gave
+    the given label. Of the scores measured (docs/dynamics.md), the one that stays high both while the model
+    learns and once it has memorised the wrong labels: the margin (AUM) is swamped by the large margins of a
+    memorising model's last checkpoints, the last checkpoint alone has learned the wrong labels, and how often
+    an image is predicted correctly ranks in a few coarse ties."""
+    return 1.0 - confidence
 
 
 def scores(probs: np.ndarray, labels: np.ndarray, steps: Sequence[int]) -> dict[str, np.ndarray]:
@@ -123,7 +126,7 @@ def scores(probs: np.ndarray, labels: np.ndarray, steps: Sequence[int]) -> dict[
         "predicted": predicted[-1],
         "suggested_label": probs.mean(axis=0).argmax(axis=1),
         "region": regions(confidence, variability),
-        "label_error_score": label_error_score(aum),
+        "label_error_score": label_error_score(confidence),
     }
 
 
