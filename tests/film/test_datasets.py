@@ -108,6 +108,7 @@ def prepare(config: dict[str, Any], out: Path, need_train: bool = True, seed: in
             ("labels", "npy"),
             ("thumbnails", "npy"),
             ("classes", "json"),
+            ("label_noise", "csv"),
         ]
     }
     run(config, seed, need_train, paths)

@@ -391,7 +391,7 @@ def test_without_a_training_split_dynamics_are_off_in_one_line(trainer_output: P
     cfg = external_config(trainer_output)
     cfg["dataset"] = {"name": str(data), "eval_size": None, "image_size": IMAGE}
     workdir = make_workdir(tmp_path / "work", {**cfg, "dynamics": {"enabled": True}})
-    proc = snakemake(workdir, "--configfile", "test.yaml", "results/external/dynamics.parquet")
+    snakemake(workdir, "results/external/dynamics.parquet", "--configfile", "test.yaml")
     log = (workdir / "results" / "external" / "logs" / "prepare_data.log").read_text()
     assert "training dynamics are off" in log and "no split 'train'" in log
     assert "training dynamics are off" in (workdir / "results" / "external" / "logs" / "dynamics.log").read_text()

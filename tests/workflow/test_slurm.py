@@ -29,7 +29,7 @@ ARTIFACTS = REPO / "tests" / "artifacts"  # git-ignored
 STATE = Path(os.environ.get("FILM_SLURM_STATE", "/tmp/embedding-film-slurm"))
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 STEPS = [0, 5, 10, 15, 20]  # tiny.yaml
-GPU_RULES = {"train", "embed"}  # the rules that must ask SLURM for a GPU
+GPU_RULES = {"train", "embed", "train_probs"}  # the rules that must ask SLURM for a GPU (the forward passes)
 ARRAY_RULES = {"embed", "ood", "label_issues", "project", "metrics", "frame"}  # one job per checkpoint, one array each
 
 
@@ -55,7 +55,7 @@ def _need_plugin() -> None:
         pytest.skip(reason)
 
 
-def test_profile_plans_one_job_per_checkpoint_and_gpus_only_for_train_and_embed(tmp_path: Path) -> None:
+def test_profile_plans_one_job_per_checkpoint_and_gpus_only_for_training_and_forward_passes(tmp_path: Path) -> None:
     # A dry run with the profile needs no cluster: it shows what would be submitted.
     _need_plugin()
     workdir = make_workdir(tmp_path)

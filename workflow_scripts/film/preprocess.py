@@ -107,10 +107,15 @@ def training_images(
     (the same rows for every checkpoint). Writes out["index"] (row, id, label of each, in scoring order),
     out["pixels"] / out["spec"] (as `preprocess_images`) and out["thumbnails"] (uint8 [N, T, T, 3])."""
     import pandas as pd
-    from datasets import load_dataset
+    import pyarrow.parquet as pq
+    from datasets import Dataset, load_dataset
 
-    ds = load_dataset("parquet", data_files={"train": train_parquet}, split="train")
-    ds = ds.add_column("row", list(range(len(ds))))
+    if pq.ParquetFile(train_parquet).metadata.num_rows == 0:  # no training split: nothing to score
+        ds = Dataset.from_dict({"row": [], "id": [], "label": []})
+        log.warning("no training images: the training dynamics are off (see prepare_data's log)")
+    else:
+        ds = load_dataset("parquet", data_files={"train": train_parquet}, split="train")
+        ds = ds.add_column("row", list(range(len(ds))))
     if len(ds) > max_images:
         ds = stratified_subset(ds, max_images, seed)
         log.info("scoring a stratified subset of %d training images (dynamics.max_images)", len(ds))
@@ -118,6 +123,11 @@ def training_images(
     with atomic_path(out["index"]) as tmp:
         index.to_parquet(tmp, index=False)
     preprocess_images(ds, processor, out["pixels"], out["spec"])
+    thumbnails = (
+        decode_rgb(ds, thumbnail_size, "train")
+        if len(ds)
+        else np.zeros((0, thumbnail_size, thumbnail_size, 3), np.uint8)
+    )
     with atomic_path(out["thumbnails"]) as tmp:
-        np.save(tmp, decode_rgb(ds, thumbnail_size, "train"), allow_pickle=False)
+        np.save(tmp, thumbnails, allow_pickle=False)
     log.info("%d training images to score", len(ds))
