@@ -215,7 +215,6 @@ def write_dynamics(
     else:
         probs_all = np.stack(probs)
     table = dynamics_table(index, names, probs_all, steps)
-    table.attrs["off"] = why
     with atomic_path(out_table) as tmp:
         table.to_parquet(tmp, index=False)
     errors = table.sort_values("label_error_rank").head(max(top_k, 0))

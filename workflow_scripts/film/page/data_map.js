@@ -67,21 +67,8 @@ const FilmDataMap = (function () {
         og.beginPath(); og.arc(screen[2 * i], screen[2 * i + 1], px / 2 + 2.5, 0, 2 * Math.PI); og.stroke();
       }
       og.font = "bold 11px system-ui, sans-serif";
-      for (const [i, colour] of pins) {
-        og.strokeStyle = colour; og.fillStyle = colour; og.lineWidth = 1.5;
-        const vertices = this.path(i, d);
-        og.beginPath();
-        vertices.forEach(([x, y], k) => (k === 0 ? og.moveTo(x, y) : og.lineTo(x, y)));
-        og.stroke();
-        vertices.forEach(([x, y], k) => { og.beginPath(); og.arc(x, y, k === 0 ? 3.5 : 2, 0, 2 * Math.PI); og.fill(); });
-        const x = screen[2 * i], y = screen[2 * i + 1];
-        og.lineWidth = 3; og.beginPath(); og.arc(x, y, px + 5, 0, 2 * Math.PI); og.stroke();
-        og.fillText(dm.ids[i], x + px + 7, y + 4);
-      }
-      if (hover >= 0) {
-        og.strokeStyle = "#000"; og.lineWidth = 2;
-        og.beginPath(); og.arc(screen[2 * hover], screen[2 * hover + 1], px + 4, 0, 2 * Math.PI); og.stroke();
-      }
+      for (const [i, colour] of pins) this.drawPin(i, colour, this.path(i, d), dm.ids[i]);
+      this.drawHover(hover);
     }
     // Image i's path: a vertex per dynamics checkpoint 0..d, then where it is drawn now (CSS px in the panel).
     path(i, d) {

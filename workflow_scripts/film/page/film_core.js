@@ -238,21 +238,26 @@ const FilmCore = (function () {
         og.strokeStyle = "#000"; og.beginPath(); og.arc(x, y, px + 3, 0, 2 * Math.PI); og.stroke();
         og.fillStyle = "#000"; og.fillText(String(r + 1), x + px + 3, y - px - 1);
       }
-      for (const [i, colour] of pins) {
-        og.strokeStyle = colour; og.fillStyle = colour; og.lineWidth = 1.5;
-        const vertices = this.trajectory(i);
-        og.beginPath();
-        vertices.forEach(([x, y], k) => (k === 0 ? og.moveTo(x, y) : og.lineTo(x, y)));
-        og.stroke();
-        vertices.forEach(([x, y], k) => { og.beginPath(); og.arc(x, y, k === 0 ? 3.5 : 2, 0, 2 * Math.PI); og.fill(); });
-        const x = screen[2 * i], y = screen[2 * i + 1];
-        og.lineWidth = 3; og.beginPath(); og.arc(x, y, px + 5, 0, 2 * Math.PI); og.stroke();
-        og.fillText(ids[i], x + px + 7, y + 4);
-      }
-      if (hover >= 0) {
-        og.strokeStyle = "#000"; og.lineWidth = 2;
-        og.beginPath(); og.arc(screen[2 * hover], screen[2 * hover + 1], px + 4, 0, 2 * Math.PI); og.stroke();
-      }
+      for (const [i, colour] of pins) this.drawPin(i, colour, this.trajectory(i), ids[i]);
+      this.drawHover(hover);
+    }
+    // A pinned point: its path (a vertex per checkpoint, the larger dot at the first), a ring and its id.
+    drawPin(i, colour, vertices, label) {
+      const og = this.og, px = this.px, x = this.screen[2 * i], y = this.screen[2 * i + 1];
+      og.strokeStyle = colour; og.fillStyle = colour; og.lineWidth = 1.5;
+      og.beginPath();
+      vertices.forEach(([vx, vy], k) => (k === 0 ? og.moveTo(vx, vy) : og.lineTo(vx, vy)));
+      og.stroke();
+      vertices.forEach(([vx, vy], k) => { og.beginPath(); og.arc(vx, vy, k === 0 ? 3.5 : 2, 0, 2 * Math.PI); og.fill(); });
+      og.lineWidth = 3; og.beginPath(); og.arc(x, y, px + 5, 0, 2 * Math.PI); og.stroke();
+      og.fillText(label, x + px + 7, y + 4);
+    }
+    // The hovered point ringed (none when hover < 0).
+    drawHover(hover) {
+      if (hover < 0) return;
+      const og = this.og;
+      og.strokeStyle = "#000"; og.lineWidth = 2;
+      og.beginPath(); og.arc(this.screen[2 * hover], this.screen[2 * hover + 1], this.px + 4, 0, 2 * Math.PI); og.stroke();
     }
     trajectory(i) { return Array.from({ length: this.S }, (_, k) => this.vertex(k, i)); } // CSS px in the panel
     pick(mx, my) { // the visible point nearest (mx, my) within 10 px, or -1
