@@ -21,10 +21,13 @@ help:
 	@echo "make compare the demo at two learning rates, side by side (results/compare/lr/)"
 	@echo "make slurm   install the SLURM executor plugin (for --workflow-profile profiles/slurm)"
 
-$(BIN)/.installed: requirements.txt
+# The pinned dependencies, then this package (embedding_film, the `embedding-film` command) in editable mode
+# without its dependencies, so nothing re-resolves what requirements.txt pinned.
+$(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 # `make slurm`: the SLURM executor plugin in .venv, for --workflow-profile profiles/slurm (docs/cluster.md).
@@ -87,7 +90,7 @@ review:
 	@test -f results/$(RUN)/$(TABLE).parquet || { echo "results/$(RUN)/$(TABLE).parquet not found: make it first (\`make run\` makes results/demo)." >&2; exit 1; }
 	@$(MAKE) --no-print-directory -s $(REVIEW_VENV)/bin/.installed
 	@test "$(TABLE)" != review || ! test -f results/$(RUN)/train_review.parquet || echo "(the training images ranked by likely label error: make review TABLE=train_review)"
-	$(REVIEW_VENV)/bin/python workflow_scripts/cli/spotlight_launch.py results/$(RUN)/$(TABLE).parquet --port $(REVIEW_PORT)
+	$(REVIEW_VENV)/bin/python workflow_scripts/embedding_film/cli/spotlight_launch.py results/$(RUN)/$(TABLE).parquet --port $(REVIEW_PORT)
 
 # --- make dag / make report (docs/dag.md, docs/report.md) ---------------------------------------------
 # `make dag`: the rule graph of the default config and the job DAG of a 3-checkpoint film, as SVG in
@@ -118,4 +121,4 @@ report: $(BIN)/.installed
 .PHONY: watch
 watch: $(BIN)/.installed
 	@test -n "$(CONFIG)" || { echo "make watch needs CONFIG=path/to/config.yaml with checkpoints: set to the Trainer's output_dir" >&2; exit 1; }
-	$(BIN)/python -m workflow_scripts.cli.watch --cores $(CORES) --configfile $(CONFIG) $(if $(QUIET),--quiet $(QUIET))
+	$(BIN)/python -m embedding_film.cli.watch --cores $(CORES) --configfile $(CONFIG) $(if $(QUIET),--quiet $(QUIET))

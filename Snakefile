@@ -12,7 +12,7 @@
 #
 # Every per-checkpoint stage is one rule with a {step} wildcard (one job per checkpoint); film-level rules
 # gather them. Jobs run in warm workers that import torch, cleanlab and matplotlib once per Snakemake run
-# (workflow_scripts/runtime/worker.py), not once per job.
+# (workflow_scripts/embedding_film/runtime/worker.py), not once per job.
 
 from snakemake.utils import min_version
 

@@ -6,7 +6,7 @@
     python benchmarks/embed_throughput.py --model vit-b16 --images 20000 --precision bf16 --batch-size 1024   # GPU
     python benchmarks/embed_throughput.py --model path/to/checkpoint-500 --images 1000
 
-It runs the workflow's own code path (workflow_scripts.film.embedding.embed_model: uint8 pixels moved to the device
+It runs the workflow's own code path (embedding_film.film.embedding.embed_model: uint8 pixels moved to the device
 once and normalised there, batched inference under torch.inference_mode, optional autocast, pooling and
 class probabilities) on random uint8 pixels, after one warm-up pass, and reports:
 
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "workflow_scripts"))
 
 # Datasheet dense peaks in TFLOP/s: (bf16/fp16 tensor cores, fp32 without TF32).
 GPU_PEAKS = {
@@ -53,7 +53,7 @@ def build_model(name: str, image_size: int) -> tuple[Any, int]:
     import torch
     from transformers import ViTConfig, ViTForImageClassification
 
-    from workflow_scripts.film.models import load_for_embedding
+    from embedding_film.film.models import load_for_embedding
 
     torch.manual_seed(0)
     if name == "vit-b16":
@@ -127,8 +127,8 @@ def device_peak(device: Any, precision: str, override: float | None) -> tuple[fl
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from workflow_scripts.film.embedding import PixelFeeder, autocast_dtype, embed_model, select_device
-    from workflow_scripts.film.models import load_for_embedding
+    from embedding_film.film.embedding import PixelFeeder, autocast_dtype, embed_model, select_device
+    from embedding_film.film.models import load_for_embedding
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,4 +1,4 @@
-"""The explorable film page (workflow_scripts/film/page): file size per 1,000 images x checkpoint, build time,
+"""The explorable film page (workflow_scripts/embedding_film/film/page): file size per 1,000 images x checkpoint, build time,
 load time and the frame interval while playing, at 10,000 x 80 and smaller, in headless Chromium; and the
 comparison page (runs side by side, compare.py) measured the same way.
 
@@ -6,7 +6,7 @@ comparison page (runs side by side, compare.py) measured the same way.
     .venv/bin/python benchmarks/film_html.py --run results/demo    # also the demo run's page
     .venv/bin/python benchmarks/film_html.py --update-results benchmarks/RESULTS.md
 
-Synthetic films (workflow_scripts/film/page/synthetic.py: random clusters that form, 32-px blocky random
+Synthetic films (workflow_scripts/embedding_film/film/page/synthetic.py: random clusters that form, 32-px blocky random
 thumbnails) are the worst case for compression: a real run's coordinates, scores and thumbnails compress
 better (the demo row). Frame interval: the page plays at 4 checkpoints/s for 4 s; filmDebug.frameStats()
 collects requestAnimationFrame intervals (16.7 ms = the 60 Hz cap of headless Chromium). Software WebGL
@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "workflow_scripts"))
 
-from workflow_scripts.film.page import build_film_html, film_data_from_run, read_page  # noqa: E402
-from workflow_scripts.film.page.compare import CompareData, build_compare_html  # noqa: E402
-from workflow_scripts.film.page.synthetic import synthetic_comparison, synthetic_film  # noqa: E402
+from embedding_film.film.page import build_film_html, film_data_from_run, read_page  # noqa: E402
+from embedding_film.film.page.compare import CompareData, build_compare_html  # noqa: E402
+from embedding_film.film.page.synthetic import synthetic_comparison, synthetic_film  # noqa: E402
 
 FLAGS = [
     "--no-sandbox",

@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 WORK = HERE / "work" / "label_errors"
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "workflow_scripts"))
 
 SCENARIOS = {"u10": {"fraction": 0.10, "kind": "uniform"}, "p15": {"fraction": 0.15, "kind": "pair"}}
 
@@ -113,9 +113,9 @@ def kfold_probs(results: Path, cfg: dict[str, Any], folds: int, workdir: Path) -
     the other folds (cleanlab's recommended input), and their total seconds."""
     from sklearn.model_selection import StratifiedKFold
 
-    from workflow_scripts.film.common import load_npy, save_npy
-    from workflow_scripts.film.embedding import predict_checkpoint
-    from workflow_scripts.film.training import train
+    from embedding_film.film.common import load_npy, save_npy
+    from embedding_film.film.embedding import predict_checkpoint
+    from embedding_film.film.training import train
 
     cache = workdir / "out_of_sample.npz"  # the K trainings do not depend on the workflow's code: kept
     if cache.is_file():
@@ -169,8 +169,8 @@ def kfold_probs(results: Path, cfg: dict[str, Any], folds: int, workdir: Path) -
 
 def score_run(results: Path, oos: np.ndarray | None) -> dict[str, dict[str, float]]:
     """Every ranking's metrics on one trained run (and the K-fold row from `oos`, when given)."""
-    from workflow_scripts.film.common import load_npy
-    from workflow_scripts.film.dynamics import given_probability
+    from embedding_film.film.common import load_npy
+    from embedding_film.film.dynamics import given_probability
 
     table = pd.read_parquet(results / "dynamics.parquet")
     flipped = set(pd.read_csv(results / "data" / "label_noise.csv")["row"])

@@ -10,7 +10,7 @@ process (`--child`), so its time (the fit alone, imports excluded) and peak RSS 
 Snakemake's max_rss would show for a layout job) are its own; frames and figures are cached under
 benchmarks/work/layouts/{run}/ (--force refits). Metrics are the workflow's own (layout.film_quality:
 metrics.temporal_stability, sklearn trustworthiness with k = 10 on metrics.subsample's rows). The camera
-check plans workflow_scripts.film.camera on every layout's frames, look-ahead and causal.
+check plans embedding_film.film.camera on every layout's frames, look-ahead and causal.
 
 The scale probe writes synthetic embeddings (10 classes that tighten over the checkpoints, D = 768) under
 benchmarks/work/layouts/scale/, then runs the layout job (learned map or pooled t-SNE: fit on max_fit_rows
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "workflow_scripts"))
 WORK = REPO / "benchmarks" / "work" / "layouts"
 
 # name -> what to fit. `settings` overrides layout.TSNE_DEFAULTS / UMAP_DEFAULTS; `reference` picks the
@@ -45,7 +45,7 @@ LEARNED = "learned map (param)"
 
 
 def tsne_name(perplexity: int, exaggeration: int) -> str:
-    from workflow_scripts.film.layout import TSNE_DEFAULTS
+    from embedding_film.film.layout import TSNE_DEFAULTS
 
     default = (perplexity, exaggeration) == (TSNE_DEFAULTS["perplexity"], TSNE_DEFAULTS["exaggeration"])
     return f"t-SNE p{perplexity} e{exaggeration}" + (" (default)" if default else "")
@@ -99,8 +99,8 @@ def peak_rss_mb() -> float:
 
 def child(folder: Path, name: str, out: Path) -> None:
     """Fit layout `name` on the run in `folder` (this process only), write its frames and figures."""
-    from workflow_scripts.film.layout import film_quality, fit_layout, save_layout
-    from workflow_scripts.film.projection import project_all
+    from embedding_film.film.layout import film_quality, fit_layout, save_layout
+    from embedding_film.film.projection import project_all
 
     spec = LAYOUTS[name]
     steps, embeddings = load_run(folder, mmap=True)
@@ -174,7 +174,7 @@ def measure(folder: Path, name: str, force: bool) -> dict[str, Any]:
 def auto_from(folder: Path, candidates: list[str], force: bool) -> dict[str, Any]:
     """auto's row from its candidates' rows: layout.choose on their figures (what fit_auto computes), the
     chosen candidate's frames and metrics, the candidates' fit times added up and the larger peak RSS."""
-    from workflow_scripts.film.layout import AUTO_DEFAULTS, choose
+    from embedding_film.film.layout import AUTO_DEFAULTS, choose
 
     rows = {c: measure(folder, c, force) for c in candidates}
     targets = {k: AUTO_DEFAULTS[k] for k in ("min_stability", "min_trust_mean", "min_trust_worst")}
@@ -194,7 +194,7 @@ def auto_from(folder: Path, candidates: list[str], force: bool) -> dict[str, Any
 
 def camera_check(frames: np.ndarray) -> dict[str, float]:
     """Film-wide fixed axes vs the camera (look-ahead, causal): smallest spread, largest frame-to-frame change."""
-    from workflow_scripts.film.camera import axis_limits, camera_metrics, plan_camera, smoothness
+    from embedding_film.film.camera import axis_limits, camera_metrics, plan_camera, smoothness
 
     frames = list(frames)
     fixed = axis_limits(frames, 1.15)
@@ -282,8 +282,8 @@ def make_synthetic(folder: Path, images: int, checkpoints: int, dims: int, class
 
 def layout_job(folder: Path, out: Path, method: str, settings: dict[str, Any]) -> None:
     """What a layout job does: embeddings memory-mapped, fit_layout(method) (defaults + `settings`), save_layout."""
-    from workflow_scripts.film.common import NpyFiles
-    from workflow_scripts.film.layout import fit_layout, save_layout
+    from embedding_film.film.common import NpyFiles
+    from embedding_film.film.layout import fit_layout, save_layout
 
     steps, _ = load_run(folder, mmap=True)
     embeddings = NpyFiles(folder / "embeddings" / f"{s}.npy" for s in steps)  # as the layout rule reads them
@@ -311,7 +311,7 @@ def layout_job(folder: Path, out: Path, method: str, settings: dict[str, Any]) -
 
 def place_job(layout_path: Path, embeddings_path: Path) -> None:
     """What a per-checkpoint job does: read the layout file and one checkpoint's embeddings, place them."""
-    from workflow_scripts.film.layout import load_layout, place
+    from embedding_film.film.layout import load_layout, place
 
     start = time.perf_counter()
     layout = load_layout(layout_path)

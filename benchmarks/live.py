@@ -5,7 +5,7 @@
 
 The demo's settings (config.yaml: 360 digits, 1280x720 frames, the default layout) with configs/live.yaml, on the
 benchmark's pool of real Trainer checkpoints (benchmarks/work/pool, made by run.py / make_checkpoints.py):
-the watcher (workflow_scripts/cli/watch.py, what `make watch` runs) films the first --start checkpoints, then
+the watcher (workflow_scripts/embedding_film/cli/watch.py, what `make watch` runs) films the first --start checkpoints, then
 --appended more arrive one by one, --gap seconds apart, each copied in with fresh file times as a Trainer
 writes it. Each round's line says how many seconds passed from the checkpoint being complete to the updated
 GIF; the table gives them with the round's jobs. Target: <= 15 s on 2 cores. Work goes to
@@ -29,7 +29,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 POOL = HERE / "work" / "pool" / "tiny-vit-digits"
-sys.path[:0] = [str(HERE), str(REPO)]
+sys.path[:0] = [str(HERE), str(REPO / "workflow_scripts")]
 
 from make_checkpoints import pool_steps, train  # noqa: E402
 
@@ -63,12 +63,16 @@ def main() -> None:
         arrive(step, folder)
     shutil.copy(REPO / "config.yaml", work / "config.yaml")
     (work / "live.yaml").write_text(yaml.safe_dump({"run": "live", "checkpoints": str(folder)}))
-    env = dict(os.environ, PYTHONPATH=str(REPO), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO / "workflow_scripts"),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    )
     watcher = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "workflow_scripts.cli.watch",
+            "embedding_film.cli.watch",
             "--configfile",
             "live.yaml",
             "--cores",

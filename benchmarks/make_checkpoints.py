@@ -64,8 +64,8 @@ TINY = {
 
 def pool_steps(folder: str | Path) -> list[int]:
     """The steps of the checkpoint-<step> folders in `folder`, sorted."""
-    sys.path.insert(0, str(REPO))
-    from workflow_scripts.film.checkpoints import checkpoint_folder_steps
+    sys.path.insert(0, str(REPO / "workflow_scripts"))
+    from embedding_film.film.checkpoints import checkpoint_folder_steps
 
     return checkpoint_folder_steps(folder)
 
@@ -74,13 +74,13 @@ def train(out: Path, steps: int, tiny: bool, seed: int = 0, threads: int = 2) ->
     """Fine-tune with the HF Trainer, saving every step into `out`; returns the training wall time in seconds
     (data preparation excluded). Uses the workflow's data, model and processor builders, not its training
     stage (which stages and publishes checkpoints for resumption): the benchmark only needs the checkpoints."""
-    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(REPO / "workflow_scripts"))
     import torch
     from datasets import load_dataset
     from transformers import Trainer, TrainingArguments, ViTForImageClassification
 
-    from workflow_scripts.film import data
-    from workflow_scripts.film.models import tiny_vit_config, tiny_vit_processor
+    from embedding_film.film import data
+    from embedding_film.film.models import tiny_vit_config, tiny_vit_processor
 
     preset = TINY if tiny else DEMO
     torch.set_num_threads(threads)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "workflow_scripts"))
 
 
 def paths(d: Path, stage: str, n: int, ext: str = "npy") -> list[str]:
@@ -37,7 +37,7 @@ def make_inputs(d: Path, images: int, dim: int, checkpoints: int, classes: int =
     """Synthetic embeddings (a drifting Gaussian mixture), probs, labels, thumbnails, classes, train log."""
     import numpy as np
 
-    from workflow_scripts.film.common import save_json, save_npy
+    from embedding_film.film.common import save_json, save_npy
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, classes, images)
@@ -72,9 +72,9 @@ def make_inputs(d: Path, images: int, dim: int, checkpoints: int, classes: int =
 
 
 def run(rule: str, inputs: dict, outputs: dict, params: dict, **wildcards: object) -> None:
-    """One job of `rule`, as the workflow runs it: its adapter's main(job) (workflow_scripts/adapters/<rule>.py)."""
-    from workflow_scripts.adapters import Job, Named
-    from workflow_scripts.runtime.job import adapter
+    """One job of `rule`, as the workflow runs it: its adapter's main(job) (workflow_scripts/embedding_film/adapters/<rule>.py)."""
+    from embedding_film.adapters import Job, Named
+    from embedding_film.runtime.job import adapter
 
     job = Job(
         rule, Named(**inputs), Named(**outputs), Named(**params), Named(**{k: str(v) for k, v in wildcards.items()})
@@ -150,8 +150,8 @@ def stage(name: str, d: Path, args: argparse.Namespace) -> str:
         )
         return f"whole-film stability over {c} checkpoints (embeddings memory-mapped)"
     if name == "frame":
-        from workflow_scripts.film.camera import axis_limits
-        from workflow_scripts.film.common import load_npy, save_json
+        from embedding_film.film.camera import axis_limits
+        from embedding_film.film.common import load_npy, save_json
 
         save_json(d / "limits.json", axis_limits([load_npy(paths(d, "projection", 2)[0])], 1.15))
         inputs = {
@@ -193,7 +193,7 @@ def stage(name: str, d: Path, args: argparse.Namespace) -> str:
     if name == "preprocess":
         from transformers import ViTImageProcessor
 
-        from workflow_scripts.film import preprocess
+        from embedding_film.film import preprocess
 
         start = time.perf_counter()
         preprocess.preprocess(
@@ -204,7 +204,7 @@ def stage(name: str, d: Path, args: argparse.Namespace) -> str:
         import numpy as np
         from transformers import ViTConfig, ViTForImageClassification
 
-        from workflow_scripts.film.common import save_json, save_npy
+        from embedding_film.film.common import save_json, save_npy
 
         folder = d / "vit-b16" / "checkpoint-0"
         ViTForImageClassification(ViTConfig(num_labels=10)).save_pretrained(folder)

@@ -4,7 +4,7 @@ checkpoints: load the model, embed the eval images, cleanlab scores, PCA + Procr
 frame; then it writes the film, the tables and the review. No caching: every run recomputes everything.
 
 It produces the same files as the workflow (results/{run}/..., the layout of the Snakefile) by calling each
-rule's own adapter (workflow_scripts/adapters/<rule>.py, main(job)) on the job the workflow would give it, one
+rule's own adapter (workflow_scripts/embedding_film/adapters/<rule>.py, main(job)) on the job the workflow would give it, one
 checkpoint at a time, so the work per checkpoint is identical; consecutive stages hand over through those
 same small files (milliseconds). What differs from the workflow is one process instead of a DAG of jobs.
 tests/benchmarks/test_bench.py checks that both produce the same files.
@@ -31,7 +31,7 @@ from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow_scripts"))
 
 import cleanlab.filter  # noqa: E402,F401
 import cleanlab.outlier  # noqa: E402,F401
@@ -50,11 +50,11 @@ import yaml  # noqa: E402
 from PIL import Image  # noqa: E402,F401
 from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification  # noqa: E402,F401
 
-from workflow_scripts.adapters import Job, Named  # noqa: E402
-from workflow_scripts.film.checkpoints import checkpoint_folder_steps  # noqa: E402
-from workflow_scripts.film.common import UserError  # noqa: E402
-from workflow_scripts.film.layout_plan import FIRST_FIT, fingerprint  # noqa: E402
-from workflow_scripts.runtime.job import adapter, setup_logging  # noqa: E402
+from embedding_film.adapters import Job, Named  # noqa: E402
+from embedding_film.film.checkpoints import checkpoint_folder_steps  # noqa: E402
+from embedding_film.film.common import UserError  # noqa: E402
+from embedding_film.film.layout_plan import FIRST_FIT, fingerprint  # noqa: E402
+from embedding_film.runtime.job import adapter, setup_logging  # noqa: E402
 
 # Every rule's adapter, imported up front like the rest.
 RULES = (

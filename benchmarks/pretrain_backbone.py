@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "workflow_scripts"))
 
 ROTATIONS = {0: "0", 1: "90", 2: "180", 3: "270"}
 
@@ -29,8 +29,8 @@ def pretrain(out: Path, steps: int, batch_size: int = 64, learning_rate: float =
     from tqdm.auto import tqdm
     from transformers import ViTForImageClassification
 
-    from workflow_scripts.film.data import builtin_digits
-    from workflow_scripts.film.models import tiny_vit_config, tiny_vit_processor
+    from embedding_film.film.data import builtin_digits
+    from embedding_film.film.models import tiny_vit_config, tiny_vit_processor
 
     torch.manual_seed(seed)
     processor = tiny_vit_processor(32)

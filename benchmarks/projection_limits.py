@@ -18,7 +18,7 @@ For each run (a results/{run} folder with embeddings/{step}.npy) it prints one m
                     the closest a fixed linear map found gets to that target on both at once
   t-SNE             trustworthiness of scikit-learn's t-SNE of the same three checkpoints: a non-linear
                     reference (Vernier et al. measured per-step t-SNE's stability at -0.16 on CIFAR-10)
-Metrics are the workflow's own (workflow_scripts.film.metrics); k = 10 neighbours as in config.yaml.
+Metrics are the workflow's own (embedding_film.film.metrics); k = 10 neighbours as in config.yaml.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "workflow_scripts"))
 
-from workflow_scripts.film.metrics import temporal_stability  # noqa: E402
-from workflow_scripts.film.projection import fit_basis, pca_2d, pca_fit, pca_project  # noqa: E402
+from embedding_film.film.metrics import temporal_stability  # noqa: E402
+from embedding_film.film.projection import fit_basis, pca_2d, pca_fit, pca_project  # noqa: E402
 
 K = 10
 TARGET_STABILITY, TARGET_TRUST = 0.90, 0.95

@@ -1,4 +1,4 @@
-# Stage 7b: the explorable film, one self-contained HTML page (workflow_scripts/film/page/).
+# Stage 7b: the explorable film, one self-contained HTML page (workflow_scripts/embedding_film/film/page/).
 
 
 rule film_html:

@@ -158,7 +158,7 @@ def film_layout(wildcards):
 
 
 def camera_mode(run):
-    """The run's camera: fixed (projection/limits.json), lookahead or causal (workflow_scripts/film/camera.py);
+    """The run's camera: fixed (projection/limits.json), lookahead or causal (workflow_scripts/embedding_film/film/camera.py);
     auto = fixed for the Procrustes modes, whose frames all have the reference's size; causal for a folder of
     external checkpoints, which can grow, under a layout that places appended checkpoints (fit auto or
     reference: an appended checkpoint then changes no old frame, its camera included); else lookahead."""
@@ -208,7 +208,7 @@ def camera_window(wildcards):
 
 
 def limits_projections(wildcards):
-    """The projections the film's fixed axis limits come from (see workflow_scripts/adapters/frame_limits.py)."""
+    """The projections the film's fixed axis limits come from (see workflow_scripts/embedding_film/adapters/frame_limits.py)."""
     run = run_of(wildcards)
     align = run.cfg["projection"]["align"]
     if align in ("first", "previous"):

@@ -2,7 +2,7 @@
 # (code_files).
 
 # --- the job command --------------------------------------------------------------------------------------
-# Every rule's shell command runs workflow_scripts/adapters/<rule>.py's main(job) through the warm-worker client,
+# Every rule's shell command runs workflow_scripts/embedding_film/adapters/<rule>.py's main(job) through the warm-worker client,
 # with the job's JSON (its named inputs, outputs and settings) in a small file the command names
 # (.snakemake/film-jobs/, see job_spec_file). See docs/runtime.md.
 
@@ -17,7 +17,7 @@ PYTHON = (
 
 
 def job():
-    """The shell command of a job: the adapter its params name (workflow_scripts/adapters/<adapter>.py, the
+    """The shell command of a job: the adapter its params name (workflow_scripts/embedding_film/adapters/<adapter>.py, the
     rule's own), run by the client."""
     return f"exec {PYTHON} -S -c '{RUN_CLIENT}' {{params.adapter}} --log {{log:q}} --spec {{params.spec:q}}"
 
@@ -42,7 +42,7 @@ def job_spec_file(text):
 
 
 def job_params(adapter, **settings):
-    """A rule's params: `adapter`, the rule's adapter (workflow_scripts/adapters/<adapter>.py, named after the
+    """A rule's params: `adapter`, the rule's adapter (workflow_scripts/embedding_film/adapters/<adapter>.py, named after the
     rule), `settings`, the job's settings as one dict (each a value, or a function of the
     wildcards, strings with wildcards filled in), and `spec`, the file holding the JSON its adapter receives
     (named input and output, the settings, wildcards, threads, resources: job_spec_file). Snakemake records
@@ -92,7 +92,7 @@ CODE_DIGESTS = ".snakemake/film-code"  # in the working directory, beside the jo
 
 
 def code_files(rule):
-    """The one file that stands for the code a rule's outputs depend on (its adapter and the workflow_scripts
-    modules it imports, with their content hashes: workflow_scripts/runtime/code_inputs.py, code_digest),
+    """The one file that stands for the code a rule's outputs depend on (its adapter and the embedding_film
+    modules it imports, with their content hashes: workflow_scripts/embedding_film/runtime/code_inputs.py, code_digest),
     rewritten at parse time only when that code changed, so editing a module reruns exactly the jobs that run it."""
-    return code_digest(rule, workflow.basedir, CODE_DIGESTS)
+    return code_digest(rule, CODE_ROOT, CODE_DIGESTS)

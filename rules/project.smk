@@ -1,5 +1,5 @@
 # Stage 5: aligned 2-D projections. What a projection depends on is exactly what its alignment mode ties it
-# to (projection_inputs; workflow_scripts/film/projection.py describes each mode's staleness).
+# to (projection_inputs; workflow_scripts/embedding_film/film/projection.py describes each mode's staleness).
 
 
 rule layout:
@@ -81,7 +81,7 @@ rule frame_limits:
         job()
 
 
-# The camera (workflow_scripts/film/camera.py): what each frame shows of the layout. camera.mode fixed uses
+# The camera (workflow_scripts/embedding_film/film/camera.py): what each frame shows of the layout. camera.mode fixed uses
 # frame_limits above; lookahead plans every frame at once (rule camera); causal gives each checkpoint its own
 # camera from the frames up to it (rule camera_step: the last camera.window frames and the previous
 # checkpoint's camera state), so appending a checkpoint changes no old frame.

@@ -15,10 +15,15 @@ from snakemake.io import apply_wildcards
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-sys.path.insert(0, workflow.basedir)
-from workflow_scripts.runtime.client import RUN_CLIENT
-from workflow_scripts.runtime.code_inputs import code_digest
-from workflow_scripts.film.checkpoints import (
+# In a checkout the package lives in workflow_scripts/ beside this workflow; installed (pip install .), it is
+# importable already and the workflow's files are its package data.
+SOURCE = Path(workflow.basedir) / "workflow_scripts"
+if SOURCE.is_dir():
+    sys.path.insert(0, str(SOURCE))
+import embedding_film
+from embedding_film.runtime.client import RUN_CLIENT
+from embedding_film.runtime.code_inputs import code_digest
+from embedding_film.film.checkpoints import (
     check_existing_checkpoints,
     checkpoint_folder_steps,
     checkpoint_steps,
@@ -27,12 +32,12 @@ from workflow_scripts.film.checkpoints import (
     training_dataset,
     training_fingerprint,
 )
-from workflow_scripts.film.common import UserError
-from workflow_scripts.film.page.compare import fraction_clock, same_step_clock
-from workflow_scripts.film.layout import may_learn
-from workflow_scripts.film.layout_plan import fingerprint, kept_fit_steps
-from workflow_scripts.runtime.local_scheduling import drop_default_rate_limit
-from workflow_scripts.film.models import check_checkpoint_folders, check_model_source
+from embedding_film.film.common import UserError
+from embedding_film.film.page.compare import fraction_clock, same_step_clock
+from embedding_film.film.layout import may_learn
+from embedding_film.film.layout_plan import fingerprint, kept_fit_steps
+from embedding_film.runtime.local_scheduling import drop_default_rate_limit
+from embedding_film.film.models import check_checkpoint_folders, check_model_source
 
 # --- paths: every file of the workflow lives under results/, a run's under results/{run}/ -------------------
 RESULTS = "results"
@@ -67,14 +72,17 @@ def compare_benchmark(path):
 if "chunk_size" in config:
     raise WorkflowError(
         "chunk_size was removed: every stage now runs one job per checkpoint, warm workers pay the imports once "
-        "(workflow_scripts/runtime/worker.py); delete chunk_size from your config."
+        "(workflow_scripts/embedding_film/runtime/worker.py); delete chunk_size from your config."
     )
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
 
-# Jobs import the workflow_scripts package from this folder (PYTHONPATH is *set*, so local, cluster and conda
-# jobs inherit it), and find their warm workers through the id of the process the workers serve and end
+# The folder that holds the embedding_film package (code_files lists the code under it). Jobs import the package
+# from there (PYTHONPATH is *set*, so local, cluster and conda jobs inherit it), and find their warm workers through the id of the process the workers serve and end
 # with: this Snakemake, or the `make watch` process that runs Snakemake round after round (client.py).
+CODE_ROOT = str(Path(embedding_film.__file__).resolve().parents[1])
+
+
 def _workers_owner():
     owner = os.environ.get("FILM_OWNER_PID", "")
     if owner.isdigit() and int(owner) != os.getpid():
@@ -89,7 +97,7 @@ def _workers_owner():
 
 
 os.environ.update(
-    PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p),
+    PYTHONPATH=os.pathsep.join(p for p in (CODE_ROOT, os.environ.get("PYTHONPATH")) if p),
     FILM_OWNER_PID=_workers_owner(),
 )
 

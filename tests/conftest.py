@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO / "workflow_scripts"), str(REPO)]
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess[str]:

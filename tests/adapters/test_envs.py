@@ -14,7 +14,7 @@ import pytest
 import yaml
 from conftest import REPO, make_workdir, snakemake
 
-from workflow_scripts.runtime.code_inputs import module_file
+from embedding_film.runtime.code_inputs import module_file
 
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
 # In requirements.txt for the workflow engine and the tests, not for the jobs' scripts.
@@ -104,12 +104,14 @@ def rule_blocks() -> list[tuple[str, Path, Path]]:
             if adapter:
                 assert name in envs, f"{smk.name}: rule {name} runs a job but has no conda: environment"
                 assert adapter.group(1) == name, f"{smk.name}: rule {name} runs {adapter.group(1)}.py, not {name}.py"
-                found.append((name, envs[name], REPO / "workflow_scripts" / "adapters" / f"{name}.py"))
+                found.append(
+                    (name, envs[name], REPO / "workflow_scripts" / "embedding_film" / "adapters" / f"{name}.py")
+                )
     return found
 
 
 def imported_modules(script: Path, seen: set[Path] | None = None, top_level_only: bool = False) -> set[str]:
-    """Top-level names of the third-party modules a script imports, following workflow_scripts.* modules
+    """Top-level names of the third-party modules a script imports, following embedding_film.* modules
     (their module-level imports, which run on import)."""
     seen = seen if seen is not None else set()
     if script in seen:
@@ -126,7 +128,7 @@ def imported_modules(script: Path, seen: set[Path] | None = None, top_level_only
         else:
             continue
         for name in names:
-            if name.startswith("workflow_scripts."):
+            if name.startswith("embedding_film."):
                 local = module_file(name, REPO)
                 if local is not None:
                     modules |= imported_modules(local, seen, top_level_only=True)
@@ -172,7 +174,7 @@ def test_each_rule_env_provides_what_its_script_imports() -> None:
 
 def test_each_rule_runs_in_the_worker_of_its_env() -> None:
     """A warm worker preloads every adapter of its kind in one Python: the kind must be the rule's env."""
-    from workflow_scripts.runtime.client import KIND_OF
+    from embedding_film.runtime.client import KIND_OF
 
     rules = rule_blocks()
     assert {rule for rule, _, _ in rules} == set(KIND_OF), "every rule that runs a job has a worker kind, and back"

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from workflow_scripts.adapters import Job, Named, frame, tween
-from workflow_scripts.film.animation import frame_durations, write_gif, write_mp4
-from workflow_scripts.film.checkpoints import read_train_log, write_train_log
-from workflow_scripts.film.common import UserError, atomic_path, save_json, save_npy
-from workflow_scripts.film.label_issues import label_issues
-from workflow_scripts.film.ood import ood_scores, top_outliers, write_outliers
-from workflow_scripts.film.render import between, layout_label, leaderboard
+from embedding_film.adapters import Job, Named, frame, tween
+from embedding_film.film.animation import frame_durations, write_gif, write_mp4
+from embedding_film.film.checkpoints import read_train_log, write_train_log
+from embedding_film.film.common import UserError, atomic_path, save_json, save_npy
+from embedding_film.film.label_issues import label_issues
+from embedding_film.film.ood import ood_scores, top_outliers, write_outliers
+from embedding_film.film.render import between, layout_label, leaderboard
 
 
 def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def test_pretrained_backbone_loads_through_the_workflows_hub_path(tmp_path):
     spec.loader.exec_module(module)
     out = tmp_path / "pretrained"
     module.pretrain(out, steps=2, batch_size=8)
-    from workflow_scripts.film.models import load_for_training
+    from embedding_film.film.models import load_for_training
 
     model = load_for_training(str(out), 10, {i: str(i) for i in range(10)}, allow_pickle=False)
     assert model.config.num_labels == 10

@@ -1,7 +1,7 @@
 """make watch: a real Hugging Face Trainer writes checkpoints while the watcher films them, round after round.
 
 One Trainer run in a background process (a tiny ViT on digits, a checkpoint every 2 steps, slowed down by a
-callback so that it spans several rounds); the watcher (workflow_scripts/cli/watch.py, what `make watch` runs)
+callback so that it spans several rounds); the watcher (workflow_scripts/embedding_film/cli/watch.py, what `make watch` runs)
 films it. Checked: every checkpoint ends up in the film; frames made in earlier rounds keep their bytes and
 times; a checkpoint frozen half-written is left out with a warning and filmed once complete; Ctrl-C in the
 middle of a round, then the watcher again, finishes the film with nothing lost; and the watched film's
@@ -66,7 +66,7 @@ def watcher(workdir: Path) -> subprocess.Popen[str]:
         [
             sys.executable,
             "-m",
-            "workflow_scripts.cli.watch",
+            "embedding_film.cli.watch",
             "--configfile",
             "test.yaml",
             "--cores",
@@ -77,7 +77,7 @@ def watcher(workdir: Path) -> subprocess.Popen[str]:
             "0.3",
         ],
         cwd=workdir,
-        env={**env, "PYTHONPATH": str(REPO)},
+        env={**env, "PYTHONPATH": str(REPO / "workflow_scripts")},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -186,7 +186,7 @@ def test_a_growing_training_is_filmed_round_after_round(tmp_path: Path) -> None:
 
 
 def test_watch_needs_a_checkpoints_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from workflow_scripts.cli.watch import Watcher
+    from embedding_film.cli.watch import Watcher
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "my.yaml").write_text("run: x\n")

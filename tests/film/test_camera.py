@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workflow_scripts.film.camera import camera_metrics, interpolate, limits, plan_camera, smoothness, spread
-from workflow_scripts.film.common import UserError
+from embedding_film.film.camera import camera_metrics, interpolate, limits, plan_camera, smoothness, spread
+from embedding_film.film.common import UserError
 
 MODES = ("lookahead", "causal")
 MIN_SPREAD, MAX_SPREAD, STEP, SHIFT = 0.30, 0.90, 0.15, 0.10
@@ -119,8 +119,8 @@ def test_the_demo_dot_at_step_zero_becomes_readable() -> None:
     and spread out, shown with one global PCA basis and film-wide axes as the workflow does today."""
     from sklearn.datasets import load_digits
 
-    from workflow_scripts.film.camera import axis_limits
-    from workflow_scripts.film.projection import project_all
+    from embedding_film.film.camera import axis_limits
+    from embedding_film.film.projection import project_all
 
     x = load_digits().data[:360].astype(np.float64)
     rng = np.random.default_rng(0)
@@ -185,7 +185,7 @@ def test_the_bound_holds_on_every_frame_of_every_run_in_the_layout_table(run: st
 def test_a_causal_camera_step_from_the_previous_state_is_the_whole_plan_s(window: int) -> None:
     """Rule camera_step reads the last `window` frames and the previous checkpoint's state (through JSON),
     not every frame before it: each row equals plan_camera's causal plan of the whole film, bit for bit."""
-    from workflow_scripts.film.camera import causal_next
+    from embedding_film.film.camera import causal_next
 
     frames = list(TABLE_RUNS["demo"])
     planned = plan_camera(frames, "causal", window=window)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from workflow_scripts.film.common import UserError
+from embedding_film.film.common import UserError
 
 CLASSES = ["cat", "dog", "eel"]
 PER_CLASS = {"train": 6, "test": 4}
@@ -98,7 +98,7 @@ def cfg(name: str | Path, **overrides: Any) -> dict[str, Any]:
 
 
 def prepare(config: dict[str, Any], out: Path, need_train: bool = True, seed: int = 0) -> dict[str, str]:
-    from workflow_scripts.film.data import prepare as run
+    from embedding_film.film.data import prepare as run
 
     paths = {
         k: str(out / f"{k}.{ext}")

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workflow_scripts.film.common import UserError, save_npy
-from workflow_scripts.film.data import noisy_labels, with_label_noise
-from workflow_scripts.film.data_map import plot_data_map, plot_label_errors
-from workflow_scripts.film.dynamics import (
+from embedding_film.film.common import UserError, save_npy
+from embedding_film.film.data import noisy_labels, with_label_noise
+from embedding_film.film.data_map import plot_data_map, plot_label_errors
+from embedding_film.film.dynamics import (
     REGIONS,
     dynamics_table,
     forgetting_events,
@@ -200,7 +200,7 @@ def test_without_a_head_the_stage_says_dynamics_are_off(tmp_path: Path, caplog: 
 
 
 def test_label_noise_is_refused_for_checkpoints_the_workflow_did_not_train(tmp_path: Path) -> None:
-    from workflow_scripts.film.data import prepare
+    from embedding_film.film.data import prepare
 
     out = {k: str(tmp_path / f"{k}.out") for k in ("train", "eval", "labels", "thumbnails", "classes", "label_noise")}
     cfg = {"name": "builtin:digits", "image_size": 8, "eval_size": 20, "label_noise": {"fraction": 0.1}}

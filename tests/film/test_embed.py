@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from test_models import build_checkpoint, images
 
-from workflow_scripts.film.common import UserError
+from embedding_film.film.common import UserError
 
 
 def eval_parquet(path: Path, n: int = 10) -> Path:
@@ -32,7 +32,7 @@ def eval_parquet(path: Path, n: int = 10) -> Path:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Two checkpoints (different seeds) and the preprocessed eval pixels, as the workflow makes them."""
-    from workflow_scripts.film.preprocess import preprocess, processor_for
+    from embedding_film.film.preprocess import preprocess, processor_for
 
     root = tmp_path_factory.mktemp("embed")
     checkpoints = [str(build_checkpoint(root / f"checkpoint-{s}", "vit", seed=s)) for s in (1, 2)]
@@ -48,7 +48,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _embed(run: dict[str, Any], out: Path, checkpoints: list[str] | None = None, **overrides: Any) -> list[np.ndarray]:
-    from workflow_scripts.film.embedding import embed_checkpoint
+    from embedding_film.film.embedding import embed_checkpoint
 
     checkpoints = checkpoints or run["checkpoints"]
     emb = [str(out / f"emb{i}.npy") for i in range(len(checkpoints))]
@@ -70,8 +70,8 @@ def test_pixels_are_stored_once_as_uint8(run: dict[str, Any]) -> None:
 
 
 def test_each_checkpoint_gets_its_own_files_independent_of_batch_size(run: dict[str, Any], tmp_path: Path) -> None:
-    from workflow_scripts.film.embedding import embed_model
-    from workflow_scripts.film.models import load_for_embedding
+    from embedding_film.film.embedding import embed_model
+    from embedding_film.film.models import load_for_embedding
 
     e1, e2, p1, p2 = _embed(run, tmp_path / "a")
     assert e1.shape == e2.shape == (10, 16) and p1.shape == (10, 3) and np.allclose(p1.sum(1), 1, atol=1e-5)
@@ -101,7 +101,7 @@ def test_reduced_precision_is_float32_on_the_cpu(run: dict[str, Any], tmp_path: 
     ],
 )
 def test_unavailable_device_is_named(device: str, message: str) -> None:
-    from workflow_scripts.film.embedding import select_device
+    from embedding_film.film.embedding import select_device
 
     with pytest.raises(UserError, match=message.replace(".", r"\.").replace("(", r"\(")):
         select_device(device)
@@ -110,7 +110,7 @@ def test_unavailable_device_is_named(device: str, message: str) -> None:
 def test_auto_device_is_cpu_here() -> None:
     import torch
 
-    from workflow_scripts.film.embedding import select_device
+    from embedding_film.film.embedding import select_device
 
     assert select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -133,7 +133,7 @@ def test_nan_embeddings_are_refused_and_nothing_is_written(run: dict[str, Any], 
 
 
 def test_external_checkpoint_without_processor_needs_the_model_name(tmp_path: Path) -> None:
-    from workflow_scripts.film.preprocess import processor_for
+    from embedding_film.film.preprocess import processor_for
 
     folder = build_checkpoint(tmp_path / "checkpoint-1", "convnext")
     (folder / "preprocessor_config.json").unlink()
@@ -151,7 +151,7 @@ def test_external_checkpoint_without_processor_needs_the_model_name(tmp_path: Pa
 def test_processor_that_keeps_image_sizes_is_refused(tmp_path: Path) -> None:
     from transformers import ViTImageProcessorPil
 
-    from workflow_scripts.film.preprocess import preprocess
+    from embedding_film.film.preprocess import preprocess
 
     with pytest.raises(
         UserError,

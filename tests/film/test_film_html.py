@@ -1,4 +1,4 @@
-"""The explorable film page (workflow_scripts/film/page).
+"""The explorable film page (workflow_scripts/embedding_film/film/page).
 
 Unit tests of the builder and the run-folder loader, then the page itself from disk in headless Chromium
 (Playwright for Python, pointed at the system Chromium): no console error, no network request, the
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from workflow_scripts.film.common import save_json
-from workflow_scripts.film.page import (
+from embedding_film.film.common import save_json
+from embedding_film.film.page import (
     FilmData,
     build_film_html,
     data_map_positions,
@@ -34,8 +34,8 @@ from workflow_scripts.film.page import (
     film_data_from_run,
     read_page,
 )
-from workflow_scripts.film.page.data_map import DataMapData, data_map_from_run
-from workflow_scripts.film.page.synthetic import synthetic_data_map, synthetic_film
+from embedding_film.film.page.data_map import DataMapData, data_map_from_run
+from embedding_film.film.page.synthetic import synthetic_data_map, synthetic_film
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 STEPS = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110]
@@ -427,8 +427,8 @@ def test_10k_by_80_loads_and_plays_within_budget(browser: Any, tmp_path: Path) -
 
 
 def test_command_line_and_rule_adapter(run_dir: Path, tmp_path: Path) -> None:
-    from workflow_scripts.adapters import Job, Named, film_html
-    from workflow_scripts.cli.build_page import main
+    from embedding_film.adapters import Job, Named, film_html
+    from embedding_film.cli.build_page import main
 
     assert main([str(run_dir), "--out", str(tmp_path / "cli.html"), "--title", "cli"]) == 0
     meta, _, _ = read_page(str(tmp_path / "cli.html"))
@@ -476,7 +476,7 @@ def write_dynamics(run: Path, dm: DataMapData) -> None:
     """The dynamics stage's files that the page reads, in the workflow's layout (film.dynamics, film.data)."""
     import pandas as pd
 
-    from workflow_scripts.film.dynamics import REGIONS
+    from embedding_film.film.dynamics import REGIONS
 
     (run / "data").mkdir(parents=True, exist_ok=True)
     pd.DataFrame(
@@ -548,7 +548,7 @@ def test_data_map_subsample_keeps_the_likeliest_label_errors(tmp_path: Path) -> 
 
 
 def test_data_map_loader_and_rule_adapter(run_dir: Path, tmp_path: Path) -> None:
-    from workflow_scripts.adapters import Job, Named, film_html
+    from embedding_film.adapters import Job, Named, film_html
 
     dm = synthetic_data_map(40, np.array(DM_STEPS), thumb=16, seed=5, noise=0.2)
     dyn = tmp_path / "dyn"
@@ -573,7 +573,7 @@ def test_data_map_loader_and_rule_adapter(run_dir: Path, tmp_path: Path) -> None
     meta = read_page(str(tmp_path / "on.html"))[0]
     assert meta["data_map"]["n"] == 40 and meta["data_map"]["noisy_total"] == int(dm.noisy.sum())
     # build_page: a run folder with the dynamics' files gets a data map
-    from workflow_scripts.cli.build_page import main
+    from embedding_film.cli.build_page import main
 
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)

@@ -1,4 +1,4 @@
-"""The comparison page: runs side by side on a common clock (workflow_scripts/film/page/compare.py).
+"""The comparison page: runs side by side on a common clock (workflow_scripts/embedding_film/film/page/compare.py).
 
 Unit tests of the builder, the clocks and the run-folder loader, then the page from disk in headless
 Chromium with test_film_html.py's driver (its `browser` fixture and `Page`): no console error, no network
@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from test_film_html import Page, browser, isolated, play_every_colouring, write_run  # noqa: F401  (browser: the shared fixture)
 
-from workflow_scripts.film.page import dequantised_positions, read_page
-from workflow_scripts.film.page.compare import (
+from embedding_film.film.page import dequantised_positions, read_page
+from embedding_film.film.page.compare import (
     CompareData,
     build_compare_html,
     clock_position,
@@ -31,7 +31,7 @@ from workflow_scripts.film.page.compare import (
     run_view,
     same_step_clock,
 )
-from workflow_scripts.film.page.synthetic import synthetic_comparison
+from embedding_film.film.page.synthetic import synthetic_comparison
 
 N_IMAGES = 200
 LENGTHS = [6, 12, 9]  # checkpoints per run
@@ -108,7 +108,7 @@ def test_validation_names_the_run(tmp_path: Path) -> None:
 def test_page_holds_every_run_once_within_quantisation(
     compared: tuple[CompareData, Path, dict[str, Any]], tmp_path: Path
 ) -> None:
-    from workflow_scripts.film.page import build_film_html
+    from embedding_film.film.page import build_film_html
 
     data, out, summary = compared
     page = out.read_text(encoding="utf-8")

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from workflow_scripts.film.common import UserError
-from workflow_scripts.film.layout import (
+from embedding_film.film.common import UserError
+from embedding_film.film.layout import (
     choose,
     film_quality,
     fit_auto,
@@ -70,9 +70,9 @@ def test_same_seed_gives_identical_bytes(film: list[np.ndarray], tsne: dict[str,
 
 def test_same_seed_gives_identical_bytes_in_another_process(tmp_path: Path, tsne: dict[str, np.ndarray]) -> None:
     script = (
-        "import sys; sys.path.insert(0, sys.argv[1]); sys.path[:0] = [sys.argv[1] + '/tests', sys.argv[1] + '/tests/film']\n"
+        "import sys; sys.path.insert(0, sys.argv[1] + '/workflow_scripts'); sys.path[:0] = [sys.argv[1] + '/tests', sys.argv[1] + '/tests/film']\n"
         "from test_layout import synthetic_film, FAST, STEPS\n"
-        "from workflow_scripts.film.layout import fit_layout, save_layout\n"
+        "from embedding_film.film.layout import fit_layout, save_layout\n"
         "save_layout(sys.argv[2], fit_layout(synthetic_film(), STEPS, 'tsne', FAST, seed=0))\n"
     )
     out = tmp_path / "layout.npz"
@@ -120,7 +120,7 @@ def test_subsampled_fit_places_the_rest(film: list[np.ndarray]) -> None:
 
 
 def test_pca_layout_is_the_global_pca_film(film: list[np.ndarray]) -> None:
-    from workflow_scripts.film.projection import pca_project, project_all
+    from embedding_film.film.projection import pca_project, project_all
 
     layout = fit_layout(film, STEPS, "pca")
     for mine, theirs in zip(layout["coords"], project_all("global", film)):
@@ -212,7 +212,7 @@ def test_auto_fits_the_next_candidate_when_pca_misses(film: list[np.ndarray]) ->
 
 
 def test_film_quality_uses_the_workflow_metrics(film: list[np.ndarray], tsne: dict[str, np.ndarray]) -> None:
-    from workflow_scripts.film.metrics import temporal_stability
+    from embedding_film.film.metrics import temporal_stability
 
     q = film_quality(film, list(tsne["coords"]))
     assert q["stability_spearman"] == temporal_stability(film, list(tsne["coords"]))["stability_spearman"]
@@ -234,7 +234,7 @@ def test_the_schema_states_the_layout_defaults_the_code_uses() -> None:
     """config.yaml users read the defaults in schemas/config.schema.yaml; layout.DEFAULTS is what runs."""
     import yaml
 
-    from workflow_scripts.film.layout import DEFAULTS
+    from embedding_film.film.layout import DEFAULTS
 
     schema = yaml.safe_load((Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml").read_text())
     projection = schema["properties"]["projection"]["properties"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workflow_scripts.film.layout_plan import FIRST_FIT, fingerprint, kept_fit_steps, refit_due
+from embedding_film.film.layout_plan import FIRST_FIT, fingerprint, kept_fit_steps, refit_due
 
 TARGETS = {"min_stability": 0.90, "min_trust_mean": 0.95, "min_trust_worst": 0.85}
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from workflow_scripts.film.metrics import knn_accuracy, neighbour_preservation, step_metrics, temporal_stability
+from embedding_film.film.metrics import knn_accuracy, neighbour_preservation, step_metrics, temporal_stability
 
 
 def clusters(n_per: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from workflow_scripts.film.common import UserError
+from embedding_film.film.common import UserError
 
 SIZE = 32
 N_LABELS = 3
@@ -107,8 +107,8 @@ def images(n: int = 6, seed: int = 0) -> list[Any]:
 
 def preprocessed(folder: Path, imgs: list[Any]) -> tuple[np.ndarray, dict[str, Any]]:
     """What the preprocess stage stores for `imgs` with the processor saved in `folder` (uint8 + spec)."""
-    from workflow_scripts.film.models import load_processor
-    from workflow_scripts.film.preprocess import normalisation
+    from embedding_film.film.models import load_processor
+    from embedding_film.film.preprocess import normalisation
 
     processor = load_processor(str(folder))
     batch = processor([im.convert("RGB") for im in imgs], do_rescale=False, do_normalize=False, return_tensors="np")
@@ -150,8 +150,8 @@ EXPECTED_AUTO = {  # what each architecture's classifier head sees, from the ref
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_every_architecture_embeds_like_its_classifier_head(zoo: dict[str, Path], arch: str) -> None:
-    from workflow_scripts.film.embedding import embed_model
-    from workflow_scripts.film.models import load_for_embedding
+    from embedding_film.film.embedding import embed_model
+    from embedding_film.film.models import load_for_embedding
 
     imgs = images()
     pixels, spec = preprocessed(zoo[arch], imgs)
@@ -176,8 +176,8 @@ def test_every_architecture_embeds_like_its_classifier_head(zoo: dict[str, Path]
 def test_pooling_an_architecture_cannot_do_is_refused(
     zoo: dict[str, Path], arch: str, pooling: str, problem: str
 ) -> None:
-    from workflow_scripts.film.embedding import embed_model
-    from workflow_scripts.film.models import load_for_embedding
+    from embedding_film.film.embedding import embed_model
+    from embedding_film.film.models import load_for_embedding
 
     pixels, spec = preprocessed(zoo[arch], images(2))
     with pytest.raises(UserError, match=problem):
@@ -186,8 +186,8 @@ def test_pooling_an_architecture_cannot_do_is_refused(
 
 @pytest.mark.parametrize("arch", ["vit", "dinov2", "convnext"])
 def test_every_pooling_gives_one_vector_per_image(zoo: dict[str, Path], arch: str) -> None:
-    from workflow_scripts.film.embedding import embed_model
-    from workflow_scripts.film.models import load_for_embedding
+    from embedding_film.film.embedding import embed_model
+    from embedding_film.film.models import load_for_embedding
 
     pixels, spec = preprocessed(zoo[arch], images(3))
     model = load_for_embedding(zoo[arch], False)
@@ -198,8 +198,8 @@ def test_every_pooling_gives_one_vector_per_image(zoo: dict[str, Path], arch: st
 
 @pytest.mark.parametrize(("arch", "dim"), [("vit", 16), ("dinov2", 32), ("swin", 16)])
 def test_headless_backbone_uses_the_architectures_choice(tmp_path: Path, arch: str, dim: int) -> None:
-    from workflow_scripts.film.embedding import embed_model
-    from workflow_scripts.film.models import load_for_embedding, resolve_pooling
+    from embedding_film.film.embedding import embed_model
+    from embedding_film.film.models import load_for_embedding, resolve_pooling
 
     folder = build_checkpoint(tmp_path / arch, arch, headless=True)
     model = load_for_embedding(folder, False)
@@ -215,7 +215,7 @@ def test_bf16_checkpoint_is_embedded_in_float32(tmp_path: Path) -> None:
 
     folder = build_checkpoint(tmp_path / "ckpt")
     ViTForImageClassification.from_pretrained(folder).to(torch.bfloat16).save_pretrained(folder)
-    from workflow_scripts.film.models import load_for_embedding
+    from embedding_film.film.models import load_for_embedding
 
     assert next(load_for_embedding(folder, False).parameters()).dtype == torch.float32
 
@@ -233,7 +233,7 @@ def _pickle_only(folder: Path) -> Path:
 
 
 def test_pickle_only_checkpoint_is_refused_unless_opted_in(tmp_path: Path) -> None:
-    from workflow_scripts.film.models import check_checkpoint_folders, load_for_embedding
+    from embedding_film.film.models import check_checkpoint_folders, load_for_embedding
 
     folder = _pickle_only(build_checkpoint(tmp_path / "checkpoint-1"))
     message = "only has pickled weights (pytorch_model.bin), which can run code when loaded; convert it to safetensors or set allow_pickle_checkpoints: true"
@@ -256,7 +256,7 @@ class _Bomb:
 
 
 def test_a_pickle_next_to_safetensors_is_never_loaded(tmp_path: Path) -> None:
-    from workflow_scripts.film.models import load_for_embedding
+    from embedding_film.film.models import load_for_embedding
 
     folder = build_checkpoint(tmp_path / "ckpt")
     marker = tmp_path / "pwned"
@@ -267,7 +267,7 @@ def test_a_pickle_next_to_safetensors_is_never_loaded(tmp_path: Path) -> None:
 
 
 def test_custom_code_in_config_is_never_run(tmp_path: Path) -> None:
-    from workflow_scripts.film.models import load_for_embedding
+    from embedding_film.film.models import load_for_embedding
 
     folder = build_checkpoint(tmp_path / "ckpt")
     (folder / "evil.py").write_text(f"open({str(tmp_path / 'pwned')!r}, 'w')\n")
@@ -279,7 +279,7 @@ def test_custom_code_in_config_is_never_run(tmp_path: Path) -> None:
 
 
 def test_truncated_safetensors_is_named_before_loading(tmp_path: Path) -> None:
-    from workflow_scripts.film.models import check_checkpoint_folders, load_for_embedding
+    from embedding_film.film.models import check_checkpoint_folders, load_for_embedding
 
     folder = build_checkpoint(tmp_path / "checkpoint-3")
     weights = folder / "model.safetensors"
@@ -294,7 +294,7 @@ def test_truncated_safetensors_is_named_before_loading(tmp_path: Path) -> None:
 
 
 def test_corrupt_safetensors_header_is_named(tmp_path: Path) -> None:
-    from workflow_scripts.film.models import check_model_folder
+    from embedding_film.film.models import check_model_folder
 
     folder = build_checkpoint(tmp_path / "ckpt")
     (folder / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}" + b"\0" * 64)
@@ -305,7 +305,7 @@ def test_corrupt_safetensors_header_is_named(tmp_path: Path) -> None:
 def test_checkpoint_missing_weights_is_refused(tmp_path: Path) -> None:
     from safetensors.torch import load_file, save_file
 
-    from workflow_scripts.film.models import load_for_embedding
+    from embedding_film.film.models import load_for_embedding
 
     folder = build_checkpoint(tmp_path / "ckpt")
     tensors = load_file(folder / "model.safetensors")
@@ -319,7 +319,7 @@ def test_checkpoint_missing_weights_is_refused(tmp_path: Path) -> None:
 
 
 def test_checkpoints_of_different_architectures_are_refused(zoo: dict[str, Path], tmp_path: Path) -> None:
-    from workflow_scripts.film.models import check_checkpoint_folders
+    from embedding_film.film.models import check_checkpoint_folders
 
     a = shutil.copytree(zoo["vit"], tmp_path / "checkpoint-1")
     b = shutil.copytree(zoo["convnext"], tmp_path / "checkpoint-2")
@@ -332,7 +332,7 @@ def test_checkpoints_of_different_architectures_are_refused(zoo: dict[str, Path]
 
 
 def test_cls_pooling_on_swin_checkpoints_fails_at_the_check(zoo: dict[str, Path]) -> None:
-    from workflow_scripts.film.models import check_checkpoint_folders
+    from embedding_film.film.models import check_checkpoint_folders
 
     with pytest.raises(UserError, match="embedding.pooling: cls needs a CLS token, which swin"):
         check_checkpoint_folders([zoo["swin"]], pooling="cls")
@@ -346,14 +346,14 @@ def test_cls_pooling_on_swin_checkpoints_fails_at_the_check(zoo: dict[str, Path]
     ],
 )
 def test_unknown_model_names_fail_at_parse_time(model: str, message: str) -> None:
-    from workflow_scripts.film.models import check_model_source
+    from embedding_film.film.models import check_model_source
 
     with pytest.raises(UserError, match=message):
         check_model_source(model)
 
 
 def test_folder_without_config_is_named(tmp_path: Path) -> None:
-    from workflow_scripts.film.models import check_model_source, load_model_config
+    from embedding_film.film.models import check_model_source, load_model_config
 
     (tmp_path / "model.safetensors").write_bytes(b"")
     with pytest.raises(
@@ -368,7 +368,7 @@ def test_unknown_hub_id_is_named_without_a_long_wait(monkeypatch: pytest.MonkeyP
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    from workflow_scripts.film.models import load_model_config, load_processor
+    from embedding_film.film.models import load_model_config, load_processor
 
     with pytest.raises(
         UserError,
@@ -380,8 +380,8 @@ def test_unknown_hub_id_is_named_without_a_long_wait(monkeypatch: pytest.MonkeyP
 
 
 def test_model_folder_is_only_read(zoo: dict[str, Path]) -> None:
-    from workflow_scripts.film.embedding import embed_model
-    from workflow_scripts.film.models import load_for_embedding
+    from embedding_film.film.embedding import embed_model
+    from embedding_film.film.models import load_for_embedding
 
     folder = zoo["deit"]
     before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
@@ -404,8 +404,8 @@ def test_distilled_deit_keeps_both_heads_and_embeds_the_cls_token(tmp_path: Path
     import torch
     import transformers as t
 
-    from workflow_scripts.film.embedding import embed_model
-    from workflow_scripts.film.models import load_for_embedding
+    from embedding_film.film.embedding import embed_model
+    from embedding_film.film.models import load_for_embedding
 
     _cls, config, processor = _configs()["deit"]()
     torch.manual_seed(0)

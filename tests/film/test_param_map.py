@@ -1,4 +1,4 @@
-"""The learned global map (workflow_scripts/film/param_map.py) on a tiny synthetic film: shapes, the file format,
+"""The learned global map (workflow_scripts/embedding_film/film/param_map.py) on a tiny synthetic film: shapes, the file format,
 determinism (in one process and across two) and that placing a new checkpoint changes no fitted frame."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workflow_scripts.film.common import UserError
-from workflow_scripts.film.layout import load_layout as load
-from workflow_scripts.film.layout import save_layout as save
-from workflow_scripts.film.param_map import DEFAULTS, fit, place, resolve
+from embedding_film.film.common import UserError
+from embedding_film.film.layout import load_layout as load
+from embedding_film.film.layout import save_layout as save
+from embedding_film.film.param_map import DEFAULTS, fit, place, resolve
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {
@@ -79,8 +79,8 @@ def test_fit_is_byte_identical_across_processes(
 ) -> None:
     embeddings, model = fitted
     code = (
-        "import sys, numpy as np; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests/film'];"
-        "from test_param_map import film, TINY; from workflow_scripts.film.param_map import fit, place; from workflow_scripts.film.layout import save_layout as save;"
+        "import sys, numpy as np; sys.path[:0] = [sys.argv[1] + '/workflow_scripts', sys.argv[1] + '/tests/film'];"
+        "from test_param_map import film, TINY; from embedding_film.film.param_map import fit, place; from embedding_film.film.layout import save_layout as save;"
         "e = film(); m = fit(e, TINY, seed=0, steps=[0, 10, 20, 30]); save(sys.argv[2], m);"
         "np.save(sys.argv[3], np.stack([place(m, x) for x in e]))"
     )
@@ -128,7 +128,7 @@ def test_fit_stops_when_the_objective_stops_improving() -> None:
 
 def test_plateau_rule() -> None:
     """_Plateau on a made-up objective: it improves for 300 iterations, then stays flat."""
-    from workflow_scripts.film.param_map import _Plateau
+    from embedding_film.film.param_map import _Plateau
 
     plateau = _Plateau(tol=0.01, patience=100, anneal=40)
     factors = []
@@ -151,7 +151,7 @@ WARM = """
 import os, sys, threading
 import tqdm
 tqdm.tqdm.monitor_interval = 0  # as in the worker
-from workflow_scripts.adapters import layout
+from embedding_film.adapters import layout
 layout.warm()
 print(int("torch" in sys.modules), int("torch._dynamo" in sys.modules), threading.active_count())
 """
@@ -161,7 +161,11 @@ print(int("torch" in sys.modules), int("torch._dynamo" in sys.modules), threadin
 def test_a_worker_warms_the_learned_map_only_for_films_that_may_need_it(flag: str) -> None:
     """layout.warm() at a worker's start runs the map's first training steps when FILM_WARM_LEARNED_MAP is 1
     (torch and the optimiser's lazy imports, off the layout job), starting no thread (the worker forks)."""
-    env = {**os.environ, "FILM_WARM_LEARNED_MAP": flag, "PYTHONPATH": str(Path(__file__).parents[2])}
+    env = {
+        **os.environ,
+        "FILM_WARM_LEARNED_MAP": flag,
+        "PYTHONPATH": str(Path(__file__).parents[2] / "workflow_scripts"),
+    }
     out = subprocess.run(
         [sys.executable, "-c", WARM], env=env, capture_output=True, text=True, check=True
     ).stdout.split()

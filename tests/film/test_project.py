@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from workflow_scripts.film.camera import axis_limits
-from workflow_scripts.film.common import load_npy, save_npy
-from workflow_scripts.film.projection import (
+from embedding_film.film.camera import axis_limits
+from embedding_film.film.common import load_npy, save_npy
+from embedding_film.film.projection import (
     fit_basis,
     fit_pca_layout,
     generalised_procrustes,

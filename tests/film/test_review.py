@@ -20,12 +20,12 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from workflow_scripts.cli import spotlight_launch
-from workflow_scripts.film.common import save_json, save_npy
-from workflow_scripts.film.review import build_review, spotlight_dtypes, write_review
+from embedding_film.cli import spotlight_launch
+from embedding_film.film.common import save_json, save_npy
+from embedding_film.film.review import build_review, spotlight_dtypes, write_review
 
 REPO = Path(__file__).resolve().parents[2]
-LAUNCHER = REPO / "workflow_scripts" / "cli" / "spotlight_launch.py"
+LAUNCHER = REPO / "workflow_scripts" / "embedding_film" / "cli" / "spotlight_launch.py"
 NAMES = ["cat", "dog", "7", "unused"]  # a digit-like name and a class no eval image has
 LABELS = np.array([0, 1, 2, 1, 0])
 DIM = 6

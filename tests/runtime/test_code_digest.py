@@ -1,4 +1,4 @@
-"""The one file per rule that stands for its code among a job's inputs (workflow_scripts/runtime/code_inputs.py,
+"""The one file per rule that stands for its code among a job's inputs (workflow_scripts/embedding_film/runtime/code_inputs.py,
 code_digest): written when missing, left alone (its mtime too) while the rule's code is the same, rewritten when
 one of the rule's files changes, and never for a module the rule does not import."""
 
@@ -10,20 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from workflow_scripts.runtime.code_inputs import code_digest, code_inputs
+from embedding_film.runtime.code_inputs import code_digest, code_inputs
 
 OLD = 1_000_000_000_000_000_000  # ns: 2001, older than anything the tests write
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    """A tiny workflow_scripts: two rules' adapters, one library module each, and one they share."""
-    package = tmp_path / "workflow_scripts"
+    """A tiny embedding_film: two rules' adapters, one library module each, and one they share."""
+    package = tmp_path / "embedding_film"
     for folder in ("", "adapters", "film"):
         (package / folder).mkdir(exist_ok=True)
         (package / folder / "__init__.py").write_text("")
-    (package / "adapters" / "one.py").write_text("from workflow_scripts.film import first, shared\n")
-    (package / "adapters" / "two.py").write_text("from workflow_scripts.film import second, shared\n")
+    (package / "adapters" / "one.py").write_text("from embedding_film.film import first, shared\n")
+    (package / "adapters" / "two.py").write_text("from embedding_film.film import second, shared\n")
     for name in ("first", "second", "shared"):
         (package / "film" / f"{name}.py").write_text(f"NAME = {name!r}\n")
     return tmp_path
@@ -45,9 +45,9 @@ def test_it_is_written_when_missing_and_lists_the_rules_code_with_its_hashes(roo
     assert path == tmp_path / "digests" / "one.txt"
     assert path.read_text().splitlines() == lines(root, "one")
     assert [line.split("  ")[1] for line in lines(root, "one")] == [
-        "workflow_scripts/adapters/one.py",
-        "workflow_scripts/film/first.py",
-        "workflow_scripts/film/shared.py",
+        "embedding_film/adapters/one.py",
+        "embedding_film/film/first.py",
+        "embedding_film/film/shared.py",
     ]
     assert not list(path.parent.glob("*.tmp"))
 
@@ -56,14 +56,14 @@ def test_a_new_file_takes_the_newest_code_files_mtime(root: Path, tmp_path: Path
     """A new or cleaned .snakemake/ makes no job stale that the code files themselves would not."""
     for p in code_inputs("one", root):
         age(Path(p))
-    os.utime(root / "workflow_scripts" / "film" / "first.py", ns=(OLD + 5, OLD + 5))
+    os.utime(root / "embedding_film" / "film" / "first.py", ns=(OLD + 5, OLD + 5))
     assert Path(code_digest("one", root, tmp_path / "digests")).stat().st_mtime_ns == OLD + 5
 
 
 def test_it_is_not_rewritten_while_the_code_is_the_same(root: Path, tmp_path: Path) -> None:
     path = Path(code_digest("one", root, tmp_path / "digests"))
     age(path)
-    (root / "workflow_scripts" / "film" / "first.py").touch()  # a newer mtime, the same content
+    (root / "embedding_film" / "film" / "first.py").touch()  # a newer mtime, the same content
     assert Path(code_digest("one", root, tmp_path / "digests")) == path
     assert path.stat().st_mtime_ns == OLD
 
@@ -72,7 +72,7 @@ def test_it_is_not_rewritten_while_the_code_is_the_same(root: Path, tmp_path: Pa
 def test_it_is_rewritten_when_one_of_the_rules_files_changes(root: Path, tmp_path: Path, changed: str) -> None:
     path = Path(code_digest("one", root, tmp_path / "digests"))
     age(path)
-    with (root / "workflow_scripts" / changed).open("a") as handle:
+    with (root / "embedding_film" / changed).open("a") as handle:
         handle.write("CHANGED = True\n")
     code_digest("one", root, tmp_path / "digests")
     assert path.stat().st_mtime_ns > OLD
@@ -83,7 +83,7 @@ def test_a_module_the_rule_does_not_import_leaves_its_file_alone(root: Path, tmp
     one, two = (Path(code_digest(rule, root, tmp_path / "digests")) for rule in ("one", "two"))
     age(one)
     age(two)
-    (root / "workflow_scripts" / "film" / "second.py").write_text("NAME = 'changed'\n")
+    (root / "embedding_film" / "film" / "second.py").write_text("NAME = 'changed'\n")
     for rule in ("one", "two"):
         code_digest(rule, root, tmp_path / "digests")
     assert one.stat().st_mtime_ns == OLD

@@ -54,7 +54,7 @@ def workers_of(workdir: Path, wait: float = 5.0) -> list[int]:
             try:
                 cmd = (proc / "cmdline").read_bytes().split(b"\0")
                 if (
-                    b"workflow_scripts.runtime.worker" in cmd
+                    b"embedding_film.runtime.worker" in cmd
                     and b"--serve" in cmd
                     and (proc / "cwd").resolve() == workdir.resolve()
                 ):

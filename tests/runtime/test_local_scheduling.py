@@ -1,4 +1,4 @@
-"""Local runs drop Snakemake's default job-rate limiter (workflow_scripts/runtime/local_scheduling.py, called from the
+"""Local runs drop Snakemake's default job-rate limiter (workflow_scripts/embedding_film/runtime/local_scheduling.py, called from the
 Snakefile's onstart:); cluster runs and limits set by hand keep theirs. Checked against Snakemake's own classes, so
 an upgrade that renames what this relies on fails here instead of silently bringing the timers back."""
 
@@ -13,7 +13,7 @@ from snakemake.cli import get_argument_parser
 from snakemake.scheduling.job_scheduler import JobRateLimiter, JobScheduler
 from snakemake.settings.types import MaxJobsPerTimespan
 
-from workflow_scripts.runtime.local_scheduling import drop_default_rate_limit
+from embedding_film.runtime.local_scheduling import drop_default_rate_limit
 
 
 def fake_workflow(limit: str, local: bool) -> SimpleNamespace:

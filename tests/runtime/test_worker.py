@@ -1,4 +1,4 @@
-"""Warm workers (workflow_scripts/runtime/client.py, worker.py): a job runs in a forked child of a worker that imported the heavy
+"""Warm workers (workflow_scripts/embedding_film/runtime/client.py, worker.py): a job runs in a forked child of a worker that imported the heavy
 libraries once, with the job's own log, exit status and process; workers never outlive their Snakemake
 process, kill a job whose client went away, and serve nobody but their user."""
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from workflow_scripts.runtime.client import RUN_CLIENT, START_TIMEOUT
+from embedding_film.runtime.client import RUN_CLIENT, START_TIMEOUT
 
 PYTHON = sys.executable
 
@@ -42,7 +42,13 @@ def client(
 ) -> subprocess.Popen[str]:
     """Start a job's client as a rule's shell command does (python -S, the job's JSON on stdin); `prelude` runs
     first in the client (to simulate another platform)."""
-    environment = {**os.environ, "PYTHONPATH": str(REPO), "FILM_OWNER_PID": str(owner), "FILM_WORKERS": "on", **env}
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "workflow_scripts"),
+        "FILM_OWNER_PID": str(owner),
+        "FILM_WORKERS": "on",
+        **env,
+    }
     proc = subprocess.Popen(
         [PYTHON, "-S", "-c", prelude + RUN_CLIENT, rule, "--log", str(tmp_path / f"{rule}.log")],
         cwd=tmp_path,
@@ -65,11 +71,7 @@ def workers(owner: int) -> list[int]:
             cmd = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if (
-            b"--serve" in cmd
-            and str(owner).encode() in cmd
-            and any(b"workflow_scripts.runtime.worker" in c for c in cmd)
-        ):
+        if b"--serve" in cmd and str(owner).encode() in cmd and any(b"embedding_film.runtime.worker" in c for c in cmd):
             found.append(int(proc.name))
     return found
 
@@ -167,8 +169,8 @@ def test_workers_off_runs_the_job_in_the_clients_place(tmp_path: Path, owner: in
 # A worker whose layout jobs ask for a slow warm-up (as importing a checkpoint's model class can be).
 SLOW_WARM_WORKER = """
 import sys, time
-import workflow_scripts.runtime.worker as worker
-from workflow_scripts.adapters import layout
+import embedding_film.runtime.worker as worker
+from embedding_film.adapters import layout
 warm = layout.warm
 def slow_warm(job=None):
     if job is not None:
@@ -182,7 +184,12 @@ sys.exit(worker.main(sys.argv[1:]))
 def test_a_slow_warm_up_never_blocks_the_workers_other_jobs(tmp_path: Path, owner: int) -> None:
     """A job whose warm-up is slow runs at once, doing its own; a successor does the warm-up for the jobs after
     it while the worker goes on serving every other job, then takes over; the worker ends after its jobs."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "FILM_OWNER_PID": str(owner), "FILM_WORKERS": "on"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "workflow_scripts"),
+        "FILM_OWNER_PID": str(owner),
+        "FILM_WORKERS": "on",
+    }
     log_path = tmp_path / ".snakemake" / "film-workers" / f"analysis-{owner}.log"
     log_path.parent.mkdir(parents=True)
     with open(log_path, "ab") as log_file:
@@ -323,8 +330,8 @@ def test_an_output_is_not_moved_into_place_once_the_client_is_gone(
     client's end and the worker's kill, nothing that looks complete appears."""
     import socket
 
-    from workflow_scripts.film.common import save_npy
-    from workflow_scripts.runtime import job
+    from embedding_film.film.common import save_npy
+    from embedding_film.runtime import job
 
     ours, theirs = socket.socketpair()
     monkeypatch.setattr(job, "_CLIENT_FD", None)  # restored after the test
@@ -349,10 +356,12 @@ def test_another_user_cannot_use_the_worker(tmp_path: Path, owner: int) -> None:
     assert client(tmp_path, job_spec(tmp_path), owner).wait(timeout=120) == 0  # the worker is running
     (tmp_path / "ood.npy").unlink()
     tmp_path.chmod(0o777)
-    environment = dict(os.environ, PYTHONPATH=str(REPO), FILM_OWNER_PID=str(owner), FILM_WORKERS="on")
+    environment = dict(
+        os.environ, PYTHONPATH=str(REPO / "workflow_scripts"), FILM_OWNER_PID=str(owner), FILM_WORKERS="on"
+    )
     code = f"""
 import marshal, os
-from workflow_scripts.runtime import client
+from embedding_film.runtime import client
 address = client.address("analysis", {owner}, {PYTHON!r})  # the worker's name, as its user computes it
 os.setuid(65534)  # then become nobody
 sock = client.connect(address)
@@ -370,7 +379,7 @@ print(client.await_reply(sock))
 def test_a_conda_environment_is_recognised_by_what_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Under per-rule conda environments (any --conda-prefix) a client starts only its own kind's worker: the
     others may need another Python. A venv, or a folder that only looks like Snakemake's, starts them all."""
-    from workflow_scripts.runtime import client as c
+    from embedding_film.runtime import client as c
 
     env = tmp_path / "my-conda-prefix" / "0123abcd_"  # a custom --conda-prefix: no ".snakemake/conda" in it
     (env / "conda-meta").mkdir(parents=True)

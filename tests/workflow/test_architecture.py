@@ -12,19 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from workflow_scripts.runtime.code_inputs import code_digest, code_inputs, module_file
+from embedding_film.runtime.code_inputs import code_digest, code_inputs, module_file
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = ROOT / "workflow_scripts"
+SRC = ROOT / "workflow_scripts"  # the source folder that holds the embedding_film package
+PACKAGE = SRC / "embedding_film"
 # a layer may import its own and the layers after it in this list, never one before it
-LAYERS = ["cli", "runtime", "adapters", "film"]
+LAYERS = ["cli", "api", "runtime", "adapters", "film"]
 RULES = sorted(p.stem for p in (PACKAGE / "adapters").glob("*.py") if p.stem != "__init__")
 
 
 def modules() -> dict[str, Path]:
     out = {}
     for path in PACKAGE.rglob("*.py"):
-        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        parts = list(path.relative_to(SRC).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts = parts[:-1]
         out[".".join(parts)] = path
@@ -32,7 +33,7 @@ def modules() -> dict[str, Path]:
 
 
 def imports_of(path: Path) -> set[str]:
-    """Every workflow_scripts module `path` imports, function-level imports included."""
+    """Every embedding_film module `path` imports, function-level imports included."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         names = []
@@ -40,7 +41,7 @@ def imports_of(path: Path) -> set[str]:
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
             names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        found |= {n for n in names if n.startswith("workflow_scripts.") and module_file(n, ROOT)}
+        found |= {n for n in names if n.startswith("embedding_film.") and module_file(n, SRC)}
     return found
 
 
@@ -53,8 +54,8 @@ GRAPH = {name: imports_of(path) - {name} for name, path in modules().items()}
 
 
 def test_every_module_lives_in_a_layer() -> None:
-    stray = [m for m in GRAPH if m != "workflow_scripts" and layer(m) is None]
-    assert not stray, f"modules outside film/, adapters/, runtime/, cli/: {stray}"
+    stray = [m for m in GRAPH if m != "embedding_film" and layer(m) is None]
+    assert not stray, f"modules outside film/, adapters/, runtime/, api/, cli/: {stray}"
 
 
 def test_imports_run_one_way() -> None:
@@ -73,7 +74,7 @@ def test_no_adapter_imports_another_adapter() -> None:
         for m, targets in GRAPH.items()
         if layer(m) == "adapters"
         for n in targets
-        if layer(n) == "adapters" and n != "workflow_scripts.adapters"
+        if layer(n) == "adapters" and n != "embedding_film.adapters"
     ]
     assert not crossing, crossing
 
@@ -106,8 +107,8 @@ def test_the_import_graph_has_no_cycle() -> None:
 
 def test_the_layering_check_sees_function_level_imports(tmp_path: Path) -> None:
     source = tmp_path / "m.py"
-    source.write_text("def f():\n    from workflow_scripts.adapters.ood import main\n")
-    assert imports_of(source) == {"workflow_scripts.adapters.ood"}
+    source.write_text("def f():\n    from embedding_film.adapters.ood import main\n")
+    assert imports_of(source) == {"embedding_film.adapters.ood"}
 
 
 def test_every_rule_with_a_shell_command_has_its_adapter() -> None:
@@ -119,17 +120,17 @@ def test_every_rule_with_a_shell_command_has_its_adapter() -> None:
 @pytest.mark.parametrize("rule", RULES)
 def test_a_rules_code_inputs_are_what_python_imports_for_its_adapter(rule: str) -> None:
     """code_inputs reads the source; the standard library's ModuleFinder follows the compiled code's imports
-    (function-level ones too) the way Python resolves them. Both must name the same workflow_scripts files."""
-    finder = ModuleFinder(path=[str(ROOT)])
-    finder.import_hook(f"workflow_scripts.adapters.{rule}")
+    (function-level ones too) the way Python resolves them. Both must name the same embedding_film files."""
+    finder = ModuleFinder(path=[str(SRC)])
+    finder.import_hook(f"embedding_film.adapters.{rule}")
     python = {
         Path(m.__file__).resolve()
         for name, m in finder.modules.items()
-        if name.startswith("workflow_scripts")
+        if name.startswith("embedding_film")
         and m.__file__
         and Path(m.__file__).stat().st_size  # empty markers: no code
     }
-    ours = {Path(p) for p in code_inputs(rule, ROOT)}
+    ours = {Path(p) for p in code_inputs(rule, SRC)}
     assert {p for p in ours if p.suffix == ".py"} == python
     data = {p for p in ours if p.suffix != ".py"}
     if any(p.parent.name == "page" for p in python):
@@ -142,10 +143,10 @@ def test_a_rules_code_inputs_are_what_python_imports_for_its_adapter(rule: str) 
 def test_a_rules_code_file_lists_its_code_inputs_with_their_hashes(rule: str, tmp_path: Path) -> None:
     """The one file a rule's jobs list for their code (code_files in rules/jobs.smk) names exactly its code
     inputs, relative to the workflow's folder, each with the sha256 of what it holds now."""
-    written = Path(code_digest(rule, ROOT, tmp_path)).read_text().splitlines()
+    written = Path(code_digest(rule, SRC, tmp_path)).read_text().splitlines()
     expected = [
-        f"{hashlib.sha256(Path(p).read_bytes()).hexdigest()}  {Path(p).relative_to(ROOT)}"
-        for p in code_inputs(rule, ROOT)
+        f"{hashlib.sha256(Path(p).read_bytes()).hexdigest()}  {Path(p).relative_to(SRC)}"
+        for p in code_inputs(rule, SRC)
     ]
     assert written == expected
 
@@ -153,7 +154,7 @@ def test_a_rules_code_file_lists_its_code_inputs_with_their_hashes(rule: str, tm
 def test_editing_the_learned_map_replans_no_per_checkpoint_job_of_a_pca_film() -> None:
     """The per-checkpoint stages that never touch the learned map do not list it."""
     for rule in ("embed", "ood", "label_issues", "metrics", "frame", "tween", "compare_frame"):
-        assert not any(p.endswith("param_map.py") for p in code_inputs(rule, ROOT)), rule
+        assert not any(p.endswith("param_map.py") for p in code_inputs(rule, SRC)), rule
 
 
 def test_the_tests_follow_the_same_layout() -> None:

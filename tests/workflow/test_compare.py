@@ -89,8 +89,8 @@ def test_a_run_with_a_typo_is_refused_naming_the_run(tmp_path: Path) -> None:
 
 
 def test_runs_from_different_weights_keep_their_own_layouts(tmp_path: Path) -> None:
-    from workflow_scripts.film.common import save_json, save_npy
-    from workflow_scripts.film.compare import SEPARATE, SHARED, compare_layout
+    from embedding_film.film.common import save_json, save_npy
+    from embedding_film.film.compare import SEPARATE, SHARED, compare_layout
 
     rng = np.random.default_rng(0)
     start = rng.normal(size=(30, 6))

@@ -213,7 +213,7 @@ def test_a_jobs_command_is_a_short_line_naming_its_adapter_log_and_spec(tmp_path
     itself; the real run names the same file."""
     workdir = make_workdir(tmp_path)
     proc = snakemake(workdir, "-n", "-p", "--configfile", "test.yaml")
-    commands = [line for line in proc.stdout.splitlines() if "workflow_scripts.runtime.client" in line]
+    commands = [line for line in proc.stdout.splitlines() if "embedding_film.runtime.client" in line]
     assert commands and all('{"input"' not in c and len(c) < 400 for c in commands), commands[:2]
     assert any(" ood --log results/" in c and "--spec .snakemake/film-jobs/" in c for c in commands)
     spec = re.search(r"prepare_data --log \S+ --spec (\S+)", proc.stdout).group(1)

@@ -231,8 +231,8 @@ def test_incomplete_checkpoints_are_left_out_with_one_warning_each_or_refused_wh
 
 
 def test_trainer_state_log_history_is_read_by_key(tmp_path: Path) -> None:
-    from workflow_scripts.film.checkpoints import import_log
-    from workflow_scripts.film.common import UserError
+    from embedding_film.film.checkpoints import import_log
+    from embedding_film.film.common import UserError
 
     state = tmp_path / "trainer_state.json"
     state.write_text(

@@ -239,7 +239,7 @@ def test_jobs_depend_on_the_library_code_they_import(tiny_copy: Path) -> None:
     assert {rule: [f for f in files if "film-code" in f] for rule, files in inputs.items()} == {
         rule: [f".snakemake/film-code/{rule}.txt"] for rule in inputs
     }
-    assert not any("workflow_scripts" in f for files in inputs.values() for f in files)
+    assert not any("embedding_film" in f for files in inputs.values() for f in files)
     listed = {
         rule: [
             line.split("  ")[1] for line in (tiny_copy / f".snakemake/film-code/{rule}.txt").read_text().splitlines()

@@ -1,9 +1,0 @@
-"""Rule film_page: reads the job's files and settings and calls workflow_scripts.film.page.player."""
-
-from workflow_scripts.adapters import Job
-from workflow_scripts.film.page.player import film_page
-
-
-def main(job: Job) -> None:
-    films = {path.rsplit(".", 1)[-1]: path for path in job.input.films}
-    film_page(films, job.output.html, job.params.title)
