@@ -12,6 +12,11 @@ checkpoint being complete to the updated film. A checkpoint still being written 
 with one warning and joins a later one (rules/setup.smk). The warm workers outlive the rounds (they serve
 this process), so a round pays no imports. Ctrl-C stops Snakemake cleanly (no lock, no half-written file;
 the next `make watch` carries on: its first round, at once, reruns what Ctrl-C stopped).
+
+With --follow-stdin the watcher serves a training process (FilmCallback, api/callback.py) through its standard
+input: a line `end` says training has ended (film what is left, then stop); the end of input without it says
+the training process is gone (crashed, killed): the round under way is stopped cleanly and the watcher stops.
+Arguments after `--` go to Snakemake in every round.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -36,8 +42,9 @@ LIVE = WORKFLOW / "configs" / "live.yaml"
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 
-def settings(configfiles: list[str]) -> dict[str, Any]:
-    """config.yaml updated with each config file in turn (nested keys merged), as Snakemake reads them."""
+def settings(configfiles: list[str], workflow_config: bool = True) -> dict[str, Any]:
+    """config.yaml updated with each config file in turn (nested keys merged), as Snakemake reads them
+    (`workflow_config` False: without config.yaml, as Snakemake's --replace-workflow-config reads them)."""
 
     def update(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         for key, value in new.items():
@@ -45,10 +52,8 @@ def settings(configfiles: list[str]) -> dict[str, Any]:
         return base
 
     merged: dict[str, Any] = {}
-    for path in [
-        Path("config.yaml") if Path("config.yaml").is_file() else WORKFLOW / "config.yaml",
-        *map(Path, configfiles),
-    ]:
+    base = Path("config.yaml") if Path("config.yaml").is_file() else WORKFLOW / "config.yaml"
+    for path in [*([base] if workflow_config else []), *map(Path, configfiles)]:
         merged = update(merged, yaml.safe_load(path.read_text()) or {})
     return merged
 
@@ -89,9 +94,18 @@ def job_counts(output: str) -> dict[str, int]:
 
 
 class Watcher:
-    def __init__(self, configfiles: list[str], cores: str, quiet: float, poll: float, log_dir: Path) -> None:
+    def __init__(
+        self,
+        configfiles: list[str],
+        cores: str,
+        quiet: float,
+        poll: float,
+        log_dir: Path,
+        snakemake_args: list[str] | None = None,
+    ) -> None:
         self.configfiles = [str(LIVE), *configfiles]
-        cfg = settings(self.configfiles)
+        self.snakemake_args = list(snakemake_args or [])
+        cfg = settings(self.configfiles, "--replace-workflow-config" not in self.snakemake_args)
         if not cfg.get("checkpoints"):
             raise SystemExit(
                 "make watch films a Trainer output folder while it grows: set checkpoints: to its output_dir in CONFIG."
@@ -102,6 +116,18 @@ class Watcher:
         self.cores, self.quiet, self.poll, self.log_dir = cores, quiet, poll, log_dir
         self.filmed: set[int] = set()
         self.proc: subprocess.Popen[str] | None = None
+        self.ended = threading.Event()  # the training process said it has ended (--follow-stdin)
+        self.orphaned = threading.Event()  # the training process is gone without saying so
+
+    def follow(self, stream: Any) -> None:
+        """Read the training process's lines (`end`) until its end of input; a thread of --follow-stdin."""
+        for line in stream:
+            if line.strip() == "end":
+                self.ended.set()
+        if not self.ended.is_set():
+            self.orphaned.set()
+            if self.proc is not None:  # stop the round under way as Ctrl-C would: Snakemake cleans up
+                self.proc.send_signal(signal.SIGINT)
 
     def film(self) -> Path:
         return Path("results") / self.run / f"animation.{self.formats[0]}"
@@ -117,6 +143,7 @@ class Watcher:
             "--cores",
             self.cores,
             "--keep-going",
+            *self.snakemake_args,
             "--configfile",
             *self.configfiles,
         ]
@@ -158,19 +185,34 @@ class Watcher:
         # The first round runs at once: it finishes what an interrupted watch left (a job Ctrl-C stopped, however
         # far it got, is rerun: Snakemake marked it incomplete) before waiting for new checkpoints.
         retry = bool(self.filmed)
+        failures, failed_on = 0, set()  # rounds failed in a row, and the checkpoints the last one saw
         while True:
+            if self.orphaned.is_set():
+                print(
+                    "stopped: the training process ended without saying so; nothing half-written is left.", flush=True
+                )
+                return 130
+            ended = self.ended.is_set()  # read before looking: a checkpoint saved before `end` is seen below
             ready = complete_checkpoints(self.folder)
-            if set(ready) - self.filmed or retry:
+            # after two failed rounds in a row, the next waits for a checkpoint they did not see
+            if (set(ready) - self.filmed and (failures < 2 or set(ready) != failed_on)) or retry:
                 number += 1
                 ok = self.round(number, ready)
+                failures, failed_on = (0, set()) if ok else (failures + 1, set(ready))
                 # a checkpoint that failed for a reason of its own is left out by the next round: run it at once
-                retry = not ok and not retry
+                retry = not ok and failures < 2
                 last_news = time.time()
                 final = planned_last_step(self.folder, sorted(ready))
                 if ok and final is not None and final in self.filmed:
                     print(f"done: the Trainer's last checkpoint ({final}) is filmed: {self.film()}", flush=True)
                     return 0
                 continue
+            if ended and failures:
+                print(f"stopped: the last rounds failed (see {self.log_dir}); the film is not complete.", flush=True)
+                return 1
+            if ended:
+                print(f"done: training has ended and every checkpoint is filmed: {self.film()}", flush=True)
+                return 0
             if time.time() - last_news > self.quiet:
                 print(f"done: no new checkpoint for {self.quiet:.0f} s; the film is {self.film()}", flush=True)
                 return 0
@@ -196,8 +238,18 @@ def main(argv: list[str] | None = None) -> int:
         "--quiet", type=float, default=600.0, help="stop after this many seconds without a new checkpoint"
     )
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the checkpoints folder")
+    parser.add_argument(
+        "--follow-stdin",
+        action="store_true",
+        help="serve a training process: `end` on standard input ends the watch, the end of input stops it",
+    )
+    parser.add_argument("snakemake_args", nargs="*", help="after --: options for Snakemake in every round")
     args = parser.parse_args(argv)
-    watcher = Watcher(args.configfile, args.cores, args.quiet, args.poll, Path(".snakemake") / "watch")
+    watcher = Watcher(
+        args.configfile, args.cores, args.quiet, args.poll, Path(".snakemake") / "watch", args.snakemake_args
+    )
+    if args.follow_stdin:
+        threading.Thread(target=watcher.follow, args=(sys.stdin,), daemon=True).start()
     print(f"watching {watcher.folder} for run {watcher.run} (Ctrl-C stops; `make watch` again carries on)", flush=True)
     try:
         return watcher.watch()
