@@ -70,11 +70,15 @@ def schema_error(cfg: dict[str, Any]) -> str | None:
 
 def film_settings(settings: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
     """`settings` (a film's config keys, nested as in config.yaml) over `base` (default: the workflow's
-    config.yaml), checked against the schema. Raises UserError with one sentence when a key is unknown or a
-    value is not what the schema takes."""
+    config.yaml), checked against the schema and completed with its defaults (Snakemake's validate, as the
+    Snakefile does), so it is the whole config a film runs with. Raises UserError with one sentence when a key
+    is unknown or a value is not what the schema takes."""
+    from snakemake.utils import validate
+
     cfg = merged(default_config() if base is None else base, settings)
     if message := schema_error(cfg):
         raise UserError(message)
+    validate(cfg, str(workflow_folder() / "schemas" / "config.schema.yaml"), set_default=True)  # as the Snakefile
     return cfg
 
 
