@@ -145,6 +145,6 @@ def compare_page(runs: Sequence[str | Path], *, max_points: int = 10_000, top_k:
             [str(p) for p in paths], names, steps, shown, ticks, CLOCKS[which], SEPARATE_LAYOUTS, top_k=top_k
         )
     except ValueError as err:  # the runs do not fit together (other eval images): the message names the run
-        raise UserError(str(err)) from None
+        raise UserError(f"{err}.") from None
     title = f"Runs compared: {', '.join(names)}"
     return built(lambda out: build_compare_html(data, out, max_points=max_points, title=title)), None
