@@ -158,9 +158,9 @@ def test_editing_the_learned_map_replans_no_per_checkpoint_job_of_a_pca_film() -
 
 
 def test_the_tests_follow_the_same_layout() -> None:
-    """tests/<layer>/ for the library, the adapters, the runtime and the tools, beside tests/workflow/ (Snakemake
+    """tests/<layer>/ for the library, the adapters, the runtime, the Python entry points and the tools, beside tests/workflow/ (Snakemake
     end to end) and tests/benchmarks/ (the harness); only the shared conftest.py at the top."""
     tests = ROOT / "tests"
     folders = {p.parent.name for p in tests.rglob("test_*.py")}
-    assert folders == {"film", "adapters", "runtime", "cli", "workflow", "benchmarks"}, folders
+    assert folders == {"film", "adapters", "runtime", "api", "cli", "workflow", "benchmarks"}, folders
     assert [p.name for p in tests.glob("*.py")] == ["conftest.py"]

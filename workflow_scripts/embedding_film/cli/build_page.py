@@ -10,14 +10,9 @@ import json
 import sys
 from pathlib import Path
 
+from embedding_film.api.pages import run_film_data, run_steps
 from embedding_film.film.common import UserError
-from embedding_film.film.page import build_film_html, film_data_from_run
-from embedding_film.film.page.data_map import data_map_from_run
-
-
-def run_steps(run: Path) -> list[int]:
-    """The steps with a projection file, in order."""
-    return sorted(int(p.stem) for p in (run / "projection").glob("*.npy") if p.stem.isdigit())
+from embedding_film.film.page import build_film_html
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,10 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run = Path(args.run)
     try:
-        data = film_data_from_run(str(run), run_steps(run), top_k=args.top_k)
-        dynamics = [run / "dynamics.parquet", run / "dynamics_trace.npz", run / "data" / "train_thumbnails.npy"]
-        if all(p.is_file() for p in dynamics):
-            data.data_map = data_map_from_run(*map(str, dynamics), str(run / "data" / "label_noise.csv"))
+        data = run_film_data(run, run_steps(run), top_k=args.top_k)
         summary = build_film_html(
             data,
             args.out or str(run / "film.html"),
