@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import REPO, snakemake
+from test_film_html import browser  # noqa: F401  (the shared Chromium fixture)
 
 from embedding_film.film.common import UserError
 
@@ -89,8 +90,8 @@ CRASHING = textwrap.dedent(
     from pathlib import Path
     from transformers import TrainerCallback
     import test_external_checkpoints as t
-    from test_callback import FILM
     from embedding_film import FilmCallback
+    FILM = eval(sys.argv[4])
 
     class Crash(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
@@ -124,9 +125,12 @@ def watchers_of(workdir: Path) -> list[int]:
 def test_a_crash_mid_training_stops_the_film_cleanly_and_the_next_film_carries_on(tmp_path: Path, how: str) -> None:
     script = tmp_path / "train.py"
     script.write_text(CRASHING)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "workflow_scripts"), str(REPO / "tests" / "api")]))
+    env = dict(os.environ, PYTHONPATH=str(REPO / "workflow_scripts"))
     proc = subprocess.run(
-        [sys.executable, str(script), str(tmp_path), how, str(REPO)], env=env, capture_output=True, text=True
+        [sys.executable, str(script), str(tmp_path), how, str(REPO), repr(FILM)],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == (1 if how == "raise" else -signal.SIGKILL), proc.stderr[-3000:]
     work = tmp_path / "work"
@@ -141,10 +145,48 @@ def test_a_crash_mid_training_stops_the_film_cleanly_and_the_next_film_carries_o
     locks = work / ".snakemake" / "locks"
     assert not locks.exists() or not any(locks.iterdir()), "Snakemake's lock was left behind"
     # the next film of the same folder carries on: no incomplete output to clean, every checkpoint saved filmed
-    proc = snakemake(
-        work, "--replace-workflow-config", "--configfile", str(results / "film_config.yaml"), timeout=600
-    )
+    proc = snakemake(work, "--replace-workflow-config", "--configfile", str(results / "film_config.yaml"), timeout=600)
     saved = sorted(int(p.name.split("-")[1]) for p in (tmp_path / "out").glob("checkpoint-*"))
     assert saved[:3] == [0, 2, 4]
     assert sorted(int(p.stem) for p in (results / "frames").glob("*.png")) == saved
     assert "IncompleteFilesException" not in proc.stderr
+
+
+def test_a_notebook_trains_with_the_callback_and_shows_the_film(browser: Any, tmp_path: Path) -> None:  # noqa: F811
+    """A real kernel (nbclient) runs a notebook that trains with FilmCallback and calls show_film; the saved
+    notebook's output, opened in Chromium, is the finished film's page, and it plays."""
+    import nbclient
+    import nbformat
+
+    cells = [
+        f"import sys; sys.path[:0] = [{str(REPO / 'workflow_scripts')!r}, {str(REPO / 'tests')!r}, "
+        f"{str(REPO / 'tests' / 'workflow')!r}]",
+        f"from embedding_film import FilmCallback, show_film\nfrom test_external_checkpoints import trainer_run\nFILM = {FILM!r}",
+        'trainer_run("out", max_steps=6, save_steps=2, callbacks=[FilmCallback(run="nb", cores=2, **FILM)])',
+        'show_film("results/nb", height=600)',
+    ]
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(
+        book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    nbformat.write(book, tmp_path / "train.ipynb")
+    saved = nbformat.read(tmp_path / "train.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for o in saved.cells[2].outputs if o.output_type == "stream")
+    assert "the film is complete" in printed, printed
+    [shown] = [o.data["text/html"] for o in saved.cells[3].outputs if o.output_type == "execute_result"]
+    host = tmp_path / "output.html"
+    host.write_text(f"<!DOCTYPE html><html><body>{shown}</body></html>", encoding="utf-8")
+    tab = browser.new_page(viewport={"width": 1100, "height": 800}, bypass_csp=True)  # the page forbids eval
+    errors: list[str] = []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        tab.goto(host.as_uri())
+        frame = tab.locator("iframe").element_handle().content_frame()
+        frame.wait_for_function("window.filmDebug && filmDebug.ready", timeout=60_000)
+        assert frame.evaluate("filmDebug.info().steps") == [0, 2, 4, 6]
+        frame.locator("#slider").fill("3")
+        frame.wait_for_function("filmDebug.settled", timeout=10_000)
+        assert frame.evaluate("filmDebug.step") == 3 and frame.evaluate("filmDebug.errors") == []
+    finally:
+        tab.close()
+    assert errors == []
