@@ -159,7 +159,7 @@ class FilmCallback(TrainerCallback):
                 stderr=subprocess.STDOUT,
                 text=True,
                 env=env,
-                preexec_fn=lambda: os.nice(NICE),
+                preexec_fn=(lambda: os.nice(NICE)) if hasattr(os, "nice") else None,  # POSIX
             )
         _WATCHERS[self.results] = self.watcher
 

@@ -1,0 +1,141 @@
+#!/usr/bin/env python
+"""FilmCallback on the embedded default: what filming while training costs the training, and how soon after
+training the film is complete.
+
+    python benchmarks/callback.py [--repeats 2] [--nice 19 0] [--steps 500]
+
+The embedded default's training (config.yaml: the tiny ViT on the digits' training split, 500 steps, a
+checkpoint every 25, batch 64) with the plain Hugging Face Trainer in this process, as a user's script runs
+it, alternating: without a callback, and with FilmCallback (the film's settings: the embedded default's,
+model builtin:tiny-vit, dataset builtin:digits at 32 px) at each --nice level (the watcher's CPU priority; the
+callback's NICE is the measured choice). Training time is on_train_begin to on_train_end (a timing callback
+that runs before FilmCallback's); "film complete after training" is on_train_end to trainer.train()
+returning (FilmCallback waits there for the film). Targets: training with the callback <= 1.3x without it,
+the film complete <= 60 s after training. Work goes to benchmarks/work/callback/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path[:0] = [str(HERE), str(REPO / "workflow_scripts")]
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from make_checkpoints import DEMO  # noqa: E402
+
+FILM = {"model": "builtin:tiny-vit", "dataset": {"name": "builtin:digits", "image_size": DEMO["image_size"]}}
+
+
+def training_run(out: Path, work: Path, steps: int, nice: int | None) -> dict[str, float]:
+    """One training of the embedded default into `out`; with FilmCallback (watcher at `nice`) unless None."""
+    import torch
+    from datasets import load_dataset
+    from transformers import Trainer, TrainerCallback, TrainingArguments, ViTForImageClassification
+
+    from embedding_film.api import callback
+    from embedding_film.film import data
+    from embedding_film.film.models import tiny_vit_config, tiny_vit_processor
+
+    class Clock(TrainerCallback):
+        def on_train_begin(self, *args: Any, **kwargs: Any) -> None:
+            self.begin = time.perf_counter()
+
+        def on_train_end(self, *args: Any, **kwargs: Any) -> None:
+            self.end = time.perf_counter()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        splits = data.builtin_digits(DEMO["image_size"], 0)
+        data.write_parquet(splits["train"], f"{tmp}/train.parquet")
+        ds = load_dataset("parquet", data_files={"train": f"{tmp}/train.parquet"}, split="train", cache_dir=tmp)
+        names = ds.features["label"].names
+        processor = tiny_vit_processor(DEMO["image_size"])
+
+        def transform(batch: dict[str, Any]) -> dict[str, Any]:
+            images = [im.convert("RGB") for im in batch["image"]]
+            return {"pixel_values": processor(images, return_tensors="pt")["pixel_values"], "labels": batch["label"]}
+
+        ds.set_transform(transform)
+        torch.manual_seed(0)
+        config = tiny_vit_config(len(names), dict(enumerate(names)), image_size=DEMO["image_size"], **DEMO["tiny_vit"])
+        t = DEMO["training"]
+        args = TrainingArguments(
+            output_dir=str(out),
+            max_steps=steps,
+            save_steps=25,
+            logging_steps=5,
+            learning_rate=t["learning_rate"],
+            per_device_train_batch_size=t["batch_size"],
+            weight_decay=t["weight_decay"],
+            warmup_steps=t["warmup_steps"],
+            seed=0,
+            report_to="none",
+            remove_unused_columns=False,
+            disable_tqdm=True,
+        )
+        clock = Clock()
+        callbacks: list[Any] = [clock]
+        if nice is not None:
+            callback.NICE = nice
+            callbacks.append(callback.FilmCallback(run="callback", workdir=work, **FILM))
+        trainer = Trainer(
+            model=ViTForImageClassification(config),
+            args=args,
+            train_dataset=ds,
+            processing_class=processor,
+            callbacks=callbacks,
+        )
+        trainer.train()
+        returned = time.perf_counter()
+    row = {"train_s": clock.end - clock.begin}
+    if nice is not None:
+        row["film_after_s"] = returned - clock.end
+        row["complete"] = float((work / "results" / "callback" / "film.html").is_file())
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--nice", type=int, nargs="+", default=[19, 0], help="the watcher's CPU priorities to time")
+    parser.add_argument("--steps", type=int, default=500)
+    args = parser.parse_args()
+    root = HERE / "work" / "callback"
+    variants: list[int | None] = [None, *args.nice]
+    rows: dict[int | None, list[dict[str, float]]] = {v: [] for v in variants}
+    for repeat in range(args.repeats):
+        for nice in variants:
+            if root.exists():
+                shutil.rmtree(root)
+            root.mkdir(parents=True)
+            load = os.getloadavg()[0]
+            row = training_run(root / "trainer_output", root / "work", args.steps, nice)
+            rows[nice].append(row)
+            print(
+                f"repeat {repeat + 1}, {'no callback' if nice is None else f'FilmCallback, nice {nice}'}: {row} (load {load:.2f})",
+                flush=True,
+            )
+    base = statistics.mean(r["train_s"] for r in rows[None])
+    print(
+        "\n| training of the embedded default | training s (each run) | vs without | film complete after training, s |"
+    )
+    print("|---|---:|---:|---:|")
+    for nice in variants:
+        train = [r["train_s"] for r in rows[nice]]
+        after = ", ".join(f"{r['film_after_s']:.1f}" for r in rows[nice]) if nice is not None else "-"
+        name = "without a callback" if nice is None else f"with FilmCallback, watcher at nice {nice}"
+        ratio = statistics.mean(train) / base
+        print(f"| {name} | {', '.join(f'{s:.1f}' for s in train)} | {ratio:.2f}x | {after} |")
+
+
+if __name__ == "__main__":
+    main()
