@@ -411,7 +411,7 @@ def snakemake_argv(args: argparse.Namespace, configfile: Path, rest: list[str]) 
         str(configfile),
         "--replace-workflow-config",
         *(["--cores", args.cores] if args.cores else []),
-        *(["--directory", args.directory] if args.directory else []),
+        *(["--directory", str(Path(args.directory).resolve())] if args.directory else []),
         *rest,
     ]
 
@@ -427,6 +427,11 @@ def parse_snakemake(argv: list[str]) -> tuple[Any, argparse.Namespace]:
     except SystemExit:
         lines = [line for line in said.getvalue().splitlines() if line.strip()]
         complaint = lines[-1].split("error:", 1)[-1].strip() if lines else "it could not read its options"
+        if executor := re.search(r"--executor.*invalid choice: '([^']+)'", complaint):
+            raise UserError(
+                f"Snakemake has no executor {executor.group(1)}: install its plugin "
+                f"(snakemake-executor-plugin-{executor.group(1)}; for SLURM: pip install 'embedding-film[slurm]' or make slurm)."
+            ) from None
         raise UserError(
             f"Snakemake: {complaint}; `snakemake --help` lists its options, `{PROG} --help` the settings."
         ) from None
