@@ -109,7 +109,7 @@ def types_of(leaf: dict[str, Any]) -> list[str]:
     if "type" in leaf:
         return [leaf["type"]] if isinstance(leaf["type"], str) else list(leaf["type"])
     if "enum" in leaf:
-        return sorted({next(t for t, py in JSON_TYPES.items() if is_type(v, t)) for v in leaf["enum"]})
+        return sorted({next(t for t in JSON_TYPES if is_type(v, t)) for v in leaf["enum"]})
     return [t for option in leaf.get("oneOf", []) for t in types_of(option)]
 
 
