@@ -2,13 +2,16 @@
 """FilmCallback on the embedded default: what filming while training costs the training, and how soon after
 training the film is complete.
 
-    python benchmarks/callback.py [--repeats 2] [--nice 19 0] [--steps 500]
+    python benchmarks/callback.py [--repeats 2] [--threads 2 1] [--steps 500] [--live-beside-busy idle nice]
 
 The embedded default's training (config.yaml: the tiny ViT on the digits' training split, 500 steps, a
 checkpoint every 25, batch 64) with the plain Hugging Face Trainer in this process, as a user's script runs
-it, alternating: without a callback, and with FilmCallback (the film's settings: the embedded default's,
-model builtin:tiny-vit, dataset builtin:digits at 32 px) at each --nice level (the watcher's CPU priority; the
-callback's NICE is the measured choice). Training time is on_train_begin to on_train_end (a timing callback
+it, at each --threads (torch threads of training), alternating: without a callback, and with FilmCallback as
+a user creates it (the film's settings: the embedded default's, model builtin:tiny-vit, dataset
+builtin:digits at 32 px; cores left to its default: with 2 threads on 2 cores training leaves none, so the
+film waits for training to end; with 1 thread it films on the other core while training runs). Once per
+--live-beside-busy policy, the choice the default avoids: filming on both cores beside 2 training threads,
+at SCHED_IDLE (idle) or nice 19 (nice). Training time is on_train_begin to on_train_end (a timing callback
 that runs before FilmCallback's); "film complete after training" is on_train_end to trainer.train()
 returning (FilmCallback waits there for the film). Targets: training with the callback <= 1.3x without it,
 the film complete <= 60 s after training. Work goes to benchmarks/work/callback/ (git-ignored).
@@ -36,8 +39,10 @@ from make_checkpoints import DEMO  # noqa: E402
 FILM = {"model": "builtin:tiny-vit", "dataset": {"name": "builtin:digits", "image_size": DEMO["image_size"]}}
 
 
-def training_run(out: Path, work: Path, steps: int, nice: int | None) -> dict[str, float]:
-    """One training of the embedded default into `out`; with FilmCallback (watcher at `nice`) unless None."""
+def training_run(out: Path, work: Path, steps: int, threads: int, film: str | None) -> dict[str, float]:
+    """One training of the embedded default into `out` on `threads` torch threads; with FilmCallback unless
+    `film` is None ("default": as a user creates it; "idle"/"nice": on every core beside training, at that
+    priority)."""
     import torch
     from datasets import load_dataset
     from transformers import Trainer, TrainerCallback, TrainingArguments, ViTForImageClassification
@@ -53,6 +58,7 @@ def training_run(out: Path, work: Path, steps: int, nice: int | None) -> dict[st
         def on_train_end(self, *args: Any, **kwargs: Any) -> None:
             self.end = time.perf_counter()
 
+    torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
         splits = data.builtin_digits(DEMO["image_size"], 0)
         data.write_parquet(splits["train"], f"{tmp}/train.parquet")
@@ -84,9 +90,12 @@ def training_run(out: Path, work: Path, steps: int, nice: int | None) -> dict[st
         )
         clock = Clock()
         callbacks: list[Any] = [clock]
-        if nice is not None:
-            callback.NICE = nice
-            callbacks.append(callback.FilmCallback(run="callback", workdir=work, **FILM))
+        priority = callback.lower_priority
+        if film is not None:
+            cores = None if film == "default" else callback.available_cores()
+            if film == "nice":
+                callback.lower_priority = lambda: os.nice(callback.NICE)
+            callbacks.append(callback.FilmCallback(run="callback", workdir=work, cores=cores, **FILM))
         trainer = Trainer(
             model=ViTForImageClassification(config),
             args=args,
@@ -94,47 +103,55 @@ def training_run(out: Path, work: Path, steps: int, nice: int | None) -> dict[st
             processing_class=processor,
             callbacks=callbacks,
         )
-        trainer.train()
+        try:
+            trainer.train()
+        finally:
+            callback.lower_priority = priority
         returned = time.perf_counter()
     row = {"train_s": clock.end - clock.begin}
-    if nice is not None:
+    if film is not None:
         row["film_after_s"] = returned - clock.end
         row["complete"] = float((work / "results" / "callback" / "film.html").is_file())
     return row
 
 
+NAMES = {
+    None: "without a callback",
+    "default": "with FilmCallback (default cores)",
+    "idle": "with FilmCallback on every core beside training, SCHED_IDLE",
+    "nice": "with FilmCallback on every core beside training, nice 19",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--nice", type=int, nargs="+", default=[19, 0], help="the watcher's CPU priorities to time")
+    parser.add_argument("--threads", type=int, nargs="+", default=[2, 1], help="torch threads of training")
     parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--live-beside-busy", nargs="*", default=["idle", "nice"], choices=["idle", "nice"])
     args = parser.parse_args()
     root = HERE / "work" / "callback"
-    variants: list[int | None] = [None, *args.nice]
-    rows: dict[int | None, list[dict[str, float]]] = {v: [] for v in variants}
-    for repeat in range(args.repeats):
-        for nice in variants:
-            if root.exists():
-                shutil.rmtree(root)
-            root.mkdir(parents=True)
-            load = os.getloadavg()[0]
-            row = training_run(root / "trainer_output", root / "work", args.steps, nice)
-            rows[nice].append(row)
-            print(
-                f"repeat {repeat + 1}, {'no callback' if nice is None else f'FilmCallback, nice {nice}'}: {row} (load {load:.2f})",
-                flush=True,
-            )
-    base = statistics.mean(r["train_s"] for r in rows[None])
+    plan = [(threads, film) for threads in args.threads for film in (None, "default")]
+    runs = [*(plan * args.repeats), *((max(args.threads), film) for film in args.live_beside_busy)]
+    rows: dict[tuple[int, str | None], list[dict[str, float]]] = {}
+    for threads, film in runs:
+        if root.exists():
+            shutil.rmtree(root)
+        root.mkdir(parents=True)
+        load = os.getloadavg()[0]
+        row = training_run(root / "trainer_output", root / "work", args.steps, threads, film)
+        rows.setdefault((threads, film), []).append(row)
+        print(f"{threads} thread(s), {NAMES[film]}: {row} (load {load:.2f})", flush=True)
     print(
-        "\n| training of the embedded default | training s (each run) | vs without | film complete after training, s |"
+        "\n| torch threads | training of the embedded default | training s (each run) | vs without | film complete after training, s |"
     )
-    print("|---|---:|---:|---:|")
-    for nice in variants:
-        train = [r["train_s"] for r in rows[nice]]
-        after = ", ".join(f"{r['film_after_s']:.1f}" for r in rows[nice]) if nice is not None else "-"
-        name = "without a callback" if nice is None else f"with FilmCallback, watcher at nice {nice}"
+    print("|---:|---|---:|---:|---:|")
+    for (threads, film), found in rows.items():
+        base = statistics.mean(r["train_s"] for r in rows[(threads, None)])
+        train = [r["train_s"] for r in found]
+        after = ", ".join(f"{r['film_after_s']:.1f}" for r in found) if film is not None else "-"
         ratio = statistics.mean(train) / base
-        print(f"| {name} | {', '.join(f'{s:.1f}' for s in train)} | {ratio:.2f}x | {after} |")
+        print(f"| {threads} | {NAMES[film]} | {', '.join(f'{s:.1f}' for s in train)} | {ratio:.2f}x | {after} |")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ FILM = {
         ({"dataset": {"label_noise": {"fraction": 0.1}}}, "label_noise"),
         ({"model": "./no/such/model"}, "./no/such/model"),
         ({"runs": {"a": {}, "b": {}}}, "runs"),
+        ({"cores": -1}, "cores=-1"),
     ],
 )
 def test_settings_are_checked_when_the_callback_is_created(settings: dict[str, Any], names: str) -> None:
@@ -55,17 +56,21 @@ def test_settings_are_checked_when_the_callback_is_created(settings: dict[str, A
     assert names in message and message.count("\n") == 0 and message.rstrip().endswith((".", ")")), message
 
 
+@pytest.mark.parametrize("cores", [2, 0])
 def test_a_trainer_run_is_filmed_while_it_trains_and_finished_when_it_ends(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cores: int
 ) -> None:
+    """cores=2: filmed while training runs; cores=0 (what the default picks where training keeps every core
+    busy): filmed when training ends, all checkpoints in the first round."""
     from test_external_checkpoints import trainer_run
 
     from embedding_film import FilmCallback
 
     output = tmp_path / "trainer_output"
-    callback = FilmCallback(run="tiny-trainer", workdir=tmp_path / "work", cores=2, **FILM)
+    callback = FilmCallback(run="tiny-trainer", workdir=tmp_path / "work", cores=cores, **FILM)
     trainer_run(output, max_steps=7, save_steps=2, callbacks=[callback])
     said = capsys.readouterr().out
+    assert ("while training runs" in said) == bool(cores) and ("when training ends" in said) == (not cores)
     results = tmp_path / "work" / "results" / "tiny-trainer"
     # step 0 saved before training, 2/4/6 by the Trainer, 7 (the end, off the save schedule) by the callback
     assert sorted(p.name for p in output.glob("checkpoint-*")) == [f"checkpoint-{s}" for s in (0, 2, 4, 6, 7)]
@@ -76,6 +81,8 @@ def test_a_trainer_run_is_filmed_while_it_trains_and_finished_when_it_ends(
     assert config["checkpoints"] == str(output) and config["run"] == "tiny-trainer" and config["ood"]["k"] == 5
     log = (results / "logs" / "film_callback.log").read_text()
     assert "round 1:" in log and "done:" in log
+    if not cores:
+        assert "round 1: checkpoints 0, 2, 4, 6, 7;" in log and "round 2:" not in log
     assert not list(results.rglob("*.tmp")) and not list(output.glob("tmp-*"))
     assert not (tmp_path / "work" / ".snakemake" / "locks").exists() or not any(
         (tmp_path / "work" / ".snakemake" / "locks").iterdir()
@@ -99,6 +106,9 @@ CRASHING = textwrap.dedent(
                 time.sleep(4)
                 if sys.argv[2] == "raise":
                     raise RuntimeError("the training script crashed")
+                if sys.argv[2] == "interrupt":  # Ctrl-C in the terminal: SIGINT to the whole foreground group
+                    os.killpg(os.getpgid(0), 2)
+                    time.sleep(60)
                 os.kill(os.getpid(), 9)  # killed: no atexit, no exception handler
 
     film = FilmCallback(run="crash", workdir=Path(sys.argv[1]) / "work", cores=2, **FILM)
@@ -121,7 +131,7 @@ def watchers_of(workdir: Path) -> list[int]:
     return pids
 
 
-@pytest.mark.parametrize("how", ["raise", "kill"])
+@pytest.mark.parametrize("how", ["raise", "interrupt", "kill"])
 def test_a_crash_mid_training_stops_the_film_cleanly_and_the_next_film_carries_on(tmp_path: Path, how: str) -> None:
     script = tmp_path / "train.py"
     script.write_text(CRASHING)
@@ -131,8 +141,10 @@ def test_a_crash_mid_training_stops_the_film_cleanly_and_the_next_film_carries_o
         env=env,
         capture_output=True,
         text=True,
+        start_new_session=True,  # its own process group, as a terminal gives a command
     )
-    assert proc.returncode == (1 if how == "raise" else -signal.SIGKILL), proc.stderr[-3000:]
+    expected = {"raise": [1], "interrupt": [1, -signal.SIGINT], "kill": [-signal.SIGKILL]}[how]
+    assert proc.returncode in expected, proc.stderr[-3000:]
     work = tmp_path / "work"
     deadline = time.time() + 120
     while watchers_of(work) and time.time() < deadline:  # the watcher stops the round under way, then itself
@@ -140,7 +152,8 @@ def test_a_crash_mid_training_stops_the_film_cleanly_and_the_next_film_carries_o
     assert not watchers_of(work)
     results = work / "results" / "crash"
     log = (results / "logs" / "film_callback.log").read_text()
-    assert "stopped: the training process ended without saying so" in log
+    said = "stopped: nothing half-written" if how == "interrupt" else "stopped: the training process ended without"
+    assert said in log, log
     assert not list(results.rglob("*.tmp"))
     locks = work / ".snakemake" / "locks"
     assert not locks.exists() or not any(locks.iterdir()), "Snakemake's lock was left behind"

@@ -6,14 +6,17 @@
 
 Its keyword arguments are the workflow's config keys (schemas/config.schema.yaml; `embedding-film --help` lists
 them), checked when the callback is created, so a typo fails before training starts. `checkpoints` is the
-Trainer's output_dir. When training begins the callback saves the model as it is (checkpoint-0, the film's first
-frame) and starts the live watcher (cli/watch.py) in a background process at the lowest CPU priority: it films
-each checkpoint the Trainer completes (a half-written one is left for a later round), with the live mode's
-guarantees (an appended checkpoint films only its own jobs; no old frame is redrawn unless the film says why).
-Training never waits for it. When training ends the callback saves the last step if the Trainer did not, tells
-the watcher to film what is left, waits for the film and prints where it is. If the training process dies
-(an exception, Ctrl-C, a kill) the watcher sees its standard input close and stops Snakemake as Ctrl-C would:
-nothing half-written is left, and the next run of the callback or `embedding-film film` carries on.
+Trainer's output_dir. When training begins the callback saves the model as it is (checkpoint-0, the film's
+first frame) and starts the live watcher (cli/watch.py) in a background process at the lowest CPU priority,
+on the cores training leaves free: it films each checkpoint the Trainer completes (a half-written one is left
+for a later round), with the live mode's guarantees (an appended checkpoint films only its own jobs; no old
+frame is redrawn unless the film says why). Training never waits for it. Where training keeps every core
+busy (a CPU run with as many torch threads as cores) the film waits for training to end: filming beside it,
+even at the lowest priority, slowed the embedded default's training 2.8-5x (benchmarks/RESULTS.md). When
+training ends the callback saves the last step if the Trainer did not, gives the watcher every core, tells it
+to film what is left, waits for the film and prints where it is. If the training process dies (an exception,
+Ctrl-C, a kill) the watcher sees its standard input close and stops Snakemake as Ctrl-C would: nothing
+half-written is left, and the next run of the callback or `embedding-film film` carries on.
 
 Results land in `results/{run}/` under `workdir` (default: the directory the script runs in), beside the
 config the film ran with (`film_config.yaml`); the watcher's output goes to `results/{run}/logs/film_callback.log`.
@@ -37,7 +40,7 @@ from embedding_film.api.settings import film_settings, write_settings
 from embedding_film.film.common import UserError
 from embedding_film.film.models import check_model_source
 
-NICE = 19  # the film's processes yield the CPU to training (measured: benchmarks/RESULTS.md, the callback)
+NICE = 19  # where SCHED_IDLE is missing (not Linux): the lowest priority nice gives
 PLACEHOLDER = "<the Trainer's output_dir>"
 _WATCHERS: dict[Path, subprocess.Popen[str]] = {}  # results folder -> the watcher filming it, one per folder
 
@@ -74,19 +77,38 @@ def save_checkpoint(folder: Path, model: Any, processor: Any = None, state: Any 
     os.replace(tmp, folder)
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def training_cores(args: Any) -> int:
+    """The cores a Trainer keeps busy: its torch threads on a CPU (one process on an accelerator), plus its
+    data-loading workers."""
+    import torch
+
+    device = getattr(args, "device", None)
+    busy = torch.get_num_threads() if device is None or device.type == "cpu" else 1
+    return busy + int(getattr(args, "dataloader_num_workers", 0) or 0)
+
+
 class FilmCallback(TrainerCallback):
     """Film the Trainer's checkpoints in the background while it trains (see the module's docstring).
 
     settings: the workflow's config keys (run, model, dataset, ood, projection, ...), as in config.yaml.
     workdir: where results/{run}/ goes (default: the current directory). cores: the cores the film may use
-    (default: all; it runs at the lowest CPU priority, so training keeps what it uses)."""
+    while training runs (default: those training leaves free; none leaves the film to when training ends);
+    when training ends it uses every core."""
 
     def __init__(self, *, workdir: str | os.PathLike[str] | None = None, cores: int | None = None, **settings: Any):
         self.settings = settings
         check_settings(settings)
+        if cores is not None and (not isinstance(cores, int) or cores < 0):
+            raise UserError(f"cores={cores!r}: give a number of cores (0: film when training ends) or leave it out.")
         self.workdir = Path(workdir or os.getcwd()).resolve()
-        self.cores = cores or os.cpu_count() or 1
+        self.cores = cores
         self.watcher: subprocess.Popen[str] | None = None
+        self.config: Path | None = None
         self.results: Path | None = None
         self.log: Path | None = None
         self.warned = False
@@ -99,13 +121,21 @@ class FilmCallback(TrainerCallback):
         settings = {"run": run_name(output_dir), **self.settings, "checkpoints": str(output_dir)}
         cfg = check_settings(settings)
         self.results = self.workdir / "results" / cfg["run"]
-        config = write_settings(cfg, self.results / "film_config.yaml")
+        self.log = self.results / "logs" / "film_callback.log"
+        self.config = write_settings(cfg, self.results / "film_config.yaml")
         output_dir.mkdir(parents=True, exist_ok=True)
         first = output_dir / "checkpoint-0"
         if state.global_step == 0 and model is not None and not first.exists():
             save_checkpoint(first, model, kwargs.get("processing_class"))  # the film starts before fine-tuning
-        self.start(config)
-        print(f"embedding-film: filming {output_dir} into {self.results} in the background (log: {self.log})")
+        free = self.cores if self.cores is not None else max(0, available_cores() - training_cores(args))
+        if free:
+            self.start(free)
+            print(f"embedding-film: filming {output_dir} into {self.results} on {free} core(s) while training runs")
+        else:
+            print(
+                f"embedding-film: training keeps every core busy; {output_dir} is filmed into {self.results} "
+                "when training ends (give FilmCallback cores=N to film on N cores meanwhile)"
+            )
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.watcher is not None and self.watcher.poll() is not None and not self.warned:
@@ -113,12 +143,14 @@ class FilmCallback(TrainerCallback):
             print(f"embedding-film: the film stopped early (exit {self.watcher.returncode}); see {self.log}")
 
     def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        if not state.is_world_process_zero or self.watcher is None:
+        if not state.is_world_process_zero or self.config is None:
             return
         last = Path(args.output_dir).resolve() / f"checkpoint-{state.global_step}"
         if model is not None and not last.exists():  # the film ends where training ended
             save_checkpoint(last, model, kwargs.get("processing_class"), state)
         ended = time.time()
+        if self.watcher is None:
+            self.start(available_cores())
         code = self.finish()
         film = self.results / "film.html"
         if code == 0 and film.is_file():
@@ -127,12 +159,12 @@ class FilmCallback(TrainerCallback):
             print(f"embedding-film: the film could not be finished (exit {code}); see {self.log}")
 
     # --- the watcher -----------------------------------------------------------------------------------------
-    def start(self, config: Path) -> None:
-        """Start the watcher on `config`, stopping one that films the same folder (an earlier callback)."""
+    def start(self, cores: int) -> None:
+        """Start the watcher on the film's config with `cores`, stopping one that films the same folder (an
+        earlier callback's)."""
         earlier = _WATCHERS.pop(self.results, None)
         if earlier is not None:
             stop(earlier)
-        self.log = self.results / "logs" / "film_callback.log"
         self.log.parent.mkdir(parents=True, exist_ok=True)
         source = str(Path(embedding_film.__file__).resolve().parents[1])  # the folder that holds the package
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH")) if p))
@@ -144,9 +176,9 @@ class FilmCallback(TrainerCallback):
                     "-m",
                     "embedding_film.cli.watch",
                     "--configfile",
-                    str(config),
+                    str(self.config),
                     "--cores",
-                    str(self.cores),
+                    str(cores),
                     "--quiet",
                     "inf",
                     "--follow-stdin",
@@ -159,15 +191,16 @@ class FilmCallback(TrainerCallback):
                 stderr=subprocess.STDOUT,
                 text=True,
                 env=env,
-                preexec_fn=(lambda: os.nice(NICE)) if hasattr(os, "nice") else None,  # POSIX
+                preexec_fn=lower_priority,
             )
         _WATCHERS[self.results] = self.watcher
 
     def finish(self) -> int:
-        """Tell the watcher training has ended and wait until it has filmed every checkpoint."""
+        """Give the watcher every core, tell it training has ended and wait until it has filmed every
+        checkpoint."""
         watcher, self.watcher = self.watcher, None
         try:
-            watcher.stdin.write("end\n")
+            watcher.stdin.write(f"cores {available_cores()}\nend\n")
             watcher.stdin.close()
         except (BrokenPipeError, ValueError):  # it has already stopped (it films up to the Trainer's max_steps)
             pass
@@ -175,6 +208,15 @@ class FilmCallback(TrainerCallback):
             return watcher.wait()
         finally:
             _WATCHERS.pop(self.results, None)
+
+
+def lower_priority() -> None:
+    """In the watcher's process, before it runs: the lowest CPU priority there is (SCHED_IDLE on Linux: it runs
+    only on a core nothing else wants; elsewhere nice 19). Its Snakemake and jobs inherit it."""
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    elif hasattr(os, "nice"):
+        os.nice(NICE)
 
 
 def stop(watcher: subprocess.Popen[str]) -> None:

@@ -141,21 +141,6 @@ def value_of(name: str, raw: str, leaf: dict[str, Any]) -> Any:
     return raw if "string" in types else value
 
 
-def with_defaults(cfg: dict[str, Any], node: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`cfg` with every setting it leaves out set to the schema's default, as the workflow's validation sets
-    them: the written config says everything the film ran with."""
-    node = schema() if node is None else node
-    properties = node.get("properties", {})
-    out = {}
-    for key, sub in properties.items():  # in the schema's order, as the help lists them
-        if key in cfg:
-            out[key] = with_defaults(cfg[key], sub) if "properties" in sub and isinstance(cfg[key], dict) else cfg[key]
-        elif "default" in sub:
-            default = yaml.safe_load(yaml.safe_dump(sub["default"]))  # a copy
-            out[key] = with_defaults(default, sub) if "properties" in sub else default
-    return out | {key: value for key, value in cfg.items() if key not in properties}
-
-
 # --- the command line --------------------------------------------------------------------------------------
 
 
@@ -370,7 +355,7 @@ def film_config(args: argparse.Namespace, rest: list[str], workdir: Path) -> dic
         )
     if args.watch and not cfg.get("checkpoints"):
         raise UserError("--watch films a Trainer output folder while it grows; give it as --checkpoints DIR.")
-    return with_defaults(cfg)
+    return cfg  # film_settings filled in every default, as the workflow's validation does
 
 
 def config_path(cfg: dict[str, Any], workdir: Path) -> Path:

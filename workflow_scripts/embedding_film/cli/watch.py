@@ -14,7 +14,8 @@ this process), so a round pays no imports. Ctrl-C stops Snakemake cleanly (no lo
 the next `make watch` carries on: its first round, at once, reruns what Ctrl-C stopped).
 
 With --follow-stdin the watcher serves a training process (FilmCallback, api/callback.py) through its standard
-input: a line `end` says training has ended (film what is left, then stop); the end of input without it says
+input: a line `cores N` sets the cores of the next rounds (training has ended and left them), a line `end` says
+training has ended (film what is left, then stop); the end of input without it says
 the training process is gone (crashed, killed): the round under way is stopped cleanly and the watcher stops.
 Arguments after `--` go to Snakemake in every round.
 """
@@ -122,8 +123,11 @@ class Watcher:
     def follow(self, stream: Any) -> None:
         """Read the training process's lines (`end`) until its end of input; a thread of --follow-stdin."""
         for line in stream:
-            if line.strip() == "end":
+            words = line.split()
+            if words == ["end"]:
                 self.ended.set()
+            elif len(words) == 2 and words[0] == "cores":  # the cores the next rounds may use
+                self.cores = words[1]
         if not self.ended.is_set():
             self.orphaned.set()
             if self.proc is not None:  # stop the round under way as Ctrl-C would: Snakemake cleans up
