@@ -17,8 +17,10 @@ from conftest import REPO, make_workdir, snakemake
 from embedding_film.runtime.code_inputs import module_file
 
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
-# In requirements.txt for the workflow engine and the tests, not for the jobs' scripts.
-TOOLING = {"snakemake", "jsonschema", "pytest", "ruff", "snakefmt", "playwright"}
+# In requirements.txt for what runs outside the jobs' scripts: the workflow engine and its config checks, the
+# tests, the package's build, the notebook view and its test.
+TOOLING = {"snakemake", "jsonschema", "pyyaml", "pytest", "ruff", "snakefmt", "playwright", "hatchling"}
+TOOLING |= {"ipython", "ipykernel", "nbclient", "nbformat"}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)$")
 
 

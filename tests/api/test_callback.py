@@ -186,7 +186,7 @@ def test_a_notebook_trains_with_the_callback_and_shows_the_film(browser: Any, tm
     saved = nbformat.read(tmp_path / "train.ipynb", as_version=4)
     printed = "".join(o.get("text", "") for o in saved.cells[2].outputs if o.output_type == "stream")
     assert "the film is complete" in printed, printed
-    [shown] = [o.data["text/html"] for o in saved.cells[3].outputs if o.output_type == "execute_result"]
+    [shown] = [o.data["text/html"] for o in saved.cells[3].outputs if o.output_type == "display_data"]
     host = tmp_path / "output.html"
     host.write_text(f"<!DOCTYPE html><html><body>{shown}</body></html>", encoding="utf-8")
     tab = browser.new_page(viewport={"width": 1100, "height": 800}, bypass_csp=True)  # the page forbids eval

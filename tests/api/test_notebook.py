@@ -160,15 +160,16 @@ def test_compare_shows_the_workflows_comparison_page_of_exactly_these_runs(resul
 
 
 def test_a_notebook_keeps_the_views_as_html(results: Path, tmp_path: Path) -> None:
-    """A real kernel runs show_film; the saved outputs are text/html, one iframe each, with the right page."""
+    """A real kernel runs show_film, once as a cell's last expression and once before other code: each shows
+    its film where it is called (a display, as plotly's show), saved as text/html, one iframe of the right page."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     cells = [
         f"import sys; sys.path.insert(0, {str(REPO / 'workflow_scripts')!r})",
-        "from embedding_film.api.notebook import show_film",
+        "from embedding_film import show_film",
         'show_film("a")',
-        'show_film("b", height=500)',
+        'show_film("b", height=500)\nshown = True',
     ]
     book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nbclient.NotebookClient(
@@ -178,7 +179,7 @@ def test_a_notebook_keeps_the_views_as_html(results: Path, tmp_path: Path) -> No
     nbformat.write(book, path)
     saved = nbformat.read(path, as_version=4)
     outputs = [cell.outputs for cell in saved.cells[2:]]
-    assert [[o.output_type for o in out] for out in outputs] == [["execute_result"], ["execute_result"]]
+    assert [[o.output_type for o in out] for out in outputs] == [["display_data"], ["display_data"]]
     shown = [out[0].data["text/html"] for out in outputs]
     assert [frames(markup)[0] == show_film(results / run).page for markup, run in zip(shown, "ab")] == [True, True]
     assert "height:500px" in shown[1]

@@ -178,7 +178,7 @@ def test_profile_names_the_workflows_profile_or_a_folder(ran: Ran, tmp_path: Pat
         (["--config", "nokey"], "--config takes KEY=VALUE entries"),
         (["--no-such-option"], "Snakemake: unrecognized arguments: --no-such-option"),
         (["--profile", "nope"], "--profile nope: no such profile; give one of the workflow's (default, slurm)"),
-        (["--profile", "slurm"], "Snakemake has no executor slurm: install its plugin"),
+        (["--executor", "nosuch"], "Snakemake has no executor nosuch: install its plugin"),
         (["--checkpoints", "not-there"], "checkpoints: not-there is not a folder; give --checkpoints"),
         (["--watch", "--checkpoints", "null"], "--watch films a Trainer output folder while it grows"),
     ],
@@ -186,8 +186,6 @@ def test_profile_names_the_workflows_profile_or_a_folder(ran: Ran, tmp_path: Pat
 def test_a_mistake_is_one_sentence_exit_2_and_nothing_written(
     argv: list[str], says: str, ran: Ran, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if argv == ["--profile", "slurm"] and importlib.util.find_spec("snakemake_executor_plugin_slurm"):
-        pytest.skip("the SLURM executor plugin is installed")
     checkpoints_folder(tmp_path)
     if not any(a in argv for a in ("--checkpoints",)):
         argv = ["--checkpoints", "vit-digits", *argv]

@@ -249,7 +249,7 @@ def test_jobs_depend_on_the_library_code_they_import(tiny_copy: Path) -> None:
     code = {rule: {Path(f).name for f in files} for rule, files in listed.items()}
     assert {"embed.py", "models.py", "common.py"} <= code["embed"]
     assert "frame.py" in code["frame"] and "models.py" not in code["frame"]
-    assert all((REPO / f).is_file() for files in listed.values() for f in files)
+    assert all((REPO / "workflow_scripts" / f).is_file() for files in listed.values() for f in files)
 
 
 def test_changed_training_config_never_overwrites_checkpoints(tiny_copy: Path) -> None:

@@ -60,6 +60,28 @@ def show_film(
     compare: PathLike | Sequence[PathLike] | None = None,
     height: int = DEFAULT_HEIGHT,
     max_points: int = 10_000,
+) -> FilmView | None:
+    """Show the explorable page of the run folder `run` (e.g. "results/my-run") in the notebook, wherever the
+    call is in the cell (as plotly's show does), and return None; outside IPython, return the FilmView (its
+    `page` is the HTML). The arguments are film_view's."""
+    view = film_view(run, compare=compare, height=height, max_points=max_points)
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return view
+    if get_ipython() is None:
+        return view
+    display(view)
+    return None
+
+
+def film_view(
+    run: PathLike,
+    *,
+    compare: PathLike | Sequence[PathLike] | None = None,
+    height: int = DEFAULT_HEIGHT,
+    max_points: int = 10_000,
 ) -> FilmView:
     """The explorable page of the run folder `run` (e.g. "results/my-run"), to show in a notebook.
 
