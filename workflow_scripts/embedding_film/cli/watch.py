@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         return watcher.watch()
     except KeyboardInterrupt:
         watcher.stop()
-        print("stopped: nothing half-written is left; run make watch again to carry on.", flush=True)
+        print("stopped: nothing half-written is left; watch again to carry on.", flush=True)
         return 130
 
 
