@@ -283,3 +283,13 @@ def test_installed_from_a_fresh_clone_it_runs_from_an_empty_folder(trainer_outpu
     assert planned.returncode == 0, out[-3000:]
     assert f"Snakefile: {workflow / 'Snakefile'}" in out and "rule embed:" in out and "This was a dry-run" in out
     assert sorted(p.name for p in empty.iterdir()) == [".snakemake"]  # the plan's records only
+    # the film itself, from the installed package alone: its jobs, workers and page files come from `target`
+    made = run(
+        empty, "film", "--checkpoints", str(trainer_output), *EXTERNAL, "--cores", "2", exe=[str(script)], env=env
+    )
+    assert made.returncode == 0, (made.stdout + made.stderr)[-3000:]
+    results = empty / "results" / trainer_output.name
+    assert (results / "film.html").stat().st_size > 100_000 and (results / "animation.gif").is_file()
+    assert (results / "film_config.yaml").is_file()
+    listed = (empty / ".snakemake" / "film-code" / "embed.txt").read_text().splitlines()
+    assert listed and all((target / line.split("  ")[1]).is_file() for line in listed)  # the installed code
