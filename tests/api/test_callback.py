@@ -67,6 +67,8 @@ def test_a_trainer_run_is_filmed_while_it_trains_and_finished_when_it_ends(
     from embedding_film import FilmCallback
 
     output = tmp_path / "trainer_output"
+    (output / "checkpoint-0").mkdir(parents=True)  # an earlier run's step 0: replaced by this model's
+    (output / "checkpoint-0" / "earlier-run.txt").write_text("not this run's")
     callback = FilmCallback(run="tiny-trainer", workdir=tmp_path / "work", cores=cores, **FILM)
     trainer_run(output, max_steps=7, save_steps=2, callbacks=[callback])
     said = capsys.readouterr().out
@@ -74,6 +76,8 @@ def test_a_trainer_run_is_filmed_while_it_trains_and_finished_when_it_ends(
     results = tmp_path / "work" / "results" / "tiny-trainer"
     # step 0 saved before training, 2/4/6 by the Trainer, 7 (the end, off the save schedule) by the callback
     assert sorted(p.name for p in output.glob("checkpoint-*")) == [f"checkpoint-{s}" for s in (0, 2, 4, 6, 7)]
+    assert not (output / "checkpoint-0" / "earlier-run.txt").exists()
+    assert (output / "checkpoint-0" / "preprocessor_config.json").is_file()  # the processor goes with it
     assert sorted(int(p.stem) for p in (results / "frames").glob("*.png")) == [0, 2, 4, 6, 7]
     assert (results / "film.html").is_file() and (results / "animation.gif").is_file()
     assert "the film is complete" in said and str(results / "film.html") in said

@@ -27,6 +27,7 @@ from __future__ import annotations
 import atexit
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -67,14 +68,20 @@ def run_name(output_dir: Path) -> str:
 
 def save_checkpoint(folder: Path, model: Any, processor: Any = None, state: Any = None) -> None:
     """Save `model` (with its processor and trainer state, when given) as a complete checkpoint folder: into
-    tmp-<name> first, then renamed, so the watcher never sees half of it (it leaves tmp-checkpoint-* alone)."""
-    tmp = folder.with_name(f"tmp-{folder.name}")
+    tmp-<name> first, then renamed, so the watcher never sees half of it (it leaves tmp-checkpoint-* alone). A
+    folder of that name from an earlier run is replaced whole."""
+    tmp, old = folder.with_name(f"tmp-{folder.name}"), folder.with_name(f"tmp-old-{folder.name}")
+    shutil.rmtree(tmp, ignore_errors=True)  # what a crash left of an earlier save
     model.save_pretrained(tmp, safe_serialization=True)
     if processor is not None and hasattr(processor, "save_pretrained"):
         processor.save_pretrained(tmp)
     if state is not None:
         state.save_to_json(str(tmp / "trainer_state.json"))
+    if folder.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(folder, old)
     os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def available_cores() -> int:
@@ -124,9 +131,8 @@ class FilmCallback(TrainerCallback):
         self.log = self.results / "logs" / "film_callback.log"
         self.config = write_settings(cfg, self.results / "film_config.yaml")
         output_dir.mkdir(parents=True, exist_ok=True)
-        first = output_dir / "checkpoint-0"
-        if state.global_step == 0 and model is not None and not first.exists():
-            save_checkpoint(first, model, kwargs.get("processing_class"))  # the film starts before fine-tuning
+        if state.global_step == 0 and model is not None:  # the film starts before fine-tuning, from this model
+            save_checkpoint(output_dir / "checkpoint-0", model, kwargs.get("processing_class"))
         free = self.cores if self.cores is not None else max(0, available_cores() - training_cores(args))
         if free:
             self.start(free)
