@@ -274,14 +274,9 @@ def compare_clock():
     step; `fraction`: at the same share of each run's training (runs of different lengths); `auto`: step when
     every run ends at the same step. Ticks that would show the same checkpoints as the one before are merged."""
     runs = list(RUNS.values())
-    steps = [r.steps for r in runs]
-    clock = COMPARE["clock"]
-    if clock == "auto":
-        clock = "step" if len({r.last for r in runs}) == 1 else "fraction"
-    labels, shown = same_step_clock(steps) if clock == "step" else fraction_clock(steps)
-    keep = [t for t in range(len(labels)) if t == 0 or list(shown[t]) != list(shown[t - 1])]
-    rows = [(labels[t], {r.name: r.steps[i] if i >= 0 else None for r, i in zip(runs, shown[t])}) for t in keep]
-    return clock, rows, shown[keep].tolist()
+    clock, ticks, shown = common_clock([r.steps for r in runs], COMPARE["clock"])
+    rows = [(tick, {r.name: r.steps[i] if i >= 0 else None for r, i in zip(runs, at)}) for tick, at in zip(ticks, shown)]
+    return clock, rows, shown.tolist()
 
 
 def compare_targets():

@@ -33,7 +33,7 @@ from embedding_film.film.checkpoints import (
     training_fingerprint,
 )
 from embedding_film.film.common import UserError
-from embedding_film.film.page.compare import fraction_clock, same_step_clock
+from embedding_film.film.page.compare import common_clock
 from embedding_film.film.layout import may_learn
 from embedding_film.film.layout_plan import fingerprint, kept_fit_steps
 from embedding_film.runtime.local_scheduling import drop_default_rate_limit

@@ -26,6 +26,7 @@ from embedding_film.film.page.compare import (
     CompareData,
     build_compare_html,
     clock_position,
+    common_clock,
     compare_data_from_runs,
     fraction_clock,
     run_view,
@@ -74,6 +75,19 @@ def test_clocks() -> None:
     )
     assert shown_col.tolist() == [-1, 0, 0, 1, 2]
     np.testing.assert_allclose(at, [np.nan, 1, 2, 3, 3.5, 4, np.nan])
+
+
+def test_the_common_clock_of_auto_and_its_merged_ticks() -> None:
+    """auto: the same step when every run ends at the same step, else the same fraction; a tick that would show
+    the checkpoints of the one before is dropped (the workflow's compare rules and show_film both use it)."""
+    which, ticks, shown = common_clock([[0, 10, 20], [0, 5, 20]])
+    assert which == "step" and ticks == ["step 0", "step 5", "step 10", "step 20"]
+    assert shown.tolist() == [[0, 0], [0, 1], [1, 1], [2, 2]]
+    # 4 fractions (0, 1/3, 2/3, 1); at 1/3 and 2/3 both runs show the same checkpoints: one tick
+    which, ticks, shown = common_clock([[0, 200], [0, 1, 2, 100]])
+    assert which == "fraction" and ticks == ["0 % of training", "33 % of training", "100 % of training"]
+    assert shown.tolist() == [[0, 0], [0, 2], [1, 3]]
+    assert common_clock([[0, 10, 20], [0, 5, 20]], "fraction")[0] == "fraction"
 
 
 def test_validation_names_the_run(tmp_path: Path) -> None:

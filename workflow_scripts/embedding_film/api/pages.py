@@ -19,7 +19,7 @@ from pathlib import Path
 
 from embedding_film.film.common import UserError
 from embedding_film.film.page import FilmData, build_film_html, film_data_from_run
-from embedding_film.film.page.compare import build_compare_html, compare_data_from_runs, fraction_clock, same_step_clock
+from embedding_film.film.page.compare import build_compare_html, common_clock, compare_data_from_runs
 from embedding_film.film.page.data_map import data_map_from_run
 
 SEPARATE_LAYOUTS = "each run in its own layout (built from the run folders): compare shapes, not positions"
@@ -116,15 +116,6 @@ def workflow_comparison(runs: Sequence[Path]) -> Path | None:
     return None
 
 
-def clock(steps: Sequence[Sequence[int]]) -> tuple[str, list[str], list[list[int]]]:
-    """(which clock, tick labels, [T, R] checkpoint shown per tick and run) as the workflow's compare_clock
-    chooses with `compare.clock: auto`: ticks that show the same checkpoints as the one before are merged."""
-    which = "step" if len({run[-1] for run in steps}) == 1 else "fraction"
-    labels, shown = same_step_clock(steps) if which == "step" else fraction_clock(steps)
-    keep = [t for t in range(len(labels)) if t == 0 or list(shown[t]) != list(shown[t - 1])]
-    return which, [labels[t] for t in keep], shown[keep].tolist()
-
-
 def compare_page(runs: Sequence[str | Path], *, max_points: int = 10_000, top_k: int = 8) -> tuple[str, Path | None]:
     """(the comparison page of `runs`, in this order, the file it was read from, or None when it was built now)."""
     paths = [checked_run(run) for run in runs]
@@ -139,10 +130,10 @@ def compare_page(runs: Sequence[str | Path], *, max_points: int = 10_000, top_k:
     names = [path.resolve().name for path in paths]
     if len(set(names)) < len(names):
         names = [str(path) for path in paths]
-    which, ticks, shown = clock(steps)
+    which, ticks, shown = common_clock(steps)
     try:
         data = compare_data_from_runs(
-            [str(p) for p in paths], names, steps, shown, ticks, CLOCKS[which], SEPARATE_LAYOUTS, top_k=top_k
+            [str(p) for p in paths], names, steps, shown.tolist(), ticks, CLOCKS[which], SEPARATE_LAYOUTS, top_k=top_k
         )
     except ValueError as err:  # the runs do not fit together (other eval images): the message names the run
         raise UserError(f"{err}.") from None

@@ -128,6 +128,17 @@ def fraction_clock(steps: Sequence[Sequence[int]], n_ticks: int | None = None) -
     return [f"{100 * f:.0f} % of training" for f in fractions], np.stack(columns, axis=1).astype(np.int64)
 
 
+def common_clock(steps: Sequence[Sequence[int]], clock: str = "auto") -> tuple[str, list[str], np.ndarray]:
+    """(which clock, ticks, [T, R] checkpoint index each run shows) of a comparison: `step` (same_step_clock),
+    `fraction` (fraction_clock), or `auto`: step when every run ends at the same step, else fraction. Ticks
+    that would show the same checkpoints as the one before are merged."""
+    if clock == "auto":
+        clock = "step" if len({run[-1] for run in steps}) == 1 else "fraction"
+    ticks, shown = same_step_clock(steps) if clock == "step" else fraction_clock(steps)
+    keep = [t for t in range(len(ticks)) if t == 0 or list(shown[t]) != list(shown[t - 1])]
+    return clock, [ticks[t] for t in keep], shown[keep]
+
+
 # --- reading run folders ---------------------------------------------------------------------------------
 
 
