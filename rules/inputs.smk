@@ -275,7 +275,9 @@ def compare_clock():
     every run ends at the same step. Ticks that would show the same checkpoints as the one before are merged."""
     runs = list(RUNS.values())
     clock, ticks, shown = common_clock([r.steps for r in runs], COMPARE["clock"])
-    rows = [(tick, {r.name: r.steps[i] if i >= 0 else None for r, i in zip(runs, at)}) for tick, at in zip(ticks, shown)]
+    rows = [
+        (tick, {r.name: r.steps[i] if i >= 0 else None for r, i in zip(runs, at)}) for tick, at in zip(ticks, shown)
+    ]
     return clock, rows, shown.tolist()
 
 
