@@ -12,8 +12,8 @@ on the cores training leaves free: it films each checkpoint the Trainer complete
 for a later round), with the live mode's guarantees (an appended checkpoint films only its own jobs; no old
 frame is redrawn unless the film says why). Training never waits for it. Where training keeps every core
 busy (a CPU run with as many torch threads as cores) the film waits for training to end: filming beside it,
-even at the lowest priority, slowed the embedded default's training 2.8-5x (benchmarks/RESULTS.md). When
-training ends the callback saves the last step if the Trainer did not, gives the watcher every core, tells it
+even at the lowest priority, slowed the embedded default's training several times over
+(benchmarks/RESULTS.md). When training ends the callback saves the last step if the Trainer did not, gives the watcher every core, tells it
 to film what is left, waits for the film and prints where it is. If the training process dies (an exception,
 Ctrl-C, a kill) the watcher sees its standard input close and stops Snakemake as Ctrl-C would: nothing
 half-written is left, and the next run of the callback or `embedding-film film` carries on.

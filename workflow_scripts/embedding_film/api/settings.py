@@ -58,10 +58,9 @@ def schema_error(cfg: dict[str, Any]) -> str | None:
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if not errors:
+    error = jsonschema.exceptions.best_match(validator.iter_errors(cfg))
+    if error is None:
         return None
-    error = jsonschema.exceptions.best_match(errors)
     where = ".".join(map(str, error.absolute_path)) or "the settings"
     if error.validator == "additionalProperties" and not error.absolute_path:
         return f"{error.message.replace('were unexpected', 'are not settings')}; see `embedding-film --help` for every setting."

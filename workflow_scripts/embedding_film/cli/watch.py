@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from embedding_film.api.settings import workflow_folder
+from embedding_film.api.settings import merged, workflow_folder
 from embedding_film.film.checkpoints import checkpoint_folder_steps, incomplete_checkpoints
 
 WORKFLOW = workflow_folder()
@@ -46,17 +46,11 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 def settings(configfiles: list[str], workflow_config: bool = True) -> dict[str, Any]:
     """config.yaml updated with each config file in turn (nested keys merged), as Snakemake reads them
     (`workflow_config` False: without config.yaml, as Snakemake's --replace-workflow-config reads them)."""
-
-    def update(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-        for key, value in new.items():
-            base[key] = update(dict(base.get(key) or {}), value) if isinstance(value, dict) else value
-        return base
-
-    merged: dict[str, Any] = {}
+    cfg: dict[str, Any] = {}
     base = Path("config.yaml") if Path("config.yaml").is_file() else WORKFLOW / "config.yaml"
     for path in [*([base] if workflow_config else []), *map(Path, configfiles)]:
-        merged = update(merged, yaml.safe_load(path.read_text()) or {})
-    return merged
+        cfg = merged(cfg, yaml.safe_load(path.read_text()) or {})
+    return cfg
 
 
 def complete_checkpoints(folder: Path) -> dict[int, float]:
