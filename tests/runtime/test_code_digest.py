@@ -1,6 +1,7 @@
 """The one file per rule that stands for its code among a job's inputs (workflow_scripts/embedding_film/runtime/code_inputs.py,
 code_digest): written when missing, left alone (its mtime too) while the rule's code is the same, rewritten when
-one of the rule's files changes, and never for a module the rule does not import."""
+one of the rule's files changes, and never for a module the rule does not import; no file is read while none of
+the package's files changed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from embedding_film.runtime.code_inputs import code_digest, code_inputs
+from embedding_film.runtime import code_inputs as module
+from embedding_film.runtime.code_inputs import code_digest, code_inputs, tree_state
 
 OLD = 1_000_000_000_000_000_000  # ns: 2001, older than anything the tests write
 
@@ -27,6 +29,15 @@ def root(tmp_path: Path) -> Path:
     for name in ("first", "second", "shared"):
         (package / "film" / f"{name}.py").write_text(f"NAME = {name!r}\n")
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def each_call_a_new_parse() -> None:
+    """A Snakemake parse finds the package's state once (tree_state is cached); each call here stands for one."""
+    tree_state.cache_clear()
+    module.imported_modules.cache_clear()
+    yield
+    tree_state.cache_clear()
 
 
 def lines(root: Path, rule: str) -> list[str]:
@@ -64,6 +75,7 @@ def test_it_is_not_rewritten_while_the_code_is_the_same(root: Path, tmp_path: Pa
     path = Path(code_digest("one", root, tmp_path / "digests"))
     age(path)
     (root / "embedding_film" / "film" / "first.py").touch()  # a newer mtime, the same content
+    tree_state.cache_clear()
     assert Path(code_digest("one", root, tmp_path / "digests")) == path
     assert path.stat().st_mtime_ns == OLD
 
@@ -74,6 +86,7 @@ def test_it_is_rewritten_when_one_of_the_rules_files_changes(root: Path, tmp_pat
     age(path)
     with (root / "embedding_film" / changed).open("a") as handle:
         handle.write("CHANGED = True\n")
+    tree_state.cache_clear()
     code_digest("one", root, tmp_path / "digests")
     assert path.stat().st_mtime_ns > OLD
     assert path.read_text().splitlines() == lines(root, "one")
@@ -84,7 +97,29 @@ def test_a_module_the_rule_does_not_import_leaves_its_file_alone(root: Path, tmp
     age(one)
     age(two)
     (root / "embedding_film" / "film" / "second.py").write_text("NAME = 'changed'\n")
+    tree_state.cache_clear()
     for rule in ("one", "two"):
         code_digest(rule, root, tmp_path / "digests")
     assert one.stat().st_mtime_ns == OLD
     assert two.stat().st_mtime_ns > OLD
+
+
+def test_no_file_is_read_while_none_of_the_packages_files_changed(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Snakemake run whose package is as the last run found it reads no module (each rule's file is right);
+    any file of the package written since, even one no rule imports, makes it check again."""
+    path = Path(code_digest("one", root, tmp_path / "digests"))
+    tree_state.cache_clear()
+
+    def unread(*args: object) -> None:
+        raise AssertionError("a module was read")
+
+    monkeypatch.setattr(module, "code_inputs", unread)
+    assert Path(code_digest("one", root, tmp_path / "digests")) == path
+    (root / "embedding_film" / "film" / "unused.py").write_text("X = 1\n")
+    tree_state.cache_clear()
+    with pytest.raises(AssertionError, match="a module was read"):
+        code_digest("one", root, tmp_path / "digests")
+    monkeypatch.undo()
+    assert Path(code_digest("one", root, tmp_path / "digests")) == path

@@ -55,25 +55,54 @@ def code_digest(rule: str, root: str | Path, folder: str | Path) -> str:
     from what it holds, so its mtime moves when, and only when, the rule's code changes: Snakemake's mtime check
     then reruns the jobs whose code changed, and the planner checks one input per job instead of ten. Written
     where it is missing, it takes the newest code file's mtime, so a new or cleaned `.snakemake/` reruns nothing
-    that the code files themselves would not. The write is atomic (a temporary file of this process, then
-    os.replace), so processes parsing the workflow side by side never see half a file."""
+    that the code files themselves would not. The write is atomic (_write). Beside it, `<rule>.state` holds the
+    package's tree_state when the file was last found right: while that holds, no file is read."""
     root = Path(root).resolve()
+    path = Path(folder) / f"{rule}.txt"
+    stamp = path.with_suffix(".state")  # the package's tree_state when `path` was last found right
+    state = tree_state(root)
+    try:
+        if stamp.read_text() == state and path.is_file():
+            return str(path)  # no file of the package changed since: neither did the rule's code
+    except FileNotFoundError:
+        pass
     files = [Path(p) for p in code_inputs(rule, root)]
     text = "".join(f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {f.relative_to(root)}\n" for f in files)
-    path = Path(folder) / f"{rule}.txt"
     try:
         if path.read_text() == text:
+            _write(stamp, state)
             return str(path)
         newest = None  # the code changed: now
     except FileNotFoundError:
         newest = max((f.stat().st_mtime_ns for f in files), default=None)
+    _write(path, text, newest)
+    _write(stamp, state)
+    return str(path)
+
+
+def _write(path: Path, text: str, mtime_ns: int | None = None) -> None:
+    """Write `path` whole: a temporary file of this process, renamed (processes parsing side by side never see
+    half a file); with `mtime_ns`, the file's mtime."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
-    if newest is not None:
-        os.utime(tmp, ns=(newest, newest))
+    if mtime_ns is not None:
+        os.utime(tmp, ns=(mtime_ns, mtime_ns))
     os.replace(tmp, path)
-    return str(path)
+
+
+@cache
+def tree_state(root: Path) -> str:
+    """A digest of what `stat` says of every file of the package under `root` (path, size, mtime, inode): while it
+    is unchanged, so is every rule's code, and code_digest reads no file (a Snakemake run saves the parsing and
+    hashing of every module). Any write, copy or checkout of a file changes it."""
+    digest = hashlib.sha256()
+    for folder, subfolders, names in os.walk(root / PACKAGE):
+        subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
+        for name in sorted(names):
+            st = os.stat(os.path.join(folder, name))
+            digest.update(f"{folder}/{name}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
+    return digest.hexdigest()
 
 
 def module_file(name: str, root: Path) -> Path | None:
