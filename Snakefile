@@ -51,5 +51,9 @@ onstart:
     drop_default_rate_limit(workflow)
 
 
+onsuccess:
+    say_workers_linger()
+
+
 onerror:
     explain_missing_frames()

@@ -21,7 +21,7 @@ SOURCE = Path(workflow.basedir) / "workflow_scripts"
 if SOURCE.is_dir():
     sys.path.insert(0, str(SOURCE))
 import embedding_film
-from embedding_film.runtime.client import RUN_CLIENT
+from embedding_film.runtime.client import KINDS, RUN_CLIENT, serving
 from embedding_film.runtime.code_inputs import code_digest
 from embedding_film.film.checkpoints import (
     check_existing_checkpoints,
@@ -96,10 +96,26 @@ def _workers_owner():
     return str(os.getpid())
 
 
+WORKERS_OWNER = _workers_owner()
 os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in (CODE_ROOT, os.environ.get("PYTHONPATH")) if p),
-    FILM_OWNER_PID=_workers_owner(),
+    FILM_OWNER_PID=WORKERS_OWNER,
 )
+
+
+def say_workers_linger():
+    """After a successful run of its own (not a live mode's round): say that its warm workers wait for the next
+    run here, for how long, and how to end them (docs/runtime.md)."""
+    linger = os.environ.get("FILM_WORKER_LINGER", "300")
+    if WORKERS_OWNER != str(os.getpid()) or linger.strip() in ("0", "0.0"):
+        return
+    kinds = [kind for kind in KINDS if serving(kind)]
+    if kinds:
+        print(
+            f"Warm workers ({', '.join(kinds)}) wait {linger} s for the next run in this folder, which then pays no "
+            "imports: `embedding-film workers --stop` ends them now, FILM_WORKER_LINGER=0 with each run.",
+            file=sys.stderr,
+        )
 
 
 @dataclass(frozen=True)

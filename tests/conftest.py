@@ -18,6 +18,10 @@ TINY = REPO / "tests" / "configs" / "tiny.yaml"
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 sys.path[:0] = [str(REPO / "workflow_scripts"), str(REPO)]
+# Warm workers end with the run that used them, as they did before they lingered for the next run (300 s by
+# default): hundreds of test runs in as many folders would otherwise each leave theirs. The tests of lingering set
+# it themselves.
+os.environ.setdefault("FILM_WORKER_LINGER", "0")
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess[str]:

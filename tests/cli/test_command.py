@@ -202,7 +202,8 @@ def test_a_mistake_is_one_sentence_exit_2_and_nothing_written(
 def test_an_unknown_subcommand_is_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:
     assert command.main(["flim"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "embedding-film: 'flim' is not a command; run `embedding-film film ...` (`embedding-film --help` says how)."
+        "embedding-film: 'flim' is not a command; run `embedding-film film ...` or `embedding-film workers` "
+        "(`embedding-film --help` says how)."
     )
 
 

@@ -1,6 +1,7 @@
 """Warm workers (workflow_scripts/embedding_film/runtime/client.py, worker.py): a job runs in a forked child of a worker that imported the heavy
-libraries once, with the job's own log, exit status and process; workers never outlive their Snakemake
-process, kill a job whose client went away, and serve nobody but their user."""
+libraries once, with the job's own log, exit status and process; workers kill a job whose client or run went
+away, linger after their runs for the next one (FILM_WORKER_LINGER; the tests' default is 0: they end with their
+run), serve no new job once what they imported changed on disk, and serve nobody but their user."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +78,11 @@ def workers(owner: int) -> list[int]:
     return found
 
 
+def worker_log(folder: Path, kind: str) -> str:
+    """Everything the workers of `kind` serving `folder` logged (one log per kind and setting: client.worker_log)."""
+    return "".join(p.read_text() for p in sorted((folder / ".snakemake" / "film-workers").glob(f"{kind}-*.log")))
+
+
 def children(pid: int) -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():
@@ -120,8 +127,7 @@ def test_jobs_run_in_one_warm_worker_with_their_own_log_and_status(tmp_path: Pat
     assert bad.wait(timeout=60) == 1
     assert "ood.k (40) must be smaller than the number of eval images (40)" in (tmp_path / "ood.log").read_text()
     assert pid in workers(owner)
-    ready = (tmp_path / ".snakemake" / "film-workers" / f"analysis-{owner}.log").read_text()
-    assert ready.count("analysis worker ready") == 1
+    assert worker_log(tmp_path, "analysis").count("analysis worker ready") == 1
 
 
 def outliers_spec(tmp_path: Path) -> str:
@@ -149,8 +155,7 @@ def test_a_once_per_film_job_does_not_wait_for_a_starting_worker(tmp_path: Path,
     assert first.wait(timeout=120) == 0, first.stderr.read()
     assert len((tmp_path / "outliers.csv").read_text().splitlines()) == 1 + 2 * 3
     assert "forked from a warm worker" not in (tmp_path / "outliers_table.log").read_text()
-    ready = tmp_path / ".snakemake" / "film-workers" / f"render-{owner}.log"
-    assert wait_until(lambda: ready.exists() and "render worker ready" in ready.read_text(), timeout=120)
+    assert wait_until(lambda: "render worker ready" in worker_log(tmp_path, "render"), timeout=120)
     (tmp_path / "outliers.csv").unlink()
     second = client(tmp_path, outliers_spec(tmp_path), owner, rule="outliers_table")
     assert second.wait(timeout=120) == 0, second.stderr.read()
@@ -190,7 +195,7 @@ def test_a_slow_warm_up_never_blocks_the_workers_other_jobs(tmp_path: Path, owne
         "FILM_OWNER_PID": str(owner),
         "FILM_WORKERS": "on",
     }
-    log_path = tmp_path / ".snakemake" / "film-workers" / f"analysis-{owner}.log"
+    log_path = tmp_path / ".snakemake" / "film-workers" / "analysis-slow.log"
     log_path.parent.mkdir(parents=True)
     with open(log_path, "ab") as log_file:
         subprocess.run(
@@ -244,8 +249,7 @@ def test_jobs_whose_import_time_variables_differ_get_a_worker_each(tmp_path: Pat
         assert "forked from a warm worker" in (tmp_path / "ood.log").read_text()
     analysis = [p for p in workers(owner) if b"analysis" in Path(f"/proc/{p}/cmdline").read_bytes()]
     assert sorted(environ(p)["HF_HOME"] for p in analysis) == sorted(set(homes))
-    ready = (tmp_path / ".snakemake" / "film-workers" / f"analysis-{owner}.log").read_text()
-    assert ready.count("analysis worker ready") == 2
+    assert worker_log(tmp_path, "analysis").count("analysis worker ready") == 2
 
 
 UNSUPPORTED = {
@@ -348,7 +352,7 @@ def test_a_worker_leaves_when_idle(tmp_path: Path, owner: int) -> None:
     proc = client(tmp_path, job_spec(tmp_path), owner, FILM_WORKER_IDLE="1")
     assert proc.wait(timeout=120) == 0, proc.stderr.read()
     assert wait_until(lambda: not workers(owner), timeout=30)
-    assert "exits: idle for 1 s" in (tmp_path / ".snakemake" / "film-workers" / f"analysis-{owner}.log").read_text()
+    assert "exits: idle for 1 s" in worker_log(tmp_path, "analysis")
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as another user")
@@ -362,7 +366,7 @@ def test_another_user_cannot_use_the_worker(tmp_path: Path, owner: int) -> None:
     code = f"""
 import marshal, os
 from embedding_film.runtime import client
-address = client.address("analysis", {owner}, {PYTHON!r})  # the worker's name, as its user computes it
+address = client.address("analysis", {PYTHON!r})  # the worker's name, as its user computes it
 os.setuid(65534)  # then become nobody
 sock = client.connect(address)
 assert sock is not None, "the worker's socket is reachable"
@@ -395,3 +399,109 @@ def test_a_conda_environment_is_recognised_by_what_it_is(tmp_path: Path, monkeyp
     assert c.kinds_to_start("analysis") == ["analysis", "render"]
     monkeypatch.delenv("CONDA_PREFIX")
     assert c.kinds_to_start("render") == ["render"]
+
+
+@pytest.fixture
+def runs() -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Stand-ins for Snakemake runs (a process each), for workers that outlive them; killed at the end, and so
+    are the workers they started that still linger."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def run() -> subprocess.Popen[bytes]:
+        started.append(subprocess.Popen(["sleep", "600"]))
+        return started[-1]
+
+    yield run
+    for proc in started:
+        proc.kill()
+        proc.wait()
+        for pid in workers(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def ended(run: subprocess.Popen[bytes]) -> None:
+    run.kill()
+    run.wait()
+
+
+def test_a_worker_lingers_for_the_next_run_then_ends(
+    tmp_path: Path, runs: Callable[[], subprocess.Popen[bytes]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Once its run has ended a worker waits FILM_WORKER_LINGER seconds: the next run in the same folder gets it
+    (no import), and when no run comes in time after that one's end (its own setting holds) it ends."""
+    from embedding_film.cli.workers import main as list_workers
+
+    first_run = runs()
+    first = client(tmp_path, job_spec(tmp_path), first_run.pid, FILM_WORKER_LINGER="60")
+    assert first.wait(timeout=120) == 0, first.stderr.read()
+    (pid,) = [p for p in workers(first_run.pid) if b"analysis" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    ended(first_run)
+    time.sleep(1.5)  # three of its checks
+    assert not gone(pid)
+    assert list_workers(["--directory", str(tmp_path)]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("analysis")]
+    assert len(listed) == 1 and f"pid {pid} " in listed[0] and "waits for a next run; ends in" in listed[0], listed
+
+    second_run = runs()
+    second = client(tmp_path, job_spec(tmp_path), second_run.pid, FILM_WORKER_LINGER="1")
+    assert second.wait(timeout=60) == 0, second.stderr.read()
+    assert "forked from a warm worker" in (tmp_path / "ood.log").read_text()
+    assert worker_log(tmp_path, "analysis").count("analysis worker ready") == 1  # the first run's import
+    assert not gone(pid)
+    ended(second_run)
+    assert wait_until(lambda: gone(pid), timeout=10)
+    assert "exits: no run used it for 1 s after its last one ended" in worker_log(tmp_path, "analysis")
+
+
+def test_a_run_that_ends_mid_job_has_its_job_killed_and_workers_stop_on_request(
+    tmp_path: Path, runs: Callable[[], subprocess.Popen[bytes]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Snakemake killed (no Ctrl-C: its job's client lives on) while a job runs: the worker kills the job, writes
+    nothing, and lingers; `embedding-film workers --stop` ends it."""
+    from embedding_film.cli.workers import main as list_workers
+
+    fifo = tmp_path / "never-written.npy"
+    os.mkfifo(fifo)  # the job blocks reading it, like a long job
+    run = runs()
+    proc = client(tmp_path, job_spec(tmp_path, embeddings=fifo), run.pid, FILM_WORKER_LINGER="60")
+    assert wait_until(lambda: any(children(w) for w in workers(run.pid)), timeout=120), proc.stderr.read()
+    ((worker, job),) = [(w, c) for w in workers(run.pid) for c in children(w)]
+    ended(run)
+    assert wait_until(lambda: gone(job), timeout=10), "the job outlived its run"
+    assert proc.wait(timeout=30) != 0
+    assert not (tmp_path / "ood.npy").exists()
+    assert not gone(worker) and "killing the job" in worker_log(tmp_path, "analysis")
+    capsys.readouterr()
+    assert list_workers(["--stop", "--directory", str(tmp_path)]) == 0
+    assert "stopped 2 worker(s)" in capsys.readouterr().out  # analysis, and render started beside it
+    assert wait_until(lambda: gone(worker), timeout=10)
+    assert "retires: asked to stop" in worker_log(tmp_path, "analysis")
+
+
+def test_a_worker_whose_libraries_changed_serves_no_new_job(tmp_path: Path, owner: int) -> None:
+    """A library installed or upgraded since the worker imported (a folder on sys.path changed): the next job is
+    served by a fresh worker, with what is on disk now."""
+    libraries = tmp_path / "site-packages"
+    libraries.mkdir()
+    path = f"{REPO / 'workflow_scripts'}{os.pathsep}{libraries}"
+    first = client(tmp_path, job_spec(tmp_path), owner, PYTHONPATH=path)
+    assert first.wait(timeout=120) == 0, first.stderr.read()
+    (old,) = [p for p in workers(owner) if b"analysis" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    (libraries / "new_library.py").write_text("")  # what pip install does to its folder
+    second = client(tmp_path, job_spec(tmp_path), owner, PYTHONPATH=path)
+    assert second.wait(timeout=120) == 0, second.stderr.read()
+    assert "forked from a warm worker" in (tmp_path / "ood.log").read_text()
+    log = worker_log(tmp_path, "analysis")
+    assert f"retires: {libraries} changed since it imported it" in log and log.count("analysis worker ready") == 2
+    assert wait_until(lambda: gone(old), timeout=10)
+
+
+def test_a_job_at_another_priority_gets_a_worker_of_its_own(tmp_path: Path, owner: int) -> None:
+    """A forked job inherits its worker's priority: a film at idle priority (nice 19, as FilmCallback's) never
+    lends its workers to a normal run, nor borrows theirs."""
+    for prelude in ("", "import os; os.nice(19)\n"):
+        proc = client(tmp_path, job_spec(tmp_path), owner, prelude=prelude)
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    analysis = [p for p in workers(owner) if b"analysis" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    nice = sorted(int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[16]) for p in analysis)
+    assert nice == [0, 19]

@@ -291,11 +291,15 @@ def test_keep_going_films_every_other_checkpoint_when_one_diverged(trainer_outpu
 
 
 def test_the_default_layout_places_an_appended_checkpoint_and_refits_when_the_film_says_why(
-    trainer_output: Path, tmp_path: Path
+    trainer_output: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """projection.fit auto (the default) on a growing folder: the layout is fitted on the first checkpoints; an
-    appended one is placed on it by its own jobs (no layout job, no old frame redrawn, the causal camera);
-    when the film says a refit is due, the next run refits on every checkpoint and the film says why."""
+    appended one is placed on it by its own jobs (no layout job, no old frame redrawn, the causal camera), in
+    the warm workers the first run left (FILM_WORKER_LINGER, as users have it: no import paid again); when the
+    film says a refit is due, the next run refits on every checkpoint and the film says why."""
+    from embedding_film.cli.workers import main as workers
+
+    monkeypatch.setenv("FILM_WORKER_LINGER", "300")  # the default (the other tests' runs end their workers)
     folder = tmp_path / "trainer_output"
     shutil.copytree(trainer_output, folder)
     later = tmp_path / "later"
@@ -305,7 +309,9 @@ def test_the_default_layout_places_an_appended_checkpoint_and_refits_when_the_fi
         "projection": {"method": "auto", "align": "global", "param": {"iterations": 150, "perplexity": 5.0}},
     }
     workdir = make_workdir(tmp_path / "work", config)
-    snakemake(workdir, "--configfile", "test.yaml")
+    monkeypatch.chdir(workdir)  # (workers --stop below: this folder's)
+    proc = snakemake(workdir, "--configfile", "test.yaml")
+    assert "Warm workers (train, analysis, render) wait 300 s for the next run in this folder" in proc.stderr
     res = workdir / "results" / "external"
     layout = json.loads((res / "film_metrics.json").read_text())["layout"]
     assert layout["fit_steps"] == [2, 4] and layout["placed_steps"] == [] and layout["refit_due"] is None
@@ -317,6 +323,10 @@ def test_the_default_layout_places_an_appended_checkpoint_and_refits_when_the_fi
     snakemake(workdir, "--configfile", "test.yaml")
     layout = json.loads((res / "film_metrics.json").read_text())["layout"]
     assert layout["fit_steps"] == [2, 4] and layout["placed_steps"] == [6]
+    assert "forked from a warm worker" in (res / "logs" / "embed" / "6.log").read_text()
+    for kind in ("train", "analysis", "render"):  # each imported once, by the first run
+        logs = "".join(p.read_text() for p in (workdir / ".snakemake" / "film-workers").glob(f"{kind}-*.log"))
+        assert logs.count(f"{kind} worker ready") == 1, logs
     assert {name: (res / "frames" / name).read_bytes() for name in frames} == frames, "an old frame was redrawn"
     kept = np.load(res / "projection" / "layout.npz", allow_pickle=False)
     assert 6 not in kept["steps"] and np.isfinite(np.load(res / "projection" / "6.npy")).all()
@@ -334,6 +344,7 @@ def test_the_default_layout_places_an_appended_checkpoint_and_refits_when_the_fi
     assert layout["refit_reason"].startswith("checkpoint 6, placed on the layout")
     assert "refitted on every checkpoint" in (res / "film.html").read_text()
     assert planned_jobs(workdir) == {}
+    assert workers(["--stop"]) == 0
 
 
 # --- training dynamics of external checkpoints ----------------------------------------------------------

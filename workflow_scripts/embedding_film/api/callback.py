@@ -175,6 +175,7 @@ class FilmCallback(TrainerCallback):
         source = str(Path(embedding_film.__file__).resolve().parents[1])  # the folder that holds the package
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH")) if p))
         env.pop("FILM_OWNER_PID", None)  # the watcher's warm workers serve the watcher
+        env.setdefault("FILM_WORKER_LINGER", "0")  # and end with it: a training script's memory is its own again
         with open(self.log, "a") as log:
             self.watcher = subprocess.Popen(
                 [

@@ -50,7 +50,7 @@ The settings come from the workflow's config.yaml, then --configfile, then --con
 on it; --run defaults to the checkpoints folder's name. Options not listed here go to Snakemake."""
 EPILOG = """Every other option goes to Snakemake as it is (`snakemake --help` lists them): -n prints the plan
 without running it, --forceall reruns everything, --keep-going, --executor, targets. docs/command.md has
-examples."""
+examples. `embedding-film workers [--stop]` lists (ends) the warm workers a run leaves for the next one."""
 RUN_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")  # the schema's pattern for run
 # Snakemake modes that only plan, list or draw: their config goes to .snakemake/embedding-film/, not results/
 PLAN_ONLY = (
@@ -470,8 +470,14 @@ def main(argv: list[str] | None = None) -> int:
         if not argv or argv[0] in ("-h", "--help", "help"):
             print(help_text(), end="")
             return 0
+        if argv[0] == "workers":
+            from embedding_film.cli.workers import main as workers
+
+            return workers(argv[1:])
         if argv[0] != "film":
-            raise UserError(f"{argv[0]!r} is not a command; run `{PROG} film ...` (`{PROG} --help` says how).")
+            raise UserError(
+                f"{argv[0]!r} is not a command; run `{PROG} film ...` or `{PROG} workers` (`{PROG} --help` says how)."
+            )
         return film(argv[1:])
     except UserError as err:
         print(f"{PROG}: {err}", file=sys.stderr)

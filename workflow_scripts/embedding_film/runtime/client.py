@@ -176,32 +176,46 @@ def announce_off(why: str, owner: int) -> None:
 
 
 def owner_pid() -> int:
-    """The Snakemake process the workers serve (the client's parent when not run by Snakemake)."""
+    """The process the job's run belongs to: Snakemake, or the live mode's process that runs Snakemake round after
+    round (FILM_OWNER_PID, set in rules/setup.smk; the client's parent when not run by Snakemake). A worker kills the
+    jobs of an owner that has ended, and lingers for FILM_WORKER_LINGER seconds once all its owners have ended."""
     try:
         return int(os.environ["FILM_OWNER_PID"])
     except (KeyError, ValueError):
         return os.getppid()
 
 
-def address(kind: str, owner: int, python: str = sys.executable) -> bytes:
-    """The abstract socket name of a worker: per user, Snakemake process, kind, Python, working folder and
-    the values of IMPORT_TIME_ENV (this process's)."""
+def inherited() -> str:
+    """What a forked job inherits from its worker rather than from its client, as a string: the scheduling policy
+    and nice value (a film started at idle priority by FilmCallback must not lend its workers to a normal run), the
+    CPUs it may run on, and the umask its outputs are created with."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    cpus = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+    return f"{os.sched_getscheduler(0)}/{os.getpriority(os.PRIO_PROCESS, 0)}/{cpus}/{mask:o}"
+
+
+def address(kind: str, python: str = sys.executable) -> bytes:
+    """The abstract socket name of a worker: per user, kind, and a digest of the Python, the working folder, the
+    values of IMPORT_TIME_ENV and what a job inherits from its worker (inherited()), all of this process. Not per
+    Snakemake run: a later run in the same folder with the same settings finds the workers an earlier one left
+    (they linger: worker.py)."""
     env = "\0".join(f"{name}={os.environ[name]}" for name in IMPORT_TIME_ENV if name in os.environ)
-    digest = f"{zlib.crc32(f'{os.path.abspath(python)}{os.sep}{os.getcwd()}{os.sep}{env}'.encode()):08x}"
-    return f"\0embedding-film/{os.getuid()}/{owner}/{kind}/{digest}".encode()
+    key = f"{os.path.abspath(python)}{os.sep}{os.getcwd()}{os.sep}{env}{os.sep}{inherited()}"
+    return f"\0embedding-film/{os.getuid()}/{kind}/{zlib.crc32(key.encode()):08x}".encode()
 
 
-def claim_address(kind: str, owner: int) -> bytes:
+def claim_address(kind: str) -> bytes:
     """The name a worker holds from its start (address() only once it has imported and serves)."""
-    return address(kind, owner) + CLAIM
+    return address(kind) + CLAIM
 
 
-def claimed(kind: str, owner: int) -> bool:
+def claimed(kind: str) -> bool:
     """Whether a worker of `kind` is starting or serving (it holds the claim name: binding it fails as taken).
     Any other failure is no worker's: one started would fail the same way, and the client then runs the job."""
     probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        probe.bind(claim_address(kind, owner))
+        probe.bind(claim_address(kind))
     except OSError as err:
         return err.errno == errno.EADDRINUSE
     finally:
@@ -209,8 +223,16 @@ def claimed(kind: str, owner: int) -> bool:
     return False
 
 
-def worker_log(kind: str, owner: int) -> str:
-    return os.path.join(".snakemake", "film-workers", f"{kind}-{owner}.log")
+def worker_log(kind: str) -> str:
+    """The log of the workers of `kind` that serve this folder with this process's settings (named after the
+    digest in their address: a lingering worker that a later run uses goes on writing to it)."""
+    digest = address(kind).rsplit(b"/", 1)[1].decode()
+    return os.path.join(".snakemake", "film-workers", f"{kind}-{digest}.log")
+
+
+def serving(kind: str) -> bool:
+    """Whether a worker of `kind` serves (or is starting) for this folder and this process's settings."""
+    return workers_supported() is None and claimed(kind)
 
 
 def connect(addr: bytes) -> _socket.socket | None:
@@ -249,9 +271,9 @@ def start_workers(kind: str, owner: int) -> Any:
 
     procs = {}
     for other in kinds_to_start(kind):
-        if claimed(other, owner):
+        if claimed(other):
             continue
-        log_path = worker_log(other, owner)
+        log_path = worker_log(other)
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         with open(log_path, "ab") as log_file:
             procs[other] = subprocess.Popen(
@@ -259,7 +281,7 @@ def start_workers(kind: str, owner: int) -> Any:
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # outlives this client; ends with its Snakemake process
+                start_new_session=True,  # outlives this client (and lingers after its Snakemake run: worker.py)
                 close_fds=True,
             )
     return procs.get(kind)
@@ -268,12 +290,11 @@ def start_workers(kind: str, owner: int) -> Any:
 def connect_or_start(kind: str, wait: bool = True) -> _socket.socket | None:
     """A connection to the serving worker of `kind`; without one, start the workers and wait for it (None
     when it cannot start, or at once when `wait` is false)."""
-    owner = owner_pid()
-    addr = address(kind, owner)
+    addr = address(kind)
     sock = connect(addr)
     if sock is not None:
         return sock
-    proc = start_workers(kind, owner)
+    proc = start_workers(kind, owner_pid())
     deadline = time.monotonic() + START_TIMEOUT
     while wait and time.monotonic() < deadline:
         sock = connect(addr)
@@ -283,7 +304,7 @@ def connect_or_start(kind: str, wait: bool = True) -> _socket.socket | None:
             if proc.returncode != 0:
                 return None  # the worker this client started failed
             proc = None  # it exits 0 once a worker holds the claim (its own, detached, or a rival's)
-        if proc is None and not claimed(kind, owner):
+        if proc is None and not claimed(kind):
             return None  # the worker it waited for is gone
         time.sleep(0.02)
     return None
@@ -342,16 +363,25 @@ def client(rule: str, log_file: str | None) -> int:
     if sock is None:
         run_in_place(rule, log_file)  # does not return
     spec = sys.stdin.read()
-    payload = marshal.dumps({"rule": rule, "log": log_file, "spec": spec, "cwd": os.getcwd(), "env": dict(os.environ)})
-    try:
-        send_request(sock, payload)
-        reply = await_reply(sock)
-    finally:
-        sock.close()
-    if reply.get("fallback"):
+    env, cwd = dict(os.environ), os.getcwd()
+    payload = marshal.dumps({"rule": rule, "log": log_file, "spec": spec, "cwd": cwd, "env": env, "owner": owner_pid()})
+    for attempt in range(2):
+        try:
+            send_request(sock, payload)
+            reply = await_reply(sock)
+        finally:
+            sock.close()
+        if not reply.get("retired") or attempt:
+            break
+        # The worker found its code or libraries changed on disk since it imported them, and gave up its name:
+        # this job gets a fresh worker (or runs in its own process).
+        sock = connect_or_start(kind, wait=rule in WAIT_FOR_WORKER)
+        if sock is None:
+            run_in_place(rule, log_file, spec)  # does not return
+    if reply.get("fallback") or reply.get("retired"):
         run_in_place(rule, log_file, spec)  # does not return
     if "error" in reply:
-        print(f"embedding_film.runtime.client: {reply['error']} (see {worker_log(kind, owner_pid())})", file=sys.stderr)
+        print(f"embedding_film.runtime.client: {reply['error']} (see {worker_log(kind)})", file=sys.stderr)
     elif log_file and "usage" in reply:
         with open(log_file, "a") as handle:
             print(describe(reply["usage"]), file=handle)

@@ -15,21 +15,27 @@ status), and a rule's `conda:` environment still applies: workers are keyed by t
 Lifetime and safety (docs/runtime.md is the user's guide):
 - Only on Linux (client.workers_supported: abstract sockets, SO_PEERCRED, epoll, pidfds, fork); elsewhere
   every job runs in its own process.
-- A worker listens on an abstract Unix socket named after the user, the Snakemake process it serves
-  (FILM_OWNER_PID, set in rules/setup.smk), its kind, the Python, the working folder and the variables
-  libraries read when imported (client.IMPORT_TIME_ENV: a job whose CUDA_VISIBLE_DEVICES, HF_HOME, ... differ
-  gets a worker of its own), once it has imported; from its start it holds a second name (the claim), so no
-  second such worker starts. Only processes of the same user may use it (SO_PEERCRED).
+- A worker listens on an abstract Unix socket named after the user, its kind and a digest of the Python, the
+  working folder, the variables libraries read when imported (client.IMPORT_TIME_ENV: a job whose
+  CUDA_VISIBLE_DEVICES, HF_HOME, ... differ gets a worker of its own) and what a forked job inherits from it
+  (client.inherited: priority, CPUs, umask), once it has imported; from its start it holds a second name (the
+  claim), so no second such worker starts. Only processes of the same user may use it (SO_PEERCRED).
 - It imports before it forks and never starts threads or touches a GPU itself; if it finds another thread
   or an initialised CUDA after importing, it forks nothing and its clients run their jobs themselves.
 - It never runs anything slow between two connections: a warm-up that a job asks for (the model class of
   its checkpoint) is done by a successor forked for it, which then serves in its place (Worker.hand_over).
-- It exits when its Snakemake process is gone (checked twice a second) or after FILM_WORKER_IDLE seconds
-  without a job (default 300). A job dies with the worker that forked it (PR_SET_PDEATHSIG), even when the
-  worker is SIGKILLed. When a client goes away (Ctrl-C, Snakemake cancelling the job) the worker kills that
-  job's process group at once, and the job moves no output into place once its client is gone
-  (job.check_client); outputs are written to a temporary file and renamed, so a killed job leaves nothing
-  that looks complete.
+- It serves the runs that use it (each job's FILM_OWNER_PID: a Snakemake process, or a live mode's process that
+  runs Snakemake round after round). When a run ends (checked twice a second; even by kill -9) its running
+  jobs are killed. Once every run it served has ended it lingers FILM_WORKER_LINGER seconds (default 300; 0:
+  it ends with them), so that the next run in the same folder (a checkpoint appended, a setting changed)
+  pays no imports; while a run lasts it exits after FILM_WORKER_IDLE seconds without a job (default 300).
+- It serves no new job once a file it imported from has changed on disk (a module of this package, a folder
+  on sys.path: a library installed or upgraded): it gives up its names, so the next client starts a fresh
+  worker, and ends after its running jobs (retire). `embedding-film workers` lists and stops workers.
+- A job dies with the worker that forked it (PR_SET_PDEATHSIG), even when the worker is SIGKILLed. When a
+  client goes away (Ctrl-C, Snakemake cancelling the job) the worker kills that job's process group at once,
+  and the job moves no output into place once its client is gone (job.check_client); outputs are written to
+  a temporary file and renamed, so a killed job leaves nothing that looks complete.
 """
 
 import ctypes
@@ -48,6 +54,8 @@ from typing import Any
 
 from embedding_film.runtime.client import CLAIM, HEADER, KIND_OF, KINDS, address, owner_pid, workers_supported
 
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # workflow_scripts/embedding_film
+
 WarmUp = tuple[Any, Any, tuple[str, str]]  # a job's adapter, the job, and (rule, warm key): see Worker.hand_over
 
 
@@ -55,15 +63,19 @@ class Worker:
     """Serves the jobs of one kind: imports once, forks a child per job, reports each child's exit. A warm-up
     that a job asks for (its adapter's warm_key) is done by a successor, never while serving: see hand_over."""
 
-    def __init__(self, kind: str, owner: int, idle: float) -> None:
-        self.kind, self.owner, self.idle = kind, owner, idle
-        self.address = address(kind, owner)  # of this environment, before any import can change it
+    def __init__(self, kind: str, owner: int, idle: float, linger: float) -> None:
+        self.kind, self.idle, self.linger = kind, idle, linger
+        self.owners = {owner}  # the runs (Snakemake, a live mode's process) whose jobs it has served and that live
+        self.address = address(kind)  # of this environment, before any import can change it
         self.claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.selector = selectors.EpollSelector()
-        self.jobs: dict[int, tuple[socket.socket, int, float]] = {}  # pidfd -> (client, pid, start)
+        self.jobs: dict[int, tuple[socket.socket, int, float, int]] = {}  # pidfd -> (client, pid, start, owner)
         self.can_fork = True
-        self.last_active = time.monotonic()
+        self.last_job = time.monotonic()  # when a job or a successor's warm-up last ran
+        self.last_active = self.last_job  # ... or when an owner was last alive (FILM_WORKER_LINGER counts from it)
+        self.why_not_serving = ""
+        self.files: dict[str, tuple[int, int, int]] = {}  # what it imported from, as it was then (code_changed)
         self.warmed: set[tuple[str, str]] = set()  # (rule, warm key) done or tried by this worker or a predecessor
         self.successor: tuple[int, int, tuple[str, str]] | None = None  # (pid, ready pipe, key) while it warms up
         self.serving = True  # until a successor takes over: then it ends after its running jobs
@@ -100,6 +112,7 @@ class Worker:
             if hasattr(module, "warm"):
                 module.warm()
         limit_threads(1)  # finds the BLAS/OpenMP libraries once, for every job (job.limit_threads)
+        self.note_files()
         hazard = fork_hazard()
         if hazard:
             self.can_fork = False
@@ -108,7 +121,7 @@ class Worker:
 
     def serve(self) -> None:
         self.selector.register(self.listener, selectors.EVENT_READ, "accept")
-        next_owner_check = 0.0
+        next_check = 0.0
         while self.serving or self.jobs:
             # Clients that went away first: their jobs are killed before anything else is done.
             for key, _ in sorted(self.selector.select(timeout=0.5), key=lambda event: event[0].data != "client"):
@@ -121,15 +134,83 @@ class Worker:
                 else:
                     self.reap(key.fileobj)
             now = time.monotonic()
+            if now >= next_check:
+                next_check = now + 0.5
+                self.check_owners()
+                changed = self.code_changed() if self.serving else None
+                if changed:
+                    self.retire(f"{changed} since it imported it")
             if self.jobs or self.successor:
+                self.last_job = self.last_active = now
+            elif not self.serving:
+                break
+            elif self.owners:
                 self.last_active = now
-            if now >= next_owner_check:
-                next_owner_check = now + 0.5
-                if not alive(self.owner):
-                    return self.stop("its Snakemake process ended")
-            if not self.jobs and now - self.last_active > self.idle:
-                return self.stop(f"idle for {self.idle:.0f} s")
-        self.stop("its successor serves, and its last job has ended")
+                if now - self.last_job >= self.idle:
+                    return self.stop(f"idle for {self.idle:.0f} s")
+            elif now - self.last_active >= self.linger:
+                return self.stop(self.ended_why())
+        self.stop(self.why_not_serving)
+
+    def ended_why(self) -> str:
+        if self.linger <= 0:
+            return "its Snakemake run ended"
+        return f"no run used it for {self.linger:.0f} s after its last one ended (FILM_WORKER_LINGER)"
+
+    def check_owners(self) -> None:
+        """Forget the owners that have ended, and kill their running jobs (Snakemake was killed: nobody waits)."""
+        for owner in [o for o in self.owners if not alive(o)]:
+            self.owners.discard(owner)
+            for pidfd, (_conn, pid, _start, job_owner) in self.jobs.items():
+                if job_owner == owner:
+                    log(f"the run of job {pid} (pid {owner}) ended: killing the job")
+                    kill_job(pidfd, pid)
+
+    def note_files(self) -> None:
+        """Remember the files of the package's modules imported so far, and the folders on sys.path (a library
+        installed, upgraded or removed changes its site-packages folder), as they are now: code_changed()
+        compares. Called after each import; what it has noted already keeps its first state."""
+        here = os.getcwd()
+        paths = [p for p in sys.path if p and os.path.abspath(p) != here]  # not the working folder: a config edit
+        paths += [m.__file__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)]
+        for path in paths:
+            path = os.path.abspath(path)
+            if path in self.files or (path.endswith(".py") and not path.startswith(PACKAGE_ROOT + os.sep)):
+                continue
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            self.files[path] = (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def code_changed(self) -> str | None:
+        """What changed on disk of what this worker imported (None: nothing). Its jobs are forked with that code
+        in memory, so a worker whose code or libraries changed must serve no new job."""
+        for path, state in self.files.items():
+            try:
+                st = os.stat(path)
+                now = (st.st_mtime_ns, st.st_size, st.st_ino)
+            except OSError:
+                now = None
+            if now != state:
+                return (
+                    f"{os.path.relpath(path, os.path.dirname(PACKAGE_ROOT)) if path.endswith('.py') else path} changed"
+                )
+        return None
+
+    def retire(self, why: str) -> None:
+        """Serve no new job: give up the names (the next client starts a fresh worker), end after the running
+        jobs; a successor still warming up ends now."""
+        if not self.serving:
+            return
+        if self.successor is not None:
+            os.kill(self.successor[0], signal.SIGKILL)
+        self.selector.unregister(self.listener)
+        self.listener.close()
+        self.claim.close()
+        self.serving = False
+        self.why_not_serving = f"retired ({why})"
+        log(f"{self.kind} worker (pid {os.getpid()}) retires: {why}; it ends after its {len(self.jobs)} running job(s)")
 
     def accept(self) -> None:
         try:
@@ -146,12 +227,20 @@ class Worker:
             header, fds, _flags, _addr = socket.recv_fds(conn, HEADER.size, 3)
             size = HEADER.unpack(header + recv_exact(conn, HEADER.size - len(header)))[0]
             request = marshal.loads(recv_exact(conn, size))  # from a process of this user (checked above)
+            if "control" in request:
+                self.control(conn, request["control"])
+                return
             if KIND_OF.get(request["rule"]) != self.kind:
                 raise ValueError(f"rule {request['rule']!r} is not served by the {self.kind} worker")
-            if not self.can_fork:
-                reply(conn, {"status": None, "fallback": "this worker cannot fork safely"})
+            changed = self.code_changed()
+            if changed:
+                self.retire(f"{changed} since it imported it")
+            if changed or not self.can_fork:
+                why = "its code changed" if changed else "this worker cannot fork safely"
+                reply(conn, {"status": None, "retired" if changed else "fallback": why})
                 conn.close()
                 return
+            self.join(request)
             warm_up = self.start(conn, request, fds)
         except Exception as err:  # noqa: BLE001 - a bad request never stops the worker
             log(f"refused a request: {err}")
@@ -162,6 +251,40 @@ class Worker:
                 os.close(fd)
         if warm_up is not None:
             self.hand_over(*warm_up)
+
+    def join(self, request: dict[str, Any]) -> None:
+        """Serve the request's run from now on (its owner), lingering after it as long as its FILM_WORKER_LINGER
+        says (the latest run's setting holds)."""
+        if request["owner"] > 0 and alive(request["owner"]):
+            self.owners.add(request["owner"])
+        value = request["env"].get("FILM_WORKER_LINGER", str(LINGER))
+        try:
+            self.linger = float(value)
+        except ValueError:
+            log(f"ignored FILM_WORKER_LINGER={value!r} of a job (not a number): it lingers {self.linger:.0f} s")
+
+    def control(self, conn: socket.socket, command: str) -> None:
+        """A request of `embedding-film workers`: "info" (what this worker is and does) or "stop" (retire)."""
+        if command == "stop":
+            self.retire("asked to stop (embedding-film workers --stop)")
+        with open("/proc/self/statm") as statm:
+            rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        now = time.monotonic()
+        info = {
+            "pid": os.getpid(),
+            "kind": self.kind,
+            "folder": os.getcwd(),
+            "python": sys.executable,
+            "serving": self.serving,
+            "jobs": len(self.jobs),
+            "runs": sorted(self.owners),
+            "idle_s": 0.0 if self.jobs else now - self.last_job,
+            "linger_s": self.linger,
+            "ends_in_s": None if self.owners or self.jobs else max(0.0, self.linger - (now - self.last_active)),
+            "rss_mb": rss,
+        }
+        reply(conn, info)
+        conn.close()
 
     def start(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> WarmUp | None:
         """Fork the job's process. Returns what to warm up after it (adapter, job, key) when its adapter names
@@ -174,7 +297,7 @@ class Worker:
         sys.stdout.flush()
         sys.stderr.flush()
         worker_fds = [self.claim.fileno(), self.listener.fileno(), self.selector.fileno()]
-        worker_fds += [fd for pidfd, (other, _, _) in self.jobs.items() for fd in (pidfd, other.fileno())]
+        worker_fds += [fd for pidfd, (other, *_) in self.jobs.items() for fd in (pidfd, other.fileno())]
         worker_fds += [self.successor[1]] if self.successor else []
         gc.freeze()  # the worker's objects leave the collector's lists: a child's collections do not copy their pages
         worker = os.getpid()
@@ -183,7 +306,7 @@ class Worker:
             os._exit(child(job, request, fds, worker_fds, worker, conn.fileno()))
         conn.setblocking(False)
         pidfd = os.pidfd_open(pid)
-        self.jobs[pidfd] = (conn, pid, time.monotonic())
+        self.jobs[pidfd] = (conn, pid, time.monotonic(), request["owner"])
         self.selector.register(pidfd, selectors.EVENT_READ, "child")
         self.selector.register(conn, selectors.EVENT_READ, "client")
         key = warm_key(module, job)
@@ -215,7 +338,7 @@ class Worker:
     def succeed(self, module: Any, job: Any, key: tuple[str, str], done: int) -> int:
         """The successor's life: leave its predecessor's jobs to it, warm up, say so through `done`, serve."""
         try:
-            for pidfd, (conn, _pid, _start) in self.jobs.items():
+            for pidfd, (conn, _pid, _start, _owner) in self.jobs.items():
                 os.close(pidfd)
                 conn.close()  # this process's copies: the predecessor keeps serving them
             self.jobs = {}
@@ -223,6 +346,7 @@ class Worker:
             self.selector = selectors.EpollSelector()
             started = time.monotonic()
             module.warm(job)
+            self.note_files()
             hazard = fork_hazard()
             if hazard:
                 log(f"{hazard} while warming up for {key[0]} ({key[1]}): jobs go on without this warm-up")
@@ -234,7 +358,7 @@ class Worker:
             except OSError:
                 pass  # the predecessor is gone: this worker serves all the same
             os.close(done)
-            self.last_active = time.monotonic()
+            self.last_job = self.last_active = time.monotonic()
             self.serve()
         except SystemExit:
             self.stop("terminated")
@@ -263,12 +387,13 @@ class Worker:
         self.listener.close()  # the names live on in the successor: a client never connects to a closing worker
         self.claim.close()
         self.serving = False
+        self.why_not_serving = "its successor serves, and its last job has ended"
         log(f"pid {os.getpid()} hands over to pid {pid}; it ends after its {len(self.jobs)} running job(s)")
 
     def client_gone(self, conn: Any) -> None:
         """A client's socket became readable while its job runs: the client went away; kill its job (which,
         should it get there first, does not move an output into place either: job.check_client)."""
-        for pidfd, (client_conn, pid, _start) in self.jobs.items():
+        for pidfd, (client_conn, pid, _start, _owner) in self.jobs.items():
             if client_conn is conn:
                 log(f"client of job {pid} went away: killing the job")
                 kill_job(pidfd, pid)
@@ -276,7 +401,7 @@ class Worker:
                 return
 
     def reap(self, pidfd: Any) -> None:
-        conn, pid, start = self.jobs.pop(pidfd)
+        conn, pid, start, _owner = self.jobs.pop(pidfd)
         self.selector.unregister(pidfd)
         os.close(pidfd)
         _, status, usage = os.wait4(pid, 0)
@@ -298,7 +423,7 @@ class Worker:
         conn.close()
 
     def stop(self, why: str) -> None:
-        for pidfd, (_conn, pid, _start) in self.jobs.items():
+        for pidfd, (_conn, pid, _start, _owner) in self.jobs.items():
             kill_job(pidfd, pid)
         if self.successor is not None:  # still warming up, for a worker that no longer serves
             os.kill(self.successor[0], signal.SIGKILL)
@@ -418,17 +543,21 @@ def log(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
-def idle_seconds() -> float:
-    """FILM_WORKER_IDLE: the seconds a worker waits without a job before it exits (default 300)."""
-    value = os.environ.get("FILM_WORKER_IDLE", "300")
+LINGER = 300.0  # FILM_WORKER_LINGER's default: seconds a worker waits for a next run once its runs have ended
+
+
+def seconds(name: str, default: float) -> float:
+    """A number of seconds from the environment: FILM_WORKER_IDLE (a worker's wait for a job while its run lasts,
+    default 300) or FILM_WORKER_LINGER (its wait for a next run once its runs have ended; 0: it ends with them)."""
+    value = os.environ.get(name, str(default))
     try:
         return float(value)
     except ValueError:
-        raise SystemExit(f"FILM_WORKER_IDLE={value!r} is not a number of seconds; set it to one, e.g. 300.") from None
+        raise SystemExit(f"{name}={value!r} is not a number of seconds; set it to one, e.g. {default:.0f}.") from None
 
 
 def serve(kind: str, owner: int) -> int:
-    worker = Worker(kind, owner, idle_seconds())
+    worker = Worker(kind, owner, seconds("FILM_WORKER_IDLE", 300), seconds("FILM_WORKER_LINGER", LINGER))
     try:
         if not worker.claim_name():
             return 0
