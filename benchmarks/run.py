@@ -380,8 +380,18 @@ def ratio_row(scenario: str, wf: Timed, base: float, limit: float | None, output
     return Row(scenario, wf.seconds, base, target, passed, summarise_jobs(wf.jobs), outputs)
 
 
+def stop_workers(root: Path) -> None:
+    """End the warm workers that serve the folders under `root`: row 1 times a first run (no worker lingering
+    from an earlier harness run in the same folder), and a finished workload's workers hold no memory."""
+    from embedding_film.cli.workers import stop
+
+    for folder in (root / name for name in ("wf", "wf_cold", "wf_default", "mono")):
+        stop(folder)
+
+
 def run_workload(w: Workload, scale: str, args: argparse.Namespace) -> WorkloadResult:
     root = WORK / scale / w.name
+    stop_workers(root)
     if root.exists():
         shutil.rmtree(root)
     folder = root / "checkpoints" / POOL.name
@@ -515,6 +525,7 @@ def run_workload(w: Workload, scale: str, args: argparse.Namespace) -> WorkloadR
             outputs=f"baseline process: {result.baseline_rss_mb:.0f} MB",
         )
     )
+    stop_workers(root)
     return result
 
 
