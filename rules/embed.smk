@@ -16,7 +16,7 @@ rule embed:
         run_benchmark("embed/{step}.tsv")
     conda:
         "../envs/train.yaml"
-    threads: 1
+    threads: embed_threads
     resources:
         mem_mb=4000,
         # one GPU unless embedding.device is cpu (slurm: --gpus; locally --resources gpu=N serialises)

@@ -20,6 +20,18 @@ def run_of(wildcards):
     return RUNS[wildcards.run]
 
 
+@functools.cache
+def embeddings_to_make(run_name):
+    """How many of a run's checkpoints have no embeddings yet (looked up once per parse)."""
+    return sum(not os.path.exists(run_path(f"embeddings/{step}.npy", run_name)) for step in RUNS[run_name].steps)
+
+
+def embed_threads(wildcards):
+    """Every core for an embedding made alone (a checkpoint appended to a film: its other jobs wait for it), one
+    each for several, which run side by side."""
+    return workflow.cores if embeddings_to_make(wildcards.run) <= 1 else 1
+
+
 def step_of(wildcards):
     """The checkpoint step of a job, which must be one of its run's checkpoints."""
     run, step = run_of(wildcards), int(wildcards.step)

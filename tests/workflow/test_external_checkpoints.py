@@ -312,6 +312,8 @@ def test_the_default_layout_places_an_appended_checkpoint_and_refits_when_the_fi
     monkeypatch.chdir(workdir)  # (workers --stop below: this folder's)
     proc = snakemake(workdir, "--configfile", "test.yaml")
     assert "Warm workers (train, analysis, render) wait 300 s for the next run in this folder" in proc.stderr
+    embeds = re.findall(r"rule embed:\n(.*?)\nShell command", proc.stdout + proc.stderr, re.S)
+    assert len(embeds) == 2 and not any("threads:" in e for e in embeds)  # one thread each, side by side
     res = workdir / "results" / "external"
     layout = json.loads((res / "film_metrics.json").read_text())["layout"]
     assert layout["fit_steps"] == [2, 4] and layout["placed_steps"] == [] and layout["refit_due"] is None
@@ -320,7 +322,9 @@ def test_the_default_layout_places_an_appended_checkpoint_and_refits_when_the_fi
     shutil.move(str(later), folder / "checkpoint-6")
     plan = planned(workdir)
     assert "layout" not in plan and plan["project"] == ["6"] and plan["frame"] == ["6"] and plan["camera_step"] == ["6"]
-    snakemake(workdir, "--configfile", "test.yaml")
+    proc = snakemake(workdir, "--configfile", "test.yaml")
+    (embed,) = re.findall(r"rule embed:\n(.*?)\nShell command", proc.stdout + proc.stderr, re.S)
+    assert "threads: 2" in embed  # the one embedding to make takes every core
     layout = json.loads((res / "film_metrics.json").read_text())["layout"]
     assert layout["fit_steps"] == [2, 4] and layout["placed_steps"] == [6]
     assert "forked from a warm worker" in (res / "logs" / "embed" / "6.log").read_text()
