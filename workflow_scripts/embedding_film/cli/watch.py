@@ -9,8 +9,8 @@ the Trainer's planned max_steps has been filmed, no checkpoint has appeared for 
 configs/live.yaml comes first (it sets nothing now: the default layout places appended checkpoints and
 keeps old frames, refitting only when the film says why); CONFIG overrides it. Each round prints one line: the new steps, what ran, and the seconds from the newest
 checkpoint being complete to the updated film. A checkpoint still being written is left out of a round
-with one warning and joins a later one (rules/setup.smk). The warm workers outlive the rounds (they serve
-this process), so a round pays no imports. Ctrl-C stops Snakemake cleanly (no lock, no half-written file;
+with one warning and joins a later one (rules/setup.smk). The warm workers outlive the rounds (this process
+is the run they serve), so a round pays no imports. Ctrl-C stops Snakemake cleanly (no lock, no half-written file;
 the next `make watch` carries on: its first round, at once, reruns what Ctrl-C stopped).
 
 With --follow-stdin the watcher serves a training process (FilmCallback, api/callback.py) through its standard
