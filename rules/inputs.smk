@@ -211,12 +211,38 @@ def all_views(wildcards):
     return sorted({view_file(wildcards, s) for s in run.steps})
 
 
-def camera_window(wildcards):
-    """The projections a causal camera reads: this checkpoint's and those of the camera.window - 1 before it."""
-    run, step = run_of(wildcards), step_of(wildcards)
+# The causal cameras' states are chained through every CAMERA_CHAIN-th checkpoint (by position): a checkpoint's
+# camera starts from the state of the last such checkpoint before it and replays the few since
+# (camera.causal_replay), so a film's cameras take about n / CAMERA_CHAIN jobs one after the other, not n (each a
+# few milliseconds of work and a Snakemake job's latency), every camera the same as the step-by-step chain's.
+CAMERA_CHAIN = 10
+
+
+def camera_base(run, step):
+    """The position of the checkpoint whose camera state `step`'s camera starts from (-1: none, the first)."""
     i = run.steps.index(step)
-    window = run.cfg["camera"]["window"]
-    return per_step(run, "projection", run.steps[max(0, i - window + 1) : i + 1])
+    return (i - 1) // CAMERA_CHAIN * CAMERA_CHAIN if i > 0 else -1
+
+
+def camera_state(wildcards):
+    """{previous: the camera file whose state this checkpoint's camera starts from} (nothing for the first)."""
+    run = run_of(wildcards)
+    base = camera_base(run, step_of(wildcards))
+    return {} if base < 0 else {"previous": run_path(f"projection/camera/{run.steps[base]}.json", run.name)}
+
+
+def camera_replay(wildcards):
+    """How many cameras a camera_step job computes: its own and those since its starting state's checkpoint."""
+    run, step = run_of(wildcards), step_of(wildcards)
+    return run.steps.index(step) - camera_base(run, step)
+
+
+def camera_window(wildcards):
+    """The projections a causal camera reads: those of the checkpoints it replays (camera_replay), and of the
+    camera.window - 1 before the first of them."""
+    run, step = run_of(wildcards), step_of(wildcards)
+    i, window = run.steps.index(step), run.cfg["camera"]["window"]
+    return per_step(run, "projection", run.steps[max(0, camera_base(run, step) + 2 - window) : i + 1])
 
 
 def limits_projections(wildcards):

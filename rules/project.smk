@@ -83,8 +83,8 @@ rule frame_limits:
 
 # The camera (workflow_scripts/embedding_film/film/camera.py): what each frame shows of the layout. camera.mode fixed uses
 # frame_limits above; lookahead plans every frame at once (rule camera); causal gives each checkpoint its own
-# camera from the frames up to it (rule camera_step: the last camera.window frames and the previous
-# checkpoint's camera state), so appending a checkpoint changes no old frame.
+# camera from the frames up to it (rule camera_step: the camera state of an earlier checkpoint, rules/inputs.smk
+# camera_base, and the frames since), so appending a checkpoint changes no old frame.
 
 
 rule camera:
@@ -114,7 +114,7 @@ rule camera:
 
 rule camera_step:
     input:
-        unpack(previous_step("previous", "projection/camera", "json")),
+        unpack(camera_state),
         projections=camera_window,
         code=code_files("camera_step"),
     output:
@@ -127,6 +127,12 @@ rule camera_step:
         "../envs/analysis.yaml"
     threads: 1
     params:
-        **job_params("camera_step", step=step_of, settings=setting("camera"), margin=setting("frames", "margin")),
+        **job_params(
+            "camera_step",
+            step=step_of,
+            replay=camera_replay,
+            settings=setting("camera"),
+            margin=setting("frames", "margin"),
+        ),
     shell:
         job()

@@ -194,3 +194,26 @@ def test_a_causal_camera_step_from_the_previous_state_is_the_whole_plan_s(window
         row, state = causal_next(frames[max(0, i - window + 1) : i + 1], state, window=window)
         state = json.loads(json.dumps(state))  # as camera/{step}.json carries it
         np.testing.assert_array_equal(row, planned[i])
+
+
+@pytest.mark.parametrize("window", [1, 3, 5])
+def test_a_causal_camera_replayed_from_an_earlier_state_is_the_whole_plan_s(window: int) -> None:
+    """Rule camera_step starts from the state of the last checkpoint of every tenth before it (rules/inputs.smk,
+    camera_base) and replays the frames since (camera.causal_replay): the row and the state it hands on equal
+    the step-by-step chain's, bit for bit, from any starting frame."""
+    from embedding_film.film.camera import causal_next, causal_replay
+
+    frames = list(TABLE_RUNS["demo"])
+    planned = plan_camera(frames, "causal", window=window)
+    states: list[dict | None] = [None]  # states[k + 1]: the state after frame k, through JSON
+    for i in range(len(frames)):
+        _, state = causal_next(frames[max(0, i - window + 1) : i + 1], states[-1], window=window)
+        states.append(json.loads(json.dumps(state)))
+    for i in range(len(frames)):
+        for base in (-1, *range(max(0, i - 12), i)):  # -1: from the film's start
+            given = frames[max(0, base + 2 - window) : i + 1]
+            row, state = causal_replay(given, states[base + 1], i - base, window=window)
+            np.testing.assert_array_equal(row, planned[i])
+            assert json.loads(json.dumps(state)) == states[i + 1]
+    with pytest.raises(ValueError, match="count 0 is not between 1"):
+        causal_replay(frames[:2], None, 0, window=window)

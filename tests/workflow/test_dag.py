@@ -50,6 +50,36 @@ def test_dry_run_lists_every_checkpoint_of_the_cifar10_config_offline(tmp_path: 
     assert not (workdir / "results").exists()
 
 
+def test_causal_cameras_wait_on_every_tenth_checkpoints_camera_not_on_each_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """camera.mode causal over the CIFAR-10 config's checkpoints: checkpoint i's camera starts from the state of
+    checkpoint 10 * ((i - 1) // 10) and reads the projections since it (and camera.window - 1 before), so the
+    film's cameras wait on about n / 10 jobs one after the other, not n, and none reads more than 12 files."""
+    workdir = make_workdir(tmp_path)
+    shutil.copy(REPO / "configs" / "cifar10-vit.yaml", workdir / "test.yaml")
+    set_config(workdir, {"camera": {"mode": "causal", "window": 3}})
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = snakemake(workdir, "-n", "--configfile", "test.yaml").stdout
+    jobs = {}
+    for block in re.findall(r"rule camera_step:\n(.*?)\n\n", out + "\n\n", re.S):
+        step = int(re.search(r"step=(\d+)", block).group(1))
+        inputs = re.search(r"input: (.*)", block).group(1).split(", ")
+        jobs[step] = (
+            [int(re.search(r"camera/(\d+)\.json", f).group(1)) for f in inputs if f.endswith(".json")],
+            [f for f in inputs if f.endswith(".npy")],
+        )
+    steps = sorted(jobs)
+    assert len(steps) > 40
+    depth = {}
+    for i, step in enumerate(steps):
+        previous, projections = jobs[step]
+        assert previous == ([] if i == 0 else [steps[(i - 1) // 10 * 10]]), (step, previous)
+        assert len(projections) <= 10 + 3 - 1
+        depth[step] = 1 + (depth[previous[0]] if previous else 0)
+    assert max(depth.values()) == (len(steps) - 2) // 10 + 2  # the first camera, then one per ten
+
+
 def test_make_dag_draws_the_rule_graph_and_a_3_checkpoint_dag(tmp_path: Path) -> None:
     if not shutil.which("dot"):
         reason = "Graphviz's dot is not installed (Debian: apt-get install graphviz; .ci/run does this with CI=true)"

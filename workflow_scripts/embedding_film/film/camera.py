@@ -193,6 +193,22 @@ def causal_next(
     return row, {"log_half": log_half, "half": half, "centre": centre, "widest": widest}
 
 
+def causal_replay(
+    frames: Sequence[np.ndarray], state: dict[str, Any] | None, count: int, **settings: Any
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The causal camera row of the last of `frames` and its state, replaying the last `count` frames one
+    causal_next at a time from `state`, the camera state of the frame before them (None: they start the film).
+    `frames` also holds the window - 1 frames before those (fewer at the film's start). So a frame's camera
+    can start from the state of any frame before it, not only the previous one: the same row, bit for bit."""
+    if not 1 <= count <= len(frames):
+        raise ValueError(f"count {count} is not between 1 and the {len(frames)} frames given")
+    row = np.empty(0)
+    for k in range(len(frames) - count, len(frames)):
+        row, state = causal_next(frames[: k + 1], state, **settings)
+    assert state is not None
+    return row, state
+
+
 def limits(camera: np.ndarray) -> dict[str, list[float]]:
     """One camera row as axis limits in the format of projection/limits.json: {"x": [x0, x1], "y": [y0, y1]}."""
     cx, cy, h = (float(v) for v in camera[:3])

@@ -171,11 +171,11 @@ class Worker:
         installed, upgraded or removed changes its site-packages folder), as they are now: code_changed()
         compares. Called after each import; what it has noted already keeps its first state."""
         here = os.getcwd()
-        paths = [p for p in sys.path if p and os.path.abspath(p) != here]  # not the working folder: a config edit
-        paths += [m.__file__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)]
+        modules = [os.path.abspath(m.__file__) for m in list(sys.modules.values()) if getattr(m, "__file__", None)]
+        paths = [os.path.abspath(p) for p in sys.path if p and os.path.abspath(p) != here]  # not a config's edit
+        paths += [m for m in modules if m.startswith(PACKAGE_ROOT + os.sep)]
         for path in paths:
-            path = os.path.abspath(path)
-            if path in self.files or (path.endswith(".py") and not path.startswith(PACKAGE_ROOT + os.sep)):
+            if path in self.files:
                 continue
             try:
                 st = os.stat(path)
@@ -379,9 +379,10 @@ class Worker:
         self.selector.unregister(ready)
         os.close(ready)
         self.successor = None
-        if not warm:
+        if not warm or not self.serving:  # (not serving: it retired, and killed the successor)
             os.waitpid(pid, 0)
-            log(f"no warm-up for {key[0]} ({key[1]}): pid {os.getpid()} serves on, its jobs do their own")
+            if self.serving:
+                log(f"no warm-up for {key[0]} ({key[1]}): pid {os.getpid()} serves on, its jobs do their own")
             return
         self.selector.unregister(self.listener)
         self.listener.close()  # the names live on in the successor: a client never connects to a closing worker
