@@ -505,3 +505,20 @@ def test_a_job_at_another_priority_gets_a_worker_of_its_own(tmp_path: Path, owne
     analysis = [p for p in workers(owner) if b"analysis" in Path(f"/proc/{p}/cmdline").read_bytes()]
     nice = sorted(int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[16]) for p in analysis)
     assert nice == [0, 19]
+
+
+def test_a_worker_whose_folder_was_cleaned_ends(tmp_path: Path, runs: Callable[[], subprocess.Popen[bytes]]) -> None:
+    """`make clean` (.snakemake/ removed, the worker's log with it) while a worker waits for the next run: it
+    ends, and the next run's jobs get a fresh one."""
+    import shutil
+
+    run = runs()
+    first = client(tmp_path, job_spec(tmp_path), run.pid, FILM_WORKER_LINGER="60")
+    assert first.wait(timeout=120) == 0, first.stderr.read()
+    (pid,) = [p for p in workers(run.pid) if b"analysis" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    ended(run)
+    shutil.rmtree(tmp_path / ".snakemake")
+    assert wait_until(lambda: gone(pid), timeout=10), "the worker outlived its folder's clean-up"
+    again = client(tmp_path, job_spec(tmp_path), runs().pid)
+    assert again.wait(timeout=120) == 0, again.stderr.read()
+    assert worker_log(tmp_path, "analysis").count("analysis worker ready") == 1  # a fresh worker, a fresh log

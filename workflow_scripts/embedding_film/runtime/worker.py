@@ -30,8 +30,9 @@ Lifetime and safety (docs/runtime.md is the user's guide):
   it ends with them), so that the next run in the same folder (a checkpoint appended, a setting changed)
   pays no imports; while a run lasts it exits after FILM_WORKER_IDLE seconds without a job (default 300).
 - It serves no new job once a file it imported from has changed on disk (a module of this package, a folder
-  on sys.path: a library installed or upgraded): it gives up its names, so the next client starts a fresh
-  worker, and ends after its running jobs (retire). `embedding-film workers` lists and stops workers.
+  on sys.path: a library installed or upgraded), or its log or working folder was deleted: it gives up its
+  names, so the next client starts a fresh worker, and ends after its running jobs (retire).
+  `embedding-film workers` lists and stops workers.
 - A job dies with the worker that forked it (PR_SET_PDEATHSIG), even when the worker is SIGKILLed. When a
   client goes away (Ctrl-C, Snakemake cancelling the job) the worker kills that job's process group at once,
   and the job moves no output into place once its client is gone (job.check_client); outputs are written to
@@ -139,7 +140,7 @@ class Worker:
                 self.check_owners()
                 changed = self.code_changed() if self.serving else None
                 if changed:
-                    self.retire(f"{changed} since it imported it")
+                    self.retire(changed)
             if self.jobs or self.successor:
                 self.last_job = self.last_active = now
             elif not self.serving:
@@ -185,7 +186,16 @@ class Worker:
 
     def code_changed(self) -> str | None:
         """What changed on disk of what this worker imported (None: nothing). Its jobs are forked with that code
-        in memory, so a worker whose code or libraries changed must serve no new job."""
+        in memory, so a worker whose code or libraries changed must serve no new job. A worker whose log or
+        working folder was deleted (`make clean`, the folder removed) serves none either: it belongs to a run
+        folder that is gone."""
+        try:
+            if os.fstat(sys.stderr.fileno()).st_nlink == 0:
+                return "its log was deleted"
+            if os.stat(".").st_nlink == 0:
+                return "its working folder was deleted"
+        except OSError:
+            return "its working folder was deleted"
         for path, state in self.files.items():
             try:
                 st = os.stat(path)
@@ -193,9 +203,8 @@ class Worker:
             except OSError:
                 now = None
             if now != state:
-                return (
-                    f"{os.path.relpath(path, os.path.dirname(PACKAGE_ROOT)) if path.endswith('.py') else path} changed"
-                )
+                name = os.path.relpath(path, os.path.dirname(PACKAGE_ROOT)) if path.endswith(".py") else path
+                return f"{name} changed since it imported it"
         return None
 
     def retire(self, why: str) -> None:
@@ -234,9 +243,9 @@ class Worker:
                 raise ValueError(f"rule {request['rule']!r} is not served by the {self.kind} worker")
             changed = self.code_changed()
             if changed:
-                self.retire(f"{changed} since it imported it")
+                self.retire(changed)
             if changed or not self.can_fork:
-                why = "its code changed" if changed else "this worker cannot fork safely"
+                why = changed or "this worker cannot fork safely"
                 reply(conn, {"status": None, "retired" if changed else "fallback": why})
                 conn.close()
                 return
