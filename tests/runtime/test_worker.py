@@ -194,6 +194,7 @@ def test_a_slow_warm_up_never_blocks_the_workers_other_jobs(tmp_path: Path, owne
         "PYTHONPATH": str(REPO / "workflow_scripts"),
         "FILM_OWNER_PID": str(owner),
         "FILM_WORKERS": "on",
+        "OMP_NUM_THREADS": "1",  # as Snakemake sets it for a one-thread job: this worker imports before it would
     }
     log_path = tmp_path / ".snakemake" / "film-workers" / "analysis-slow.log"
     log_path.parent.mkdir(parents=True)
@@ -522,3 +523,34 @@ def test_a_worker_whose_folder_was_cleaned_ends(tmp_path: Path, runs: Callable[[
     again = client(tmp_path, job_spec(tmp_path), runs().pid)
     assert again.wait(timeout=120) == 0, again.stderr.read()
     assert worker_log(tmp_path, "analysis").count("analysis worker ready") == 1  # a fresh worker, a fresh log
+
+
+def test_a_worker_started_by_a_job_of_several_threads_works_on_one(tmp_path: Path, owner: int) -> None:
+    """Snakemake sets OMP_NUM_THREADS & co. to a job's `threads:`, and the job that starts the workers may be a
+    layout job (every core): the worker still imports and warms up (the learned map's first steps: a kNN) on one
+    thread. A worker that ran an OpenMP region on more keeps a thread pool that a forked job inherits without
+    its threads: the next job to use several threads would wait for them for ever."""
+    several = {name: "2" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    proc = client(tmp_path, job_spec(tmp_path), owner, FILM_WARM_LEARNED_MAP="1", **several)
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    assert "forked from a warm worker" in (tmp_path / "ood.log").read_text()  # no thread stopped it forking
+    (pid,) = [p for p in workers(owner) if b"analysis" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    threads = [Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip() for tid in os.listdir(f"/proc/{pid}/task")]
+    assert [t for t in threads if t != "jemalloc_bg_thd"] == ["python"], threads  # the main thread alone
+
+
+def test_a_worker_with_a_native_thread_pool_forks_nothing() -> None:
+    """fork_hazard sees the threads a library starts natively (an OpenMP pool), not only Python's."""
+    code = """
+import numpy as np, threadpoolctl
+from sklearn.metrics import pairwise_distances_argmin_min
+from embedding_film.runtime.worker import fork_hazard
+assert fork_hazard() is None, fork_hazard()
+with threadpoolctl.threadpool_limits(2):
+    pairwise_distances_argmin_min(np.random.rand(4000, 16).astype(np.float32), np.random.rand(300, 16).astype(np.float32))
+print(fork_hazard())
+"""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow_scripts"), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "native thread(s) a library started" in out.stdout, out.stdout

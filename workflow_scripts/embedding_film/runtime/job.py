@@ -39,6 +39,17 @@ def setup_logging(log_file: str | os.PathLike[str] | None) -> None:
 
 
 _THREADPOOLS: Any = None  # threadpoolctl's view of the loaded BLAS/OpenMP libraries, found once per worker
+# The variables the numeric libraries read their thread counts from when they load (Snakemake sets the first
+# four to a job's `threads:`).
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "GOTO_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
 
 
 def limit_threads(threads: int) -> None:
@@ -47,7 +58,7 @@ def limit_threads(threads: int) -> None:
     calls it once before forking, so its jobs do not search the loaded libraries again."""
     global _THREADPOOLS
     threads = max(1, int(threads))
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)

@@ -20,8 +20,9 @@ Lifetime and safety (docs/runtime.md is the user's guide):
   CUDA_VISIBLE_DEVICES, HF_HOME, ... differ gets a worker of its own) and what a forked job inherits from it
   (client.inherited: priority, CPUs, umask), once it has imported; from its start it holds a second name (the
   claim), so no second such worker starts. Only processes of the same user may use it (SO_PEERCRED).
-- It imports before it forks and never starts threads or touches a GPU itself; if it finds another thread
-  or an initialised CUDA after importing, it forks nothing and its clients run their jobs themselves.
+- It imports before it forks, on one thread whatever job started it, and never starts threads or touches a
+  GPU itself; if it finds another thread (Python's or a library's native pool) or an initialised CUDA after
+  importing, it forks nothing and its clients run their jobs themselves.
 - It never runs anything slow between two connections: a warm-up that a job asks for (the model class of
   its checkpoint) is done by a successor forked for it, which then serves in its place (Worker.hand_over).
 - It serves the runs that use it (each job's FILM_OWNER_PID: a Snakemake process, or a live mode's process that
@@ -99,8 +100,14 @@ class Worker:
 
     def preload(self) -> None:
         """Import every adapter of this kind and call its warm() (heavy imports, no threads, no GPU)."""
-        from embedding_film.runtime.job import adapter, limit_threads
+        from embedding_film.runtime.job import THREAD_VARIABLES, adapter, limit_threads
 
+        # One thread in the worker itself, whatever job started it (Snakemake sets OMP_NUM_THREADS & co. to that
+        # job's `threads:`): a worker that ran an OpenMP region on more threads keeps a thread pool that its
+        # forked jobs inherit without its threads, and the first job to use several threads waits for them
+        # for ever. Set before the libraries load, which read these once.
+        for name in THREAD_VARIABLES:
+            os.environ[name] = "1"
         started = time.monotonic()
         try:
             import tqdm
@@ -490,9 +497,21 @@ def fork_hazard() -> str | None:
     return None
 
 
+FORK_SAFE_THREADS = ("jemalloc_bg_thd",)  # pyarrow's allocator's background thread: its fork handlers reset it
+
+
 def other_threads() -> list[str]:
-    """Names of this process's threads besides the main one (a worker with any may not fork)."""
-    return [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    """This process's threads besides the main one (a worker with any may not fork): Python's by name, and those
+    a library started natively (an OpenMP or BLAS pool, which a forked child inherits without its threads),
+    but for FORK_SAFE_THREADS."""
+    names = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    try:
+        tasks = [tid for tid in os.listdir("/proc/self/task") if int(tid) != threading.get_native_id()]
+        comms = [open(f"/proc/self/task/{tid}/comm").read().strip() for tid in tasks]
+    except OSError:
+        return names
+    native = sum(comm not in FORK_SAFE_THREADS for comm in comms) - len(names)  # (Python's are native too)
+    return names + [f"{native} native thread(s) a library started"] if native > 0 else names
 
 
 def recv_exact(conn: socket.socket, size: int) -> bytes:
