@@ -27,9 +27,11 @@ def embeddings_to_make(run_name):
 
 
 def embed_threads(wildcards):
-    """Every core for an embedding made alone (a checkpoint appended to a film: its other jobs wait for it), one
-    each for several, which run side by side."""
-    return workflow.cores if embeddings_to_make(wildcards.run) <= 1 else 1
+    """Every core of this machine for an embedding made alone (a checkpoint appended to a film: its other jobs wait
+    for it), one each for several, which run side by side. One on a cluster, where each is a job of its own and
+    workflow.cores is the cluster's allowance (a GPU does the work there)."""
+    alone = embeddings_to_make(wildcards.run) <= 1
+    return workflow.cores if alone and workflow.local_exec else 1
 
 
 def step_of(wildcards):

@@ -71,6 +71,16 @@ def test_profile_plans_one_job_per_checkpoint_and_gpus_only_for_training_and_for
     for rule, res in resources.items():
         assert "runtime" in res and "mem_mb" in res, (rule, res)  # walltime and memory for every sbatch
         assert "slurm_partition" not in res and "slurm_account" not in res  # site settings stay out
+    # One checkpoint left to embed (an appended one): locally it takes every core; through the profile one CPU,
+    # not the cluster's allowance
+    embeddings = workdir / "results" / "tiny" / "embeddings"
+    embeddings.mkdir(parents=True)
+    for step in STEPS[:-1]:
+        (embeddings / f"{step}.npy").touch()
+    out = snakemake(workdir, "-n", "--workflow-profile", str(PROFILE), "--configfile", "test.yaml").stdout
+    embeds = [b for b in re.split(r"\n(?=(?:local)?rule \S+:)", out) if re.match(r"(?:local)?rule embed:", b.strip())]
+    threads = [re.search(r"^\s+threads: (\d+)$", b, re.M) for b in embeds]
+    assert embeds and not any(threads), [t.group(0) for t in threads if t]  # (a job of one thread shows none)
 
 
 # ---------------------------------------------------------------------------------------- the cluster
