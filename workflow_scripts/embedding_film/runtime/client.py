@@ -188,11 +188,17 @@ def owner_pid() -> int:
 def inherited() -> str:
     """What a forked job inherits from its worker rather than from its client, as a string: the scheduling policy
     and nice value (a film started at idle priority by FilmCallback must not lend its workers to a normal run), the
-    CPUs it may run on, and the umask its outputs are created with."""
+    CPUs it may run on, the umask its outputs are created with, and the control group whose limits it runs under
+    (a run started in a memory-limited scope must not use a worker started outside it)."""
     mask = os.umask(0o022)
     os.umask(mask)
     cpus = ",".join(map(str, sorted(os.sched_getaffinity(0))))
-    return f"{os.sched_getscheduler(0)}/{os.getpriority(os.PRIO_PROCESS, 0)}/{cpus}/{mask:o}"
+    try:
+        with open("/proc/self/cgroup") as handle:
+            group = handle.read()
+    except OSError:
+        group = ""
+    return f"{os.sched_getscheduler(0)}/{os.getpriority(os.PRIO_PROCESS, 0)}/{cpus}/{mask:o}/{group}"
 
 
 def address(kind: str, python: str = sys.executable) -> bytes:

@@ -18,7 +18,7 @@ Lifetime and safety (docs/runtime.md is the user's guide):
 - A worker listens on an abstract Unix socket named after the user, its kind and a digest of the Python, the
   working folder, the variables libraries read when imported (client.IMPORT_TIME_ENV: a job whose
   CUDA_VISIBLE_DEVICES, HF_HOME, ... differ gets a worker of its own) and what a forked job inherits from it
-  (client.inherited: priority, CPUs, umask), once it has imported; from its start it holds a second name (the
+  (client.inherited: priority, CPUs, umask, control group), once it has imported; from its start it holds a second name (the
   claim), so no second such worker starts. Only processes of the same user may use it (SO_PEERCRED).
 - It imports before it forks, on one thread whatever job started it, and never starts threads or touches a
   GPU itself; if it finds another thread (Python's or a library's native pool) or an initialised CUDA after
