@@ -28,10 +28,11 @@ def embeddings_to_make(run_name):
 
 def embed_threads(wildcards):
     """Every core of this machine for an embedding made alone (a checkpoint appended to a film: its other jobs wait
-    for it), one each for several, which run side by side. One on a cluster, where each is a job of its own and
-    workflow.cores is the cluster's allowance (a GPU does the work there)."""
-    alone = embeddings_to_make(wildcards.run) <= 1
-    return workflow.cores if alone and workflow.local_exec else 1
+    for it), one each for several, which run side by side. One on a cluster, where each is a job of its own,
+    workflow.cores is the cluster's allowance, and the job's own Snakemake (remote mode) parses the workflow again
+    when other embeddings may have appeared: the count of the files would not be the one its job was sized by."""
+    local = workflow.local_exec and not workflow.remote_exec
+    return workflow.cores if local and embeddings_to_make(wildcards.run) <= 1 else 1
 
 
 def step_of(wildcards):
