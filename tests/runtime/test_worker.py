@@ -95,6 +95,15 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def running_job(folder: Path, owner: int) -> tuple[int, int] | None:
+    """(worker, job) once the analysis worker serving `folder` is ready and runs exactly one job, else None.
+    (Before it is ready, the process a client started has a child too: the worker it forks to detach.)"""
+    if "analysis worker ready" not in worker_log(folder, "analysis"):
+        return None
+    pairs = [(w, c) for w in workers(owner) for c in children(w)]
+    return pairs[0] if len(pairs) == 1 else None
+
+
 def wait_until(condition, timeout: float = 20.0) -> bool:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -291,8 +300,8 @@ def test_a_job_whose_client_is_killed_is_killed_and_writes_nothing(tmp_path: Pat
     fifo = tmp_path / "never-written.npy"
     os.mkfifo(fifo)  # the job blocks reading it, like a long job
     proc = client(tmp_path, job_spec(tmp_path, embeddings=fifo), owner)
-    assert wait_until(lambda: any(children(w) for w in workers(owner)), timeout=120), proc.stderr.read()
-    (job,) = [c for w in workers(owner) for c in children(w)]
+    assert wait_until(lambda: running_job(tmp_path, owner), timeout=120), proc.stderr.read()
+    _worker, job = running_job(tmp_path, owner)
     assert not set(workers(owner)) & set(children(proc.pid))  # detached: the job's benchmark does not count them
     proc.send_signal(signal.SIGKILL)  # what Ctrl-C or Snakemake cancelling the job does to the client
     proc.wait()
@@ -316,8 +325,8 @@ def test_a_job_dies_with_its_worker_and_writes_nothing(tmp_path: Path, owner: in
     fifo = tmp_path / "never-written.npy"
     os.mkfifo(fifo)  # the job blocks reading it, like a long job
     proc = client(tmp_path, job_spec(tmp_path, embeddings=fifo), owner)
-    assert wait_until(lambda: any(children(w) for w in workers(owner)), timeout=120), proc.stderr.read()
-    ((worker, job),) = [(w, c) for w in workers(owner) for c in children(w)]
+    assert wait_until(lambda: running_job(tmp_path, owner), timeout=120), proc.stderr.read()
+    worker, job = running_job(tmp_path, owner)
     os.kill(worker, signal.SIGKILL)
     assert wait_until(lambda: gone(job), timeout=10), "the job outlived its worker"
     assert proc.wait(timeout=30) == 1
@@ -465,8 +474,8 @@ def test_a_run_that_ends_mid_job_has_its_job_killed_and_workers_stop_on_request(
     os.mkfifo(fifo)  # the job blocks reading it, like a long job
     run = runs()
     proc = client(tmp_path, job_spec(tmp_path, embeddings=fifo), run.pid, FILM_WORKER_LINGER="60")
-    assert wait_until(lambda: any(children(w) for w in workers(run.pid)), timeout=120), proc.stderr.read()
-    ((worker, job),) = [(w, c) for w in workers(run.pid) for c in children(w)]
+    assert wait_until(lambda: running_job(tmp_path, run.pid), timeout=120), proc.stderr.read()
+    worker, job = running_job(tmp_path, run.pid)
     ended(run)
     assert wait_until(lambda: gone(job), timeout=10), "the job outlived its run"
     assert proc.wait(timeout=30) != 0
