@@ -221,31 +221,36 @@ def all_views(wildcards):
 CAMERA_CHAIN = 10
 
 
-def camera_base(run, step):
-    """The position of the checkpoint whose camera state `step`'s camera starts from (-1: none, the first)."""
-    i = run.steps.index(step)
+def camera_base(i):
+    """The position of the checkpoint whose camera state the camera of the checkpoint at position `i` starts from
+    (-1: none, the film's first)."""
     return (i - 1) // CAMERA_CHAIN * CAMERA_CHAIN if i > 0 else -1
+
+
+def camera_position(wildcards):
+    run = run_of(wildcards)
+    return run, run.steps.index(step_of(wildcards))
 
 
 def camera_state(wildcards):
     """{previous: the camera file whose state this checkpoint's camera starts from} (nothing for the first)."""
-    run = run_of(wildcards)
-    base = camera_base(run, step_of(wildcards))
+    run, i = camera_position(wildcards)
+    base = camera_base(i)
     return {} if base < 0 else {"previous": run_path(f"projection/camera/{run.steps[base]}.json", run.name)}
 
 
 def camera_replay(wildcards):
     """How many cameras a camera_step job computes: its own and those since its starting state's checkpoint."""
-    run, step = run_of(wildcards), step_of(wildcards)
-    return run.steps.index(step) - camera_base(run, step)
+    _run, i = camera_position(wildcards)
+    return i - camera_base(i)
 
 
 def camera_window(wildcards):
     """The projections a causal camera reads: those of the checkpoints it replays (camera_replay), and of the
     camera.window - 1 before the first of them."""
-    run, step = run_of(wildcards), step_of(wildcards)
-    i, window = run.steps.index(step), run.cfg["camera"]["window"]
-    return per_step(run, "projection", run.steps[max(0, camera_base(run, step) + 2 - window) : i + 1])
+    run, i = camera_position(wildcards)
+    window = run.cfg["camera"]["window"]
+    return per_step(run, "projection", run.steps[max(0, camera_base(i) + 2 - window) : i + 1])
 
 
 def limits_projections(wildcards):

@@ -21,7 +21,7 @@ SOURCE = Path(workflow.basedir) / "workflow_scripts"
 if SOURCE.is_dir():
     sys.path.insert(0, str(SOURCE))
 import embedding_film
-from embedding_film.runtime.client import KINDS, RUN_CLIENT, serving
+from embedding_film.runtime.client import KINDS, LINGER, RUN_CLIENT, serving
 from embedding_film.runtime.code_inputs import code_digest
 from embedding_film.film.checkpoints import (
     check_existing_checkpoints,
@@ -106,14 +106,17 @@ os.environ.update(
 def say_workers_linger():
     """After a successful run of its own (not a live mode's round): say that its warm workers wait for the next
     run here, for how long, and how to end them (docs/runtime.md)."""
-    linger = os.environ.get("FILM_WORKER_LINGER", "300")
-    if WORKERS_OWNER != str(os.getpid()) or linger.strip() in ("0", "0.0"):
+    try:
+        linger = float(os.environ.get("FILM_WORKER_LINGER", LINGER))
+    except ValueError:
+        return  # the workers say so in their logs, and keep their own value
+    if WORKERS_OWNER != str(os.getpid()) or linger <= 0:
         return
     kinds = [kind for kind in KINDS if serving(kind)]
     if kinds:
         print(
-            f"Warm workers ({', '.join(kinds)}) wait {linger} s for the next run in this folder, which then pays no "
-            "imports: `embedding-film workers --stop` ends them now, FILM_WORKER_LINGER=0 with each run.",
+            f"Warm workers ({', '.join(kinds)}) wait {linger:.0f} s for the next run in this folder, which then pays "
+            "no imports: `embedding-film workers --stop` ends them now, FILM_WORKER_LINGER=0 with each run.",
             file=sys.stderr,
         )
 

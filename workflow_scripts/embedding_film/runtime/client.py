@@ -122,6 +122,7 @@ IMPORT_TIME_ENV = (
     "LD_PRELOAD",
 )
 START_TIMEOUT = 300.0  # seconds a client waits for a starting worker (its imports) before running in-process
+LINGER = 300.0  # FILM_WORKER_LINGER's default: seconds a worker waits for a next run once its runs have ended
 HEADER = struct.Struct("!Q")
 CLAIM = b"/claim"  # a worker's claim name: its address and this
 # What a rule's `python -S -c` runs: this module's main() on the command line's arguments.

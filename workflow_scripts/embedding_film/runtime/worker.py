@@ -54,7 +54,7 @@ import threading
 import time
 from typing import Any
 
-from embedding_film.runtime.client import CLAIM, HEADER, KIND_OF, KINDS, address, owner_pid, workers_supported
+from embedding_film.runtime.client import CLAIM, HEADER, KIND_OF, KINDS, LINGER, address, owner_pid, workers_supported
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # workflow_scripts/embedding_film
 
@@ -570,9 +570,6 @@ def alive(pid: int) -> bool:
 
 def log(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
-
-
-LINGER = 300.0  # FILM_WORKER_LINGER's default: seconds a worker waits for a next run once its runs have ended
 
 
 def seconds(name: str, default: float) -> float:
