@@ -68,7 +68,6 @@ RULES = (
     "project",
     "frame_limits",
     "camera",
-    "camera_step",
     "metrics",
     "frame",
     "tween",
@@ -173,10 +172,22 @@ def film(cfg: dict[str, Any]) -> None:
 
     def view(step: int) -> str:
         return {"fixed": limits, "lookahead": str(res / "projection" / "camera.json")}.get(
-            camera, str(res / "projection" / "camera" / f"{step}.json")
+            camera, f("frames", step, "json")
         )
 
     camera_params = dict(settings=cfg["camera"], margin=frames_cfg["margin"])
+
+    def frame_camera(j: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """A frame's view inputs and its camera param: a causal frame replays its camera from the previous
+        frame's state (the workflow's from every tenth checkpoint's: the same camera, bit for bit)."""
+        if camera != "causal":
+            return {"view": view(steps[j])}, None
+        window = steps[max(0, j - cfg["camera"]["window"] + 1) : j + 1]
+        inputs = {
+            "projections": [f("projection", s) for s in window],
+            **({"previous": view(steps[j - 1])} if j else {}),
+        }
+        return inputs, dict(replay=1, **camera_params)
 
     # Data, once.
     call(
@@ -221,13 +232,6 @@ def film(cfg: dict[str, Any]) -> None:
         elif j:
             inputs["anchor"] = f("projection", first if align == "first" else steps[j - 1])
         call("project", inputs, {"projection": f("projection", step)}, dict(method=method, align=align, step=step))
-        if camera == "causal":
-            window = steps[max(0, j - cfg["camera"]["window"] + 1) : j + 1]
-            inputs = {
-                "projections": [f("projection", s) for s in window],
-                **({"previous": view(steps[j - 1])} if j else {}),
-            }
-            call("camera_step", inputs, {"camera": view(step)}, dict(step=step, **camera_params))
 
     def frame_inputs(j: int) -> dict[str, Any]:
         step = steps[j]
@@ -236,7 +240,6 @@ def film(cfg: dict[str, Any]) -> None:
             "scores": f("ood", step),
             "issues": f("label_issues", step),
             "metrics": f("metrics", step, "json"),
-            "view": view(step),
             "labels": d["labels"],
             "thumbnails": d["thumbnails"],
             "classes": d["classes"],
@@ -266,14 +269,25 @@ def film(cfg: dict[str, Any]) -> None:
             dict(k=cfg["metrics"]["k"], max_points=cfg["metrics"]["max_points"]),
             step=step,
         )
-        call("frame", frame_inputs(j), {"frame": f("frames", step, "png")}, dict(step=step, **look))
+        views, camera_param = frame_camera(j)
+        call(
+            "frame",
+            {**frame_inputs(j), **views},
+            {"frame": f("frames", step, "png"), "view": f("frames", step, "json")},
+            dict(step=step, camera=camera_param, **look),
+        )
 
     def tweens(j: int) -> None:
         step = steps[j]
         for i in range(1, tween + 1):
             call(
                 "tween",
-                {**frame_inputs(j), "next_projection": f("projection", steps[j + 1]), "next_view": view(steps[j + 1])},
+                {
+                    **frame_inputs(j),
+                    "view": view(step),
+                    "next_projection": f("projection", steps[j + 1]),
+                    "next_view": view(steps[j + 1]),
+                },
                 {"frame": str(res / "frames" / "tween" / f"{step}-{i}.png")},
                 dict(step=step, next_step=steps[j + 1], j=i, tween=tween, **look),
             )

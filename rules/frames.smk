@@ -43,6 +43,8 @@ rule frame:
             category="Frames",
             labels=report_labels(checkpoint=padded_step),
         ),
+        # the view it shows (camera.mode causal: the camera it replayed, which the page and metrics read)
+        view=run_path("frames/{step}.json"),
     log:
         run_log("frames/{step}.log"),
     benchmark:
@@ -53,7 +55,7 @@ rule frame:
     resources:
         mem_mb=2000,
     params:
-        **job_params("frame", **FRAME_SETTINGS),
+        **job_params("frame", **FRAME_SETTINGS, camera=frame_camera),
     shell:
         job()
 

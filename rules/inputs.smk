@@ -189,19 +189,31 @@ def camera_mode(run):
 
 def view_file(wildcards, step=None):
     """What a frame shows of the layout: the film's fixed limits, the planned camera of every frame, or
-    (causal) this checkpoint's own camera file."""
+    (causal) the view the checkpoint's frame job replayed and wrote beside its frame."""
     run = run_of(wildcards)
     mode = camera_mode(run)
     if mode == "fixed":
         return run_path("projection/limits.json", run.name)
     if mode == "lookahead":
         return run_path("projection/camera.json", run.name)
-    return run_path(f"projection/camera/{step_of(wildcards) if step is None else step}.json", run.name)
+    return run_path(f"frames/{step_of(wildcards) if step is None else step}.json", run.name)
 
 
 def frame_views(wildcards):
-    """{view: this checkpoint's view file} for a frame, and {next_view} for a tween frame."""
+    """What a frame's view comes from: {view: the film's view file}, or (causal) the camera state it replays
+    its camera from and the projections it replays (camera_state, camera_window)."""
+    if camera_mode(run_of(wildcards)) == "causal":
+        return {**camera_state(wildcards), "projections": camera_window(wildcards)}
     return {"view": view_file(wildcards)}
+
+
+def frame_camera(wildcards):
+    """How a frame replays its causal camera: {replay, settings, margin} (None for a fixed or lookahead camera,
+    whose view it reads)."""
+    run = run_of(wildcards)
+    if camera_mode(run) != "causal":
+        return None
+    return {"replay": camera_replay(wildcards), "settings": run.cfg["camera"], "margin": run.cfg["frames"]["margin"]}
 
 
 def tween_views(wildcards):
@@ -214,10 +226,11 @@ def all_views(wildcards):
     return sorted({view_file(wildcards, s) for s in run.steps})
 
 
-# The causal cameras' states are chained through every CAMERA_CHAIN-th checkpoint (by position): a checkpoint's
-# camera starts from the state of the last such checkpoint before it and replays the few since
-# (camera.causal_replay), so a film's cameras take about n / CAMERA_CHAIN jobs one after the other, not n (each a
-# few milliseconds of work and a Snakemake job's latency), every camera the same as the step-by-step chain's.
+# The causal cameras' states are chained through every CAMERA_CHAIN-th checkpoint (by position; rule
+# camera_step): a checkpoint's camera starts from the state of the last such checkpoint before it and replays
+# the few since (camera.causal_replay), in its frame job, so a film's cameras take about n / CAMERA_CHAIN small
+# jobs, one after the other, not n (each a few milliseconds of work and a Snakemake job's cost), every camera
+# the same as the step-by-step chain's, and no frame waits on another frame.
 CAMERA_CHAIN = 10
 
 
@@ -240,7 +253,8 @@ def camera_state(wildcards):
 
 
 def camera_replay(wildcards):
-    """How many cameras a camera_step job computes: its own and those since its starting state's checkpoint."""
+    """How many cameras a camera_step or causal frame job computes: its own and those since its starting
+    state's checkpoint."""
     _run, i = camera_position(wildcards)
     return i - camera_base(i)
 

@@ -83,8 +83,9 @@ rule frame_limits:
 
 # The camera (workflow_scripts/embedding_film/film/camera.py): what each frame shows of the layout. camera.mode fixed uses
 # frame_limits above; lookahead plans every frame at once (rule camera); causal gives each checkpoint its own
-# camera from the frames up to it (rule camera_step: the camera state of an earlier checkpoint, rules/inputs.smk
-# camera_base, and the frames since), so appending a checkpoint changes no old frame.
+# camera from the frames up to it, so appending a checkpoint changes no old frame: its frame job replays it
+# from the camera state of every tenth checkpoint (rule camera_step, a chain: rules/inputs.smk camera_base)
+# and the frames since.
 
 
 rule camera:

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from embedding_film.adapters import Job, Named, frame, tween
+from embedding_film.adapters import Job, Named, camera_step, frame, tween
 from embedding_film.film.animation import frame_durations, write_gif, write_mp4
+from embedding_film.film.camera import plan_camera, view_row
 from embedding_film.film.checkpoints import read_train_log, write_train_log
-from embedding_film.film.common import UserError, atomic_path, save_json, save_npy
+from embedding_film.film.common import UserError, atomic_path, load_json, load_npy, save_json, save_npy
 from embedding_film.film.label_issues import label_issues
 from embedding_film.film.ood import ood_scores, top_outliers, write_outliers
 from embedding_film.film.render import between, layout_label, leaderboard
@@ -117,17 +118,13 @@ def frame_job(film: dict, i: int, out: str, kind: str, **params: object) -> Job:
     if "j" in params:
         inputs.update(next_projection=f["projection"][i + 1], next_view=film["common"]["view"])
     style = {"width": 640, "height": 360, "point_size": 12}
-    settings = dict(
-        step=film["steps"][i],
-        max_step=20,
-        title="test",
-        leaderboard=kind,
-        top_k=4,
-        style=style,
-        align="first",
+    settings = {
+        **dict(step=film["steps"][i], max_step=20, title="test", leaderboard=kind, top_k=4, style=style),
+        **dict(align="first", camera=None),
         **params,
-    )
-    return Job("frame", input=Named(**inputs), output=Named(frame=out), params=Named(**settings))
+    }
+    output = Named(frame=out) if "j" in params else Named(frame=out, view=str(Path(out).with_suffix(".json")))
+    return Job("frame", input=Named(**inputs), output=output, params=Named(**settings))
 
 
 @pytest.mark.parametrize("kind", ["ood", "label_issues"])
@@ -145,6 +142,34 @@ def test_frames_render_at_the_requested_size_with_tweens(film: dict, kind: str) 
     # an interpolated frame lies between its two checkpoints' frames
     a, t, b = (np.asarray(Image.open(p), dtype=float) for p in (frames[0], tweens[0], frames[1]))
     assert 0 < np.abs(t - a).mean() and 0 < np.abs(t - b).mean()
+
+
+def test_a_frame_writes_the_view_it_shows_and_replays_a_causal_camera_from_a_state(film: dict) -> None:
+    """A frame job writes its view beside its frame: the film's limits as they are; under a causal camera the
+    camera it replays from the state of an earlier checkpoint's camera and the projections since (rule
+    camera_step's file), the same view and state as the whole film's causal plan."""
+    d, settings = film["dir"], {"min_spread": 0.3, "max_spread": 0.9, "max_zoom_change": 0.15, "max_shift": 0.1}
+    settings["window"] = 2
+    fixed = frame_job(film, 0, str(d / "fixed.png"), "ood")
+    frame.main(fixed)
+    assert load_json(fixed.output.view) == {"0": {"x": [-3.0, 3.0], "y": [-3.0, 3.0], "zoom": 1.0}}
+
+    projections = film["files"]["projection"]
+    first = Job(
+        "camera_step",
+        input=Named(projections=projections[:1]),
+        output=Named(camera=str(d / "camera0.json")),
+        params=Named(step=0, replay=1, settings=settings, margin=1.15),
+    )
+    camera_step.main(first)
+    causal = frame_job(film, 2, str(d / "causal.png"), "ood", camera=dict(replay=2, settings=settings, margin=1.15))
+    inputs = {k: v for k, v in causal.input.items() if k != "view"}
+    causal.input = Named(**inputs, previous=first.output.camera, projections=projections)
+    frame.main(causal)
+    planned = plan_camera([load_npy(p) for p in projections], "causal", margin=1.15, **settings)
+    written = load_json(causal.output.view)
+    assert view_row(written["20"]) == pytest.approx(planned[2], abs=1e-12) and set(written) == {"20", "state"}
+    assert Image.open(causal.output.frame).size == (640, 360)
 
 
 def test_the_scatter_is_titled_with_the_layout_the_film_kept(tmp_path: Path) -> None:

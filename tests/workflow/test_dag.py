@@ -53,31 +53,43 @@ def test_dry_run_lists_every_checkpoint_of_the_cifar10_config_offline(tmp_path: 
 def test_causal_cameras_wait_on_every_tenth_checkpoints_camera_not_on_each_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """camera.mode causal over the CIFAR-10 config's checkpoints: checkpoint i's camera starts from the state of
-    checkpoint 10 * ((i - 1) // 10) and reads the projections since it (and camera.window - 1 before), so the
-    film's cameras wait on about n / 10 jobs one after the other, not n, and none reads more than 12 files."""
+    """camera.mode causal over the CIFAR-10 config's checkpoints: checkpoint i's frame replays its camera from
+    the state of checkpoint 10 * ((i - 1) // 10) and the projections since it (and camera.window - 1 before);
+    those states are the only camera jobs, a chain of about n / 10, and no frame reads another frame's file."""
     workdir = make_workdir(tmp_path)
     shutil.copy(REPO / "configs" / "cifar10-vit.yaml", workdir / "test.yaml")
     set_config(workdir, {"camera": {"mode": "causal", "window": 3}})
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     out = snakemake(workdir, "-n", "--configfile", "test.yaml").stdout
-    jobs = {}
-    for block in re.findall(r"rule camera_step:\n(.*?)\n\n", out + "\n\n", re.S):
-        step = int(re.search(r"step=(\d+)", block).group(1))
-        inputs = re.search(r"input: (.*)", block).group(1).split(", ")
-        jobs[step] = (
-            [int(re.search(r"camera/(\d+)\.json", f).group(1)) for f in inputs if f.endswith(".json")],
-            [f for f in inputs if f.endswith(".npy")],
-        )
-    steps = sorted(jobs)
+
+    def jobs(rule: str) -> dict[int, tuple[list[int], list[str], list[str]]]:
+        """{step: (camera states read, projections read, other frames' files read)} of the rule's jobs."""
+        found = {}
+        for block in re.findall(rf"rule {rule}:\n(.*?)\n\n", out + "\n\n", re.S):
+            step = int(re.search(r"step=(\d+)", block).group(1))
+            inputs = re.search(r"input: (.*)", block).group(1).split(", ")
+            found[step] = (
+                [int(m.group(1)) for f in inputs if (m := re.search(r"projection/camera/(\d+)\.json$", f))],
+                [f for f in inputs if re.search(r"projection/\d+\.npy$", f)],
+                [f for f in inputs if "/frames/" in f],
+            )
+        return found
+
+    frames, cameras = jobs("frame"), jobs("camera_step")
+    steps = sorted(frames)
     assert len(steps) > 40
-    depth = {}
+    base = {step: steps[(i - 1) // 10 * 10] for i, step in enumerate(steps) if i}
+    assert sorted(cameras) == sorted(set(base.values()))  # every tenth checkpoint's state, once
     for i, step in enumerate(steps):
-        previous, projections = jobs[step]
-        assert previous == ([] if i == 0 else [steps[(i - 1) // 10 * 10]]), (step, previous)
-        assert len(projections) <= 10 + 3 - 1
+        previous, projections, other_frames = frames[step]
+        assert previous == ([base[step]] if i else []), (step, previous)
+        assert len(set(projections)) <= 10 + 3 - 1 and not other_frames  # (its own named twice)
+    depth = {}
+    for step in sorted(cameras):
+        previous = cameras[step][0]
+        assert previous == ([base[step]] if step in base else [])
         depth[step] = 1 + (depth[previous[0]] if previous else 0)
-    assert max(depth.values()) == (len(steps) - 2) // 10 + 2  # the first camera, then one per ten
+    assert max(depth.values()) == (len(steps) - 2) // 10 + 1  # the first camera state, then one per ten
 
 
 def test_make_dag_draws_the_rule_graph_and_a_3_checkpoint_dag(tmp_path: Path) -> None:
@@ -211,8 +223,9 @@ def test_a_reference_fitted_map_with_a_causal_camera_keeps_old_frames_when_one_i
     later = time.time() + 5
     os.utime(target, (later, later))
     plan = planned(tiny_copy)
-    assert plan["project"] == ["15"] and plan["camera_step"] == ["15", "20"]  # the cameras from 15 on
-    assert plan["frame"] == ["15", "20"] and "layout" not in plan
+    # the frames (their cameras) from 15 on; the camera state they start from (checkpoint 0's) is unchanged
+    assert plan["project"] == ["15"] and plan["frame"] == ["15", "20"] and "camera_step" not in plan
+    assert "layout" not in plan
 
 
 def test_the_default_layout_auto_keeps_the_learned_map_or_pca_and_says_which(tiny_copy: Path) -> None:

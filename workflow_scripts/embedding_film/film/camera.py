@@ -209,6 +209,31 @@ def causal_replay(
     return row, state
 
 
+def causal_view(
+    frames: Sequence[np.ndarray],
+    state: dict[str, Any] | None,
+    count: int,
+    step: int,
+    settings: dict[str, Any],
+    margin: float,
+) -> dict[str, Any]:
+    """A causal camera file's contents for the last of `frames` (causal_replay's arguments, `settings` the
+    config's camera section): {"<step>": its view (the format of camera.json), "state": its camera state,
+    where the cameras after it can start from}."""
+    row, new_state = causal_replay(
+        frames,
+        state,
+        count,
+        min_spread=settings["min_spread"],
+        max_spread=settings["max_spread"],
+        max_zoom_change=settings["max_zoom_change"],
+        max_shift=settings["max_shift"],
+        margin=margin,
+        window=settings["window"],
+    )
+    return {**views(frames[-1:], row[None, :], [step]), "state": new_state}
+
+
 def limits(camera: np.ndarray) -> dict[str, list[float]]:
     """One camera row as axis limits in the format of projection/limits.json: {"x": [x0, x1], "y": [y0, y1]}."""
     cx, cy, h = (float(v) for v in camera[:3])
@@ -271,7 +296,8 @@ def between_views(a: dict[str, object], b: dict[str, object], alpha: float) -> d
 
 
 def read_view(path: str, step: int) -> dict[str, object]:
-    """A frame's view from a camera file (camera.json, camera/{step}.json) or the fixed limits.json (zoom 1)."""
+    """A frame's view from a camera file (camera.json, camera/{step}.json, a frame's frames/{step}.json) or the
+    fixed limits.json (zoom 1)."""
     from embedding_film.film.common import load_json
 
     data = load_json(path)

@@ -1,8 +1,8 @@
 """Stage 6: one frame per checkpoint (rule frame; the interpolated frames' rule tween is tween.py).
 
 In:  projection/{step}.npy, ood/{step}.npy, label_issues/{step}.npy, metrics/{step}.json,
-     the frame's view (projection/limits.json, the camera's camera.json or camera/{step}.json: axis limits and
-     zoom), data/labels.npy, data/thumbnails.npy, data/classes.json, the loss curve
+     the frame's view (projection/limits.json, the camera's camera.json, or the causal view the frame job
+     replayed: axis limits and zoom), data/labels.npy, data/thumbnails.npy, data/classes.json, the loss curve
      (train_log.csv, or for external checkpoints the checkpoint's own trainer_state.json), and the previous
      checkpoint's scores and label issues (rank changes).
 Out: frames/{step}.png: the 2-D embedding coloured by class (fixed axes for the whole film) with the top-k
