@@ -15,7 +15,7 @@ import pytest
 from embedding_film.film.common import UserError
 from embedding_film.film.layout import load_layout as load
 from embedding_film.film.layout import save_layout as save
-from embedding_film.film.param_map import DEFAULTS, fit, place, resolve
+from embedding_film.film.param_map import DEFAULTS, fit, log_z, place, resolve
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {
@@ -124,6 +124,27 @@ def test_fit_stops_when_the_objective_stops_improving() -> None:
     assert 50 + 100 + 50 <= last < 2999
     assert int(full["loss_trace"][-1, 0]) == 399
     assert np.isfinite(place(stopped, embeddings[0])).all()
+
+
+@pytest.mark.parametrize("offset", [0.0, 40.0])
+def test_log_z_has_the_pairwise_formulas_value_and_gradient(offset: float) -> None:
+    """The normaliser's estimate (its own backward pass) against autograd of the pairwise formula in float64,
+    also far from the origin (the squared norms' expansion is centred first)."""
+    import torch
+
+    y = torch.from_numpy(np.random.default_rng(0).normal(scale=5, size=(300, 2)) + offset)
+    fast = y.float().requires_grad_()
+    value = log_z(fast)
+    value.backward()
+    exact = y.clone().requires_grad_()
+    m = len(y)
+    d2 = ((exact[:, None, :] - exact[None, :, :]) ** 2).sum(dim=2)
+    reference = torch.log(((1 / (1 + d2)).sum() - m) / (m * (m - 1)))
+    reference.backward()
+    assert float(value.detach()) == pytest.approx(float(reference.detach()), rel=1e-5)
+    np.testing.assert_allclose(
+        fast.grad.numpy(), exact.grad.numpy(), rtol=1e-3, atol=1e-4 * float(exact.grad.abs().max())
+    )
 
 
 def test_plateau_rule() -> None:

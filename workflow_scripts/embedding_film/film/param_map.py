@@ -36,6 +36,7 @@ A fitted map is a dict of plain arrays (layout.save_layout / load_layout write a
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -53,7 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "early_iterations": 250,
     "negatives": 512,  # rows whose pairs estimate Z
     "pca_dims": 50,  # reduce the embeddings to this many principal components first
-    "max_fit_rows": 20000,  # pooled rows of the affinity graph (seeded subsample)
+    "max_fit_rows": 10000,  # pooled rows of the affinity graph (seeded subsample)
     "hidden": 64,
     "layers": 2,
     "iterations": 2000,  # at most: the fit stops once the objective stops improving (tol, patience)
@@ -61,8 +62,8 @@ DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.04,
     "cosine_decay": False,  # decay the learning rate along a half cosine over `iterations` (with tol 0)
     "tol": 0.03,  # stop when the objective improved by less than this share over `patience`
-    "patience": 100,  # iterations
-    "anneal": 100,  # iterations over which the learning rate then falls to zero; 0: none
+    "patience": 50,  # iterations
+    "anneal": 50,  # iterations over which the learning rate then falls to zero; 0: none
     "movement": 3.0,  # weight of the movement term (0: the neighbourhood loss alone)
     "movement_batch": 1024,  # (image, transition) pairs per iteration
     "pca_init": True,  # start from the global PCA map (MLP's last layer zero)
@@ -237,11 +238,7 @@ def fit(
         y = torch.exp(log_scale) * (x[:, :2] + net(x))
         yi, yj, yn = y[:batch], y[batch : 2 * batch], y[2 * batch : 2 * batch + negatives]
         attract = torch.log1p(((yi - yj) ** 2).sum(dim=1)).mean()  # -log w_ij, w = 1 / (1 + d^2)
-        # Z over the distinct pairs of the negatives: every pair's kernel summed, less the self-pairs (1 each)
-        d2 = ((yn[:, None, :] - yn[None, :, :]) ** 2).sum(dim=2)
-        loss_nb = exaggeration * attract + torch.log(
-            ((1.0 / (1.0 + d2)).sum() - negatives) / (negatives * (negatives - 1))
-        )
+        loss_nb = exaggeration * attract + log_z(yn)
         loss_mv = torch.zeros(())
         if mb:
             at = 2 * batch + negatives
@@ -270,6 +267,41 @@ def fit(
         loss_trace=np.asarray(trace, dtype=np.float32),
     )
     return model
+
+
+def log_z(y: Any) -> Any:
+    """log of the mean Student-t kernel 1 / (1 + |y_i - y_j|^2) over the distinct pairs of the rows of `y`
+    [m, 2]: the estimate of log Z, t-SNE's normaliser, from a minibatch. The same value and gradient as
+    autograd of the pairwise formula, in about a sixth of its time (the m x m kernel is made once and
+    reused by the backward pass, which is two products with it: benchmarks/RESULTS.md)."""
+    return _log_z_function().apply(y)
+
+
+@functools.cache
+def _log_z_function() -> Any:
+    """log_z's autograd function (made on first use: torch is imported when a map is fitted, not before)."""
+    import torch
+
+    class LogZ(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, y: Any) -> Any:
+            m = y.shape[0]
+            yc = y - y.mean(dim=0)  # centred: |y_i|^2 + |y_j|^2 - 2 y_i.y_j loses less to rounding
+            sq = (yc * yc).sum(dim=1)
+            q = torch.addmm(sq[:, None] + sq[None, :], yc, yc.T, alpha=-2.0).clamp_(min=0).add_(1).reciprocal_()
+            total = q.sum() - m  # every pair's kernel, less the self-pairs (1 each)
+            ctx.save_for_backward(yc, q, total)
+            return torch.log(total / (m * (m - 1)))
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            # d sum_ij q_ij / d y_i = -4 sum_j q_ij^2 (y_i - y_j); the centring passes it on unchanged (the
+            # sum is translation-invariant, so the gradient sums to zero)
+            yc, q, total = ctx.saved_tensors
+            w = q.mul_(q)
+            return grad * (4.0 / total) * (w @ yc - yc * w.sum(dim=1, keepdim=True))
+
+    return LogZ
 
 
 class _Plateau:
