@@ -272,8 +272,8 @@ def fit(
 def log_z(y: Any) -> Any:
     """log of the mean Student-t kernel 1 / (1 + |y_i - y_j|^2) over the distinct pairs of the rows of `y`
     [m, 2]: the estimate of log Z, t-SNE's normaliser, from a minibatch. The same value and gradient as
-    autograd of the pairwise formula, in about a sixth of its time (the m x m kernel is made once and
-    reused by the backward pass, which is two products with it: benchmarks/RESULTS.md)."""
+    autograd of the pairwise formula, in about a sixth of its time (the m x m kernel is made once, from one
+    matrix product, and the backward pass is one product with its square: benchmarks/RESULTS.md)."""
     return _log_z_function().apply(y)
 
 
@@ -298,7 +298,7 @@ def _log_z_function() -> Any:
             # d sum_ij q_ij / d y_i = -4 sum_j q_ij^2 (y_i - y_j); the centring passes it on unchanged (the
             # sum is translation-invariant, so the gradient sums to zero)
             yc, q, total = ctx.saved_tensors
-            w = q.mul_(q)
+            w = q * q
             return grad * (4.0 / total) * (w @ yc - yc * w.sum(dim=1, keepdim=True))
 
     return LogZ
