@@ -272,8 +272,8 @@ def fit(
 def log_z(y: Any) -> Any:
     """log of the mean Student-t kernel 1 / (1 + |y_i - y_j|^2) over the distinct pairs of the rows of `y`
     [m, 2]: the estimate of log Z, t-SNE's normaliser, from a minibatch. The same value and gradient as
-    autograd of the pairwise formula, in about a sixth of its time (the m x m kernel is made once, from one
-    matrix product, and the backward pass is one product with its square: benchmarks/RESULTS.md)."""
+    autograd of the pairwise formula, without its chain of m x m intermediates: the kernel is made once, from
+    one matrix product, and the backward pass is one product with its square (timings: benchmarks/RESULTS.md)."""
     return _log_z_function().apply(y)
 
 
