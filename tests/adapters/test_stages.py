@@ -119,8 +119,14 @@ def frame_job(film: dict, i: int, out: str, kind: str, **params: object) -> Job:
         inputs.update(next_projection=f["projection"][i + 1], next_view=film["common"]["view"])
     style = {"width": 640, "height": 360, "point_size": 12}
     settings = {
-        **dict(step=film["steps"][i], max_step=20, title="test", leaderboard=kind, top_k=4, style=style),
-        **dict(align="first", camera=None),
+        "step": film["steps"][i],
+        "max_step": 20,
+        "title": "test",
+        "leaderboard": kind,
+        "top_k": 4,
+        "style": style,
+        "align": "first",
+        "camera": None,
         **params,
     }
     output = Named(frame=out) if "j" in params else Named(frame=out, view=str(Path(out).with_suffix(".json")))
@@ -147,9 +153,9 @@ def test_frames_render_at_the_requested_size_with_tweens(film: dict, kind: str) 
 def test_a_frame_writes_the_view_it_shows_and_replays_a_causal_camera_from_a_state(film: dict) -> None:
     """A frame job writes its view beside its frame: the film's limits as they are; under a causal camera the
     camera it replays from the state of an earlier checkpoint's camera and the projections since (rule
-    camera_step's file), the same view and state as the whole film's causal plan."""
-    d, settings = film["dir"], {"min_spread": 0.3, "max_spread": 0.9, "max_zoom_change": 0.15, "max_shift": 0.1}
-    settings["window"] = 2
+    camera_step's file): the whole film's causal plan's view, with the state the cameras after it start from."""
+    d = film["dir"]
+    settings = {"min_spread": 0.3, "max_spread": 0.9, "max_zoom_change": 0.15, "max_shift": 0.1, "window": 2}
     fixed = frame_job(film, 0, str(d / "fixed.png"), "ood")
     frame.main(fixed)
     assert load_json(fixed.output.view) == {"0": {"x": [-3.0, 3.0], "y": [-3.0, 3.0], "zoom": 1.0}}
