@@ -564,3 +564,54 @@ print(fork_hazard())
     out = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "native thread(s) a library started" in out.stdout, out.stdout
+
+
+def test_a_connection_that_arrives_as_the_successor_takes_over_is_left_to_it(tmp_path: Path) -> None:
+    """A worker whose successor says it is warm in the same wake-up as a client connects hands over and stops
+    accepting: the connection waits on the shared socket for the successor, and the worker's loop, which has
+    just closed its own copy of that socket, does not try to accept it (that would end the worker, and kill the
+    jobs it still runs, with an error)."""
+    code = """
+import os, selectors, socket
+from embedding_film.runtime.worker import Worker
+worker = Worker("render", os.getpid(), idle=60.0, linger=0.0)
+assert worker.claim_name()
+worker.listen()
+ready, done = os.pipe()
+os.write(done, b"R")  # the successor is warm ...
+worker.successor = (os.getpid(), ready, ("frame", "a model class"))
+worker.selector.register(ready, selectors.EVENT_READ, "successor")
+pending = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+pending.connect(worker.address)  # ... and a client connects: both are ready when the loop next wakes
+worker.serve()
+print("served:", worker.why_not_serving)
+"""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow_scripts")}
+    out = subprocess.run([PYTHON, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "served: its successor serves" in out.stdout, out.stdout + out.stderr
+    assert "hands over to pid" in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("end", ["retire", "stop"])
+def test_a_client_waiting_as_its_worker_ends_is_told_to_go_elsewhere(tmp_path: Path, end: str) -> None:
+    """A client whose connection waits, not yet accepted, while its worker retires (code changed) or stops (idle,
+    lingered out) is answered that the worker retired (the client then starts a fresh worker or runs the job
+    itself) rather than reset; the next client's connection is refused, and it starts a worker of its own."""
+    code = f"""
+import os, socket
+from embedding_film.runtime import client
+from embedding_film.runtime.worker import Worker
+worker = Worker("render", os.getpid(), idle=60.0, linger=0.0)
+assert worker.claim_name()
+worker.listen()
+waiting = client.connect(worker.address)
+worker.{end}("a test")
+print("answer:", client.await_reply(waiting))
+print("next:", client.connect(worker.address), client.claimed("render"))
+"""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow_scripts")}
+    out = subprocess.run([PYTHON, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "answer: {'status': None, 'retired': 'a test'}" in out.stdout, out.stdout + out.stderr
+    assert "next: None False" in out.stdout, out.stdout

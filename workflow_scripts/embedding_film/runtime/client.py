@@ -341,6 +341,8 @@ def await_reply(sock: _socket.socket) -> dict[str, Any]:
             if os.getppid() != parent:
                 return {"status": 1, "error": "the job's shell is gone"}
             continue
+        except OSError:  # (reset: the worker ended with this connection unanswered)
+            chunk = b""
         if not chunk:
             return {"status": 1, "error": "the warm worker stopped before the job finished"}
         data += chunk

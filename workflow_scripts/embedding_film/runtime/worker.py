@@ -32,7 +32,8 @@ Lifetime and safety (docs/runtime.md is the user's guide):
   pays no imports; while a run lasts it exits after FILM_WORKER_IDLE seconds without a job (default 300).
 - It serves no new job once a file it imported from has changed on disk (a module of this package, a folder
   on sys.path: a library installed or upgraded), or its log or working folder was deleted: it gives up its
-  names, so the next client starts a fresh worker, and ends after its running jobs (retire).
+  names, so the next client starts a fresh worker, and ends after its running jobs (retire). A client that
+  connected as a worker retired or stopped is told so and goes elsewhere (close_listener).
   `embedding-film workers` lists and stops workers.
 - A job dies with the worker that forked it (PR_SET_PDEATHSIG), even when the worker is SIGKILLed. When a
   client goes away (Ctrl-C, Snakemake cancelling the job) the worker kills that job's process group at once,
@@ -134,7 +135,10 @@ class Worker:
             # Clients that went away first: their jobs are killed before anything else is done.
             for key, _ in sorted(self.selector.select(timeout=0.5), key=lambda event: event[0].data != "client"):
                 if key.data == "accept":
-                    self.accept()
+                    # (Not once an earlier event of this wake-up closed the listener: a successor took over, or
+                    # the worker retired. A connection waiting there is the successor's, or finds no worker.)
+                    if self.serving:
+                        self.accept()
                 elif key.data == "client":
                     self.client_gone(key.fileobj)
                 elif key.data == "successor":
@@ -221,12 +225,30 @@ class Worker:
             return
         if self.successor is not None:
             os.kill(self.successor[0], signal.SIGKILL)
-        self.selector.unregister(self.listener)
-        self.listener.close()
-        self.claim.close()
-        self.serving = False
+        self.close_listener(why)
         self.why_not_serving = f"retired ({why})"
         log(f"{self.kind} worker (pid {os.getpid()}) retires: {why}; it ends after its {len(self.jobs)} running job(s)")
+
+    def close_listener(self, why: str) -> None:
+        """Give up the names for good: refuse new connections, tell each client already waiting in the
+        listener's backlog (closing the listener would reset its connection) that this worker retired, so that
+        it starts a fresh worker or runs its job itself (client.client), then close. (A hand-over closes only
+        this process's copy of the listener, which its successor goes on serving: successor_done.)"""
+        self.serving = False
+        try:
+            self.selector.unregister(self.listener)
+        except (KeyError, ValueError):
+            pass  # not serving yet (still importing), or the selector is closed
+        try:
+            self.listener.shutdown(socket.SHUT_RD)  # new connections are refused from here on
+            while True:
+                conn, _ = self.listener.accept()
+                reply(conn, {"status": None, "retired": why})
+                conn.close()
+        except OSError:
+            pass  # no client left waiting (BlockingIOError), or the listener never listened
+        self.listener.close()
+        self.claim.close()
 
     def accept(self) -> None:
         try:
@@ -440,6 +462,8 @@ class Worker:
         conn.close()
 
     def stop(self, why: str) -> None:
+        if self.serving:  # idle, lingered out or terminated: nobody serves its names any more
+            self.close_listener(why)
         for pidfd, (_conn, pid, _start, _owner) in self.jobs.items():
             kill_job(pidfd, pid)
         if self.successor is not None:  # still warming up, for a worker that no longer serves
