@@ -86,6 +86,29 @@ def test_each_checkpoint_gets_its_own_files_independent_of_batch_size(run: dict[
     np.testing.assert_allclose(direct, e2, atol=1e-5)
 
 
+def test_a_checkpoints_embeddings_are_the_same_bits_whatever_its_jobs_threads(
+    run: dict[str, Any], tmp_path: Path
+) -> None:
+    """A CPU kernel may round differently when it splits its work across threads (on some CPUs, this tiny ViT's
+    attention, 8 values per head, does): a job of 2 or 3 threads embeds that many batches at once, each on one
+    thread, and writes the bits a job of 1 thread writes, its batches (here 3 of 4 images) in order. So an
+    appended checkpoint, whose job gets every core, gives what a full film's job gives."""
+    import torch
+
+    threads = torch.get_num_threads()
+    out = {}
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            out[n] = _embed(run, tmp_path / str(n), checkpoints=run["checkpoints"][:1])
+            assert torch.get_num_threads() == n  # the job's threads, given back after the batches
+    finally:
+        torch.set_num_threads(threads)
+    for n in (2, 3):
+        for array, alone in zip(out[n], out[1]):
+            np.testing.assert_array_equal(array, alone)
+
+
 def test_reduced_precision_is_float32_on_the_cpu(run: dict[str, Any], tmp_path: Path) -> None:
     fp32 = _embed(run, tmp_path / "a", checkpoints=run["checkpoints"][:1])
     bf16 = _embed(run, tmp_path / "b", checkpoints=run["checkpoints"][:1], precision="bf16")

@@ -15,7 +15,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -167,43 +169,52 @@ def embed_model(
     device: "torch.device | None" = None,
     precision: str = "fp32",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Embed uint8 pixels [N, 3, H, W] with `model`. Returns (embeddings [N, D], probs [N, C] or [N, 0])."""
+    """Embed uint8 pixels [N, 3, H, W] with `model`. Returns (embeddings [N, D], probs [N, C] or [N, 0]).
+
+    On the CPU with several threads, that many batches run at once, each on one thread (in_lanes): a CPU kernel
+    may round differently when it splits its work across threads, so this keeps a checkpoint's embeddings the
+    same bits whatever the cores its job had (an appended checkpoint, which gets every core, and a full film)."""
     import torch
 
     device = device or (pixels.device if isinstance(pixels, PixelFeeder) else torch.device("cpu"))
     feeder = pixels if isinstance(pixels, PixelFeeder) else PixelFeeder(pixels, spec or {}, device, batch_size)
     mode = resolve_pooling(pooling, model)  # a pooling the model cannot do fails before any batch
     model = model.to(device)
-    if device.type == "cuda" and getattr(model.config, "model_type", "") in CNN_TYPES:
+    channels_last = device.type == "cuda" and getattr(model.config, "model_type", "") in CNN_TYPES
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     head = classifier_module(model)
     base = getattr(model, "base_model", model)
-    captured: dict[str, Any] = {}
+    captured = threading.local()  # what the hooks saw in this thread's forward pass
     hooks = []
     if head is not None:
-        hooks.append(head.register_forward_pre_hook(lambda _m, args: captured.__setitem__("head_input", args[0])))
+        hooks.append(head.register_forward_pre_hook(lambda _m, args: captured.seen.__setitem__("head_input", args[0])))
     if base is not model:
-        hooks.append(base.register_forward_hook(lambda _m, _a, out: captured.__setitem__("base", out)))
+        hooks.append(base.register_forward_hook(lambda _m, _a, out: captured.seen.__setitem__("base", out)))
     dtype = autocast_dtype(precision, device)
+
+    def forward(batch: "torch.Tensor") -> "tuple[torch.Tensor, torch.Tensor | None]":
+        captured.seen = {}
+        # (inference mode and autocast are per thread: entered here, in the thread that runs the batch)
+        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            if channels_last and batch.dim() == 4:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            out = model(pixel_values=batch)
+            base_out = captured.seen.get("base", out)
+            hidden = base_out.last_hidden_state
+            vectors = pool(mode, hidden, getattr(base_out, "pooler_output", None), captured.seen.get("head_input"))
+            # both stay on the device: one transfer per checkpoint
+            return vectors.float(), torch.softmax(out.logits.float(), dim=-1) if head is not None else None
+
+    lanes = torch.get_num_threads() if device.type == "cpu" else 1
     embeddings: list[torch.Tensor] = []
     probs: list[torch.Tensor] = []
     try:
-        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            for batch in feeder.batches():
-                if device.type == "cuda" and batch.dim() == 4 and getattr(model.config, "model_type", "") in CNN_TYPES:
-                    batch = batch.contiguous(memory_format=torch.channels_last)
-                captured.clear()
-                out = model(pixel_values=batch)
-                base_out = captured.get("base", out)
-                vectors = pool(
-                    mode,
-                    base_out.last_hidden_state,
-                    getattr(base_out, "pooler_output", None),
-                    captured.get("head_input"),
-                )
-                embeddings.append(vectors.float())  # stays on the device: one transfer per checkpoint
-                if head is not None:
-                    probs.append(torch.softmax(out.logits.float(), dim=-1))
+        results = in_lanes(forward, feeder.batches(), lanes) if lanes > 1 else map(forward, feeder.batches())
+        for vectors, prob in results:
+            embeddings.append(vectors)
+            if prob is not None:
+                probs.append(prob)
     finally:
         for hook in hooks:
             hook.remove()
@@ -212,6 +223,26 @@ def embed_model(
         torch.cat(probs).cpu().numpy().astype(np.float32, copy=False) if probs else np.zeros((len(emb), 0), np.float32)
     )
     return emb, prob
+
+
+def in_lanes(function: Callable[[Any], Any], items: Iterable[Any], lanes: int) -> Iterator[Any]:
+    """function(item) for each item, in order, `lanes` items at a time on threads of one torch thread each (torch
+    releases the GIL in its kernels). Items are taken as lanes free up, so a streamed input stays streamed."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # (what new threads' kernels use too)
+    try:
+        with ThreadPoolExecutor(lanes, thread_name_prefix="embed-lane") as executor:
+            running: deque[Future[Any]] = deque()
+            for item in items:
+                running.append(executor.submit(function, item))
+                if len(running) == lanes:
+                    yield running.popleft().result()
+            while running:
+                yield running.popleft().result()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def check_finite(embeddings: np.ndarray, checkpoint: str) -> None:
