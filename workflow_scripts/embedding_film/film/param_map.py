@@ -219,7 +219,7 @@ def fit(
             _linears(net)[-1].weight.zero_()
             _linears(net)[-1].bias.zero_()
     log_scale = torch.nn.Parameter(torch.tensor(0.0))
-    opt = torch.optim.Adam(list(net.parameters()) + [log_scale], lr=float(s["learning_rate"]))
+    opt = _Adam([*net.parameters(), log_scale])
 
     iterations, batch, negatives = int(s["iterations"]), int(s["batch"]), int(s["negatives"])
     mb = int(s["movement_batch"]) if len(pair_row) else 0
@@ -250,9 +250,7 @@ def fit(
         factor = plateau.step(it, float(loss.detach()), watching=it >= early)
         if s["cosine_decay"] and plateau.stop_at is None:
             factor *= 0.5 * (1 + math.cos(math.pi * it / iterations))
-        for group in opt.param_groups:
-            group["lr"] = factor * float(s["learning_rate"])
-        opt.step()
+        opt.step(factor * float(s["learning_rate"]))
         last = plateau.done(it) or it == iterations - 1
         if it % 50 == 0 or last:
             trace.append((it, float(loss_nb.detach()), float(loss_mv.detach())))
@@ -333,14 +331,44 @@ class _Plateau:
         return self.stop_at is not None and it - self.stop_at >= self.anneal
 
 
+class _Adam:
+    """torch.optim.Adam's step on the CPU (its single-tensor form; betas 0.9 / 0.999, eps 1e-8, no weight decay),
+    the same bits, without constructing a torch.optim optimiser: that imports torch._dynamo (its parameter
+    groups are guarded against compilation), seconds of CPU in every process that fits the map, the warm
+    worker's start included (benchmarks/RESULTS.md). Tested against torch.optim.Adam."""
+
+    def __init__(self, params: list[Any], betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        import torch
+
+        self.params, self.betas, self.eps, self.steps = params, betas, eps, 0
+        self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self, lr: float) -> None:
+        import torch
+
+        beta1, beta2 = self.betas
+        self.steps += 1
+        step_size = lr / (1 - beta1**self.steps)
+        correction2_sqrt = (1 - beta2**self.steps) ** 0.5
+        with torch.no_grad():
+            for p, (mean, square) in zip(self.params, self.moments):
+                mean.lerp_(p.grad, 1 - beta1)
+                square.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                p.addcdiv_(mean, (square.sqrt() / correction2_sqrt).add_(self.eps), value=-step_size)
+
+
 _warmed_up = False
 
 
 def warm_up() -> None:
-    """Import torch and what it loads on the first training step (the optimiser pulls in torch._dynamo, about
-    as long as torch itself) by fitting two steps on a few random rows, on one thread (starting no thread
-    pool). A warm worker calls it while it starts, so the layout job, a barrier of the film, does not. Once per
-    process: later calls return at once."""
+    """Import torch and what it loads on the first training step (autograd's engine, the kernels' set-up) by
+    fitting two steps on a few random rows, on one thread (starting no thread pool). A warm worker calls it
+    while it starts, so the layout job, a barrier of the film, does not. Once per process: later calls return
+    at once."""
     global _warmed_up
     if _warmed_up:
         return
