@@ -356,6 +356,8 @@ class _Adam:
         correction2_sqrt = (1 - beta2**self.steps) ** 0.5
         with torch.no_grad():
             for p, (mean, square) in zip(self.params, self.moments):
+                if p.grad is None:  # (as torch.optim: a parameter that got no gradient keeps still)
+                    continue
                 mean.lerp_(p.grad, 1 - beta1)
                 square.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
                 p.addcdiv_(mean, (square.sqrt() / correction2_sqrt).add_(self.eps), value=-step_size)
