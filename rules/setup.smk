@@ -333,8 +333,9 @@ except UserError as err:
     raise WorkflowError(str(err))
 
 
-# The analysis worker imports torch while it starts, beside the embeddings, when a film may need the learned
-# map: its layout job, which every later stage waits for, then does not pay it (layout.warm).
+# When a film may need the learned map, the analysis worker warms it up (torch and its first training steps)
+# once the run's first analysis job starts: the layout job, which every later stage waits for, then does not
+# pay it (adapters/layout.py, warm_ahead_key).
 os.environ.update(
     FILM_WARM_LEARNED_MAP=(
         "1"

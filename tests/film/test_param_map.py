@@ -201,16 +201,23 @@ import os, sys, threading
 import tqdm
 tqdm.tqdm.monitor_interval = 0  # as in the worker
 from embedding_film.adapters import layout
-layout.warm()
-print(int("torch" in sys.modules), int("torch._dynamo" in sys.modules), threading.active_count())
+layout.warm()  # the worker's start
+started = int("torch" in sys.modules)
+key = layout.warm_ahead_key(dict(os.environ))  # the run's first job: the worker asks what to warm up ahead
+if key:
+    layout.warm_ahead()
+print(started, key, int("torch" in sys.modules), int("torch._dynamo" in sys.modules), threading.active_count(),
+      layout.warm_ahead_key(dict(os.environ)))
 """
 
 
 @pytest.mark.parametrize("flag", ["1", "0"])
 def test_a_worker_warms_the_learned_map_only_for_films_that_may_need_it(flag: str) -> None:
-    """layout.warm() at a worker's start runs the map's first training steps when FILM_WARM_LEARNED_MAP is 1
-    (torch and autograd, off the layout job), starting no thread (the worker forks), and without importing
-    torch._dynamo (the map's optimiser is no torch.optim one, whose constructor would)."""
+    """A worker's start does not import torch (on a few cores that would slow the run's first jobs); for a run
+    with FILM_WARM_LEARNED_MAP=1 the layout adapter asks for the map's warm-up ahead of its job (its first
+    training steps: torch and autograd, off the layout job, a barrier of the film), once; the warm-up starts no
+    thread (the worker forks) and imports no torch._dynamo (the map's optimiser is no torch.optim one, whose
+    constructor would)."""
     env = {
         **os.environ,
         "FILM_WARM_LEARNED_MAP": flag,
@@ -219,4 +226,6 @@ def test_a_worker_warms_the_learned_map_only_for_films_that_may_need_it(flag: st
     out = subprocess.run(
         [sys.executable, "-c", WARM], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert out == (["1", "0", "1"] if flag == "1" else ["0", "0", "1"])
+    assert out == (
+        ["0", "learned", "map", "1", "0", "1", "None"] if flag == "1" else ["0", "None", "0", "0", "1", "None"]
+    )

@@ -537,14 +537,22 @@ def test_a_worker_whose_folder_was_cleaned_ends(tmp_path: Path, runs: Callable[[
 
 def test_a_worker_started_by_a_job_of_several_threads_works_on_one(tmp_path: Path, owner: int) -> None:
     """Snakemake sets OMP_NUM_THREADS & co. to a job's `threads:`, and the job that starts the workers may be a
-    layout job (every core): the worker still imports and warms up (the learned map's first steps: a kNN) on one
-    thread. A worker that ran an OpenMP region on more keeps a thread pool that a forked job inherits without
-    its threads: the next job to use several threads would wait for them for ever."""
+    layout job (every core): the worker still imports, and its successor warms up (the learned map's first
+    steps: a kNN), on one thread. A worker that ran an OpenMP region on more keeps a thread pool that a forked
+    job inherits without its threads: the next job to use several threads would wait for them for ever. The map
+    is warmed up ahead of the layout job once the run's first job started, not while the worker imports."""
     several = {name: "2" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     proc = client(tmp_path, job_spec(tmp_path), owner, FILM_WARM_LEARNED_MAP="1", **several)
     assert proc.wait(timeout=120) == 0, proc.stderr.read()
     assert "forked from a warm worker" in (tmp_path / "ood.log").read_text()  # no thread stopped it forking
+    assert wait_until(lambda: "exits: its successor serves" in worker_log(tmp_path, "analysis"), timeout=60)
+    text = worker_log(tmp_path, "analysis")
+    ready, ahead, warm = (
+        text.index(s) for s in ("worker ready", "warms up for layout (learned map)", "warm for layout")
+    )
+    assert ready < ahead < warm, text
     (pid,) = [p for p in workers(owner) if b"analysis" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    assert "torch" in Path(f"/proc/{pid}/maps").read_text()  # the successor, warm: it serves
     threads = [Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip() for tid in os.listdir(f"/proc/{pid}/task")]
     assert [t for t in threads if t != "jemalloc_bg_thd"] == ["python"], threads  # the main thread alone
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -19,8 +19,7 @@ def warm(job: Any = None) -> None:
     import scipy.linalg  # noqa: F401
     import sklearn.decomposition  # noqa: F401
 
-    p = getattr(job, "params", None)
-    if (p is not None and job_may_learn(p)) or (p is None and os.environ.get("FILM_WARM_LEARNED_MAP") == "1"):
+    if job is not None and job_may_learn(job.params):
         param_map.warm_up()  # torch and its first training step: off the layout job, a barrier of the film
 
 
@@ -28,6 +27,18 @@ def warm_key(job: Any) -> str | None:
     """What warm(job) would do that the worker has not done yet: the learned map's first training steps, when
     the job may fit the map (the worker warms up once per key, see runtime/worker.py)."""
     return "learned map" if job_may_learn(job.params) and not param_map.warmed_up() else None
+
+
+def warm_ahead_key(env: Mapping[str, str]) -> str | None:
+    """What to warm up ahead of the layout job when the worker serves its first job of a run whose environment
+    is `env`: the learned map's first training steps when the run's film may need the map (FILM_WARM_LEARNED_MAP,
+    set by the workflow) and the worker has not done them. Not while the worker starts: on a few cores that
+    would slow the imports and the first embeddings, which every later stage waits for (runtime/worker.py)."""
+    return "learned map" if env.get("FILM_WARM_LEARNED_MAP") == "1" and not param_map.warmed_up() else None
+
+
+def warm_ahead() -> None:
+    param_map.warm_up()
 
 
 def job_may_learn(p: Any) -> bool:

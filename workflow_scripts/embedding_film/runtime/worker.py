@@ -24,7 +24,9 @@ Lifetime and safety (docs/runtime.md is the user's guide):
   GPU itself; if it finds another thread (Python's or a library's native pool) or an initialised CUDA after
   importing, it forks nothing and its clients run their jobs themselves.
 - It never runs anything slow between two connections: a warm-up that a job asks for (the model class of
-  its checkpoint) is done by a successor forked for it, which then serves in its place (Worker.hand_over).
+  its checkpoint), or that a job's run will need (the learned map of its film's layout, asked for when the
+  run's first job of this kind starts, not while the worker imports, which would slow the run's first jobs),
+  is done by a successor forked for it, which then serves in its place (Worker.hand_over).
 - It serves the runs that use it (each job's FILM_OWNER_PID: a Snakemake process, or a live mode's process that
   runs Snakemake round after round). When a run ends (checked twice a second; even by kill -9) its running
   jobs are killed. Once every run it served has ended it lingers FILM_WORKER_LINGER seconds (default 300; 0:
@@ -53,18 +55,20 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from embedding_film.runtime.client import CLAIM, HEADER, KIND_OF, KINDS, LINGER, address, owner_pid, workers_supported
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # workflow_scripts/embedding_film
 
-WarmUp = tuple[Any, Any, tuple[str, str]]  # a job's adapter, the job, and (rule, warm key): see Worker.hand_over
+WarmUp = tuple[Callable[[], None], tuple[str, str]]  # what to call, and (rule, warm key): see Worker.hand_over
 
 
 class Worker:
     """Serves the jobs of one kind: imports once, forks a child per job, reports each child's exit. A warm-up
-    that a job asks for (its adapter's warm_key) is done by a successor, never while serving: see hand_over."""
+    that a job asks for (its adapter's warm_key or warm_ahead_key) is done by a successor, never while serving:
+    see next_warm_up and hand_over."""
 
     def __init__(self, kind: str, owner: int, idle: float, linger: float) -> None:
         self.kind, self.idle, self.linger = kind, idle, linger
@@ -325,8 +329,7 @@ class Worker:
         conn.close()
 
     def start(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> WarmUp | None:
-        """Fork the job's process. Returns what to warm up after it (adapter, job, key) when its adapter names
-        a warm-up that this worker and its predecessors have not done or tried, and none is under way."""
+        """Fork the job's process. Returns what to warm up after it (see next_warm_up)."""
         from embedding_film.adapters import Job
         from embedding_film.runtime.job import adapter
 
@@ -347,14 +350,32 @@ class Worker:
         self.jobs[pidfd] = (conn, pid, time.monotonic(), request["owner"])
         self.selector.register(pidfd, selectors.EVENT_READ, "child")
         self.selector.register(conn, selectors.EVENT_READ, "client")
-        key = warm_key(module, job)
-        if key is None or (job.rule, key) in self.warmed or self.successor is not None:
-            return None
-        return module, job, (job.rule, key)
+        return self.next_warm_up(module, job, request["env"])
 
-    def hand_over(self, module: Any, job: Any, key: tuple[str, str]) -> None:
+    def next_warm_up(self, module: Any, job: Any, env: dict[str, str]) -> WarmUp | None:
+        """What to warm up after starting `job` (its adapter `module`, its environment `env`): the warm-up its
+        adapter names (warm_key: for this job's own needs, e.g. its checkpoint's model class), else one that an
+        adapter of this kind names ahead of its own jobs for the job's run (warm_ahead_key: the learned map,
+        which the run's layout job will need). Asked when a job starts rather than while the worker imports, so
+        that on a few cores it does not slow the first jobs of the run. None when this worker or a predecessor
+        has done or tried it, or a warm-up is under way."""
+        from embedding_film.runtime.job import adapter
+
+        if self.successor is not None:
+            return None
+        key = warm_key(module, job)
+        if key is not None and (job.rule, key) not in self.warmed:
+            return (lambda: module.warm(job)), (job.rule, key)
+        for rule in KINDS[self.kind]:
+            other = adapter(rule)
+            ahead = warm_key(other, env, "warm_ahead_key")
+            if ahead is not None and (rule, ahead) not in self.warmed:
+                return other.warm_ahead, (rule, ahead)
+        return None
+
+    def hand_over(self, warm: Callable[[], None], key: tuple[str, str]) -> None:
         """Fork a successor that does the warm-up `key` (e.g. importing a checkpoint's model class: seconds)
-        while this worker goes on serving; the job that asked for it already runs, doing its own. Once warm,
+        while this worker goes on serving; a job that needs it already runs, doing its own. Once warm,
         the successor serves on the same socket and this worker hands it the name: it stops accepting and
         ends after its running jobs. A successor whose warm-up fails, or leaves a thread or CUDA behind (it
         could not fork safely), ends instead, and this worker serves on without that warm-up. So the worker
@@ -367,13 +388,13 @@ class Worker:
         pid = os.fork()
         if pid == 0:
             os.close(ready)
-            os._exit(self.succeed(module, job, key, done))
+            os._exit(self.succeed(warm, key, done))
         os.close(done)
         self.successor = (pid, ready, key)
         self.selector.register(ready, selectors.EVENT_READ, "successor")
         log(f"pid {pid} warms up for {key[0]} ({key[1]}) while pid {os.getpid()} serves")
 
-    def succeed(self, module: Any, job: Any, key: tuple[str, str], done: int) -> int:
+    def succeed(self, warm: Callable[[], None], key: tuple[str, str], done: int) -> int:
         """The successor's life: leave its predecessor's jobs to it, warm up, say so through `done`, serve."""
         try:
             for pidfd, (conn, _pid, _start, _owner) in self.jobs.items():
@@ -383,7 +404,7 @@ class Worker:
             self.selector.close()  # this process's epoll descriptor (the predecessor's registrations stay)
             self.selector = selectors.EpollSelector()
             started = time.monotonic()
-            module.warm(job)
+            warm()
             self.note_files()
             hazard = fork_hazard()
             if hazard:
@@ -503,10 +524,11 @@ def child(job: Any, request: dict[str, Any], fds: list[int], close: list[int], w
     return status
 
 
-def warm_key(module: Any, job: Any) -> str | None:
-    """What a job's adapter would warm up in the worker beyond its start (adapter.warm_key; None: nothing)."""
+def warm_key(module: Any, about: Any, name: str = "warm_key") -> str | None:
+    """What an adapter would warm up in the worker beyond its start (None: nothing): for a job
+    (adapter.warm_key(job)), or ahead of its jobs, for a run's environment (adapter.warm_ahead_key(env))."""
     try:
-        return module.warm_key(job) if hasattr(module, "warm_key") else None
+        return getattr(module, name)(about) if hasattr(module, name) else None
     except Exception:  # noqa: BLE001 - only a head start: the job reports any problem itself
         return None
 
