@@ -139,6 +139,7 @@ class Timed:
     jobs: dict[str, int] = field(default_factory=dict)
     cpu_s: float = 0.0  # user + system seconds of the command and the children it waited for
     machine_cpu_s: float | None = None  # busy CPU seconds of the whole machine meanwhile (detached workers too)
+    steal_s: float | None = None  # CPU seconds the hypervisor gave other machines meanwhile (machine_steal_seconds)
 
 
 def machine_busy_seconds() -> float | None:
@@ -152,23 +153,46 @@ def machine_busy_seconds() -> float | None:
     return sum(int(fields[i]) for i in (1, 2, 3, 6, 7)) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_steal_seconds() -> float | None:
+    """CPU seconds since boot that this virtual machine's hypervisor gave to others while this machine had work
+    for them (/proc/stat's steal), None where there is no /proc/stat. On a shared host it comes in bursts that
+    slow whatever runs then: a row measured while much was stolen (against little during its loop) is noise,
+    which the rows' notes show (steal_note)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else None
+
+
+def steal_note(*runs: tuple[str, Timed]) -> str:
+    """'steal: workflow 3.1 s, loop 0.4 s' (the CPU seconds the hypervisor took from this machine during each
+    run), or '' where none was taken or it cannot be read."""
+    parts = [f"{name} {t.steal_s:.1f} s".strip() for name, t in runs if t.steal_s is not None]
+    if not parts or all(t.steal_s is not None and t.steal_s < 0.05 for _, t in runs):
+        return ""
+    return "steal: " + ", ".join(parts)
+
+
 def run_timed(cmd: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None) -> Timed:
     """Run `cmd`, return wall seconds, the peak RSS of its largest process and its CPU seconds (getrusage of
     children), and the whole machine's busy CPU seconds meanwhile."""
     cwd.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
-        busy = machine_busy_seconds()
+        busy, stolen = machine_busy_seconds(), machine_steal_seconds()
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env or os.environ.copy())
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
-        after = machine_busy_seconds()
+        after, stolen_after = machine_busy_seconds(), machine_steal_seconds()
     text = log.read_text()
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({code}) in {cwd}; see {log}:\n{text[-3000:]}")
     machine = None if busy is None or after is None else after - busy
-    return Timed(seconds, usage.ru_maxrss / 1024, text, job_counts(text), usage.ru_utime + usage.ru_stime, machine)
+    steal = None if stolen is None or stolen_after is None else stolen_after - stolen
+    cpu = usage.ru_utime + usage.ru_stime
+    return Timed(seconds, usage.ru_maxrss / 1024, text, job_counts(text), cpu, machine, steal)
 
 
 def packing_floor(cpu_s: float, cores: int, loop_s: float) -> float:
@@ -374,10 +398,11 @@ class WorkloadResult:
     cpu_note: str = ""
 
 
-def ratio_row(scenario: str, wf: Timed, base: float, limit: float | None, outputs: str = "") -> Row:
-    ratio = wf.seconds / base
+def ratio_row(scenario: str, wf: Timed, base: Timed, limit: float | None, outputs: str = "") -> Row:
+    ratio = wf.seconds / base.seconds
     target, passed = ("(reported)", None) if limit is None else (f"<= {limit}x", ratio <= limit)
-    return Row(scenario, wf.seconds, base, target, passed, summarise_jobs(wf.jobs), outputs)
+    note = "; ".join(filter(None, [outputs, steal_note(("workflow", wf), ("loop", base))]))
+    return Row(scenario, wf.seconds, base.seconds, target, passed, summarise_jobs(wf.jobs), note)
 
 
 def stop_workers(root: Path) -> None:
@@ -430,13 +455,13 @@ def run_workload(w: Workload, scale: str, args: argparse.Namespace) -> WorkloadR
             cmd += ["--threads", "1"]
         print(f"   baseline ({tag}{', 1 thread' if single else ''}), load {load()} ...", end=" ", flush=True)
         t = run_timed(cmd, mono, mono / f"baseline_{tag}.log", env)
-        print(f"{t.seconds:.1f} s", flush=True)
+        print(f"{t.seconds:.1f} s", steal_note(("", t)), flush=True)
         return t
 
     def workflow(tag: str, cwd: Path = wf, env: dict[str, str] | None = None) -> Timed:
         print(f"   workflow ({tag}), load {load()} ...", end=" ", flush=True)
         t = run_timed(snakemake_cmd(args.cores), cwd, cwd / f"snakemake_{tag}.log", env)
-        print(f"{t.seconds:.1f} s ({sum(t.jobs.values())} jobs)", flush=True)
+        print(f"{t.seconds:.1f} s ({sum(t.jobs.values())} jobs)", steal_note(("", t)), flush=True)
         return t
 
     # 1: full run.
@@ -460,7 +485,7 @@ def run_workload(w: Workload, scale: str, args: argparse.Namespace) -> WorkloadR
     result.baseline_times = json.loads((mono / f"timings_{tag}.json").read_text())
     result.baseline_rss_mb = result.baseline_times.get("peak_rss_mb") or base_n.peak_rss_mb
     same = compare_outputs(wf / "results" / run, mono / "results" / run)
-    result.rows.append(ratio_row(f"1 full run ({w.n} ckpts)", wf1, base_n.seconds, TARGETS["full"].get(w.name), same))
+    result.rows.append(ratio_row(f"1 full run ({w.n} ckpts)", wf1, base_n, TARGETS["full"].get(w.name), same))
     result.cpu_note = cpu_note(wf1, loops, base_n, args.cores, TARGETS["full"].get(w.name))
     print(f"   {result.cpu_note}", flush=True)
 
@@ -485,7 +510,7 @@ def run_workload(w: Workload, scale: str, args: argparse.Namespace) -> WorkloadR
     wfd = root / "wf_default"
     write_workdir(wfd, cfg_default)
     wf1d = workflow("default", wfd)
-    result.rows.append(default_row(wf1d, base_n.seconds, wf1.seconds, wfd / "results" / run))
+    result.rows.append(default_row(wf1d, base_n, wf1, wfd / "results" / run))
     old_frames = frame_bytes(wfd / "results" / run)
 
     # 2: append one checkpoint.
@@ -493,11 +518,11 @@ def run_workload(w: Workload, scale: str, args: argparse.Namespace) -> WorkloadR
     wf2 = workflow("append")
     base_n1 = baseline(f"n{w.n + 1}")
     same = compare_outputs(wf / "results" / run, mono / "results" / run)
-    result.rows.append(ratio_row("2 +1 checkpoint", wf2, base_n1.seconds, TARGETS["append"].get(w.name), same))
+    result.rows.append(ratio_row("2 +1 checkpoint", wf2, base_n1, TARGETS["append"].get(w.name), same))
 
     # 2d: the default config's film, one checkpoint appended.
     wf2d = workflow("default_append", wfd)
-    result.rows.append(default_append_row(wf2d, base_n1.seconds, old_frames, wfd / "results" / run))
+    result.rows.append(default_append_row(wf2d, base_n1, old_frames, wfd / "results" / run))
 
     # 3: a frame setting.
     changed = copy.deepcopy(cfg)
@@ -508,7 +533,7 @@ def run_workload(w: Workload, scale: str, args: argparse.Namespace) -> WorkloadR
         ratio_row(
             f"3 frames.top_k {cfg['frames']['top_k']}->{changed['frames']['top_k']}",
             wf3,
-            base_n1.seconds,
+            base_n1,
             TARGETS["frames"],
         )
     )
@@ -564,11 +589,11 @@ def frame_bytes(results: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in (results / "frames").glob("*.png")}
 
 
-def default_row(wf: Timed, loop_s: float, pca_s: float, results: Path) -> Row:
+def default_row(wf: Timed, loop: Timed, pca: Timed, results: Path) -> Row:
     """Row 1d: the full film with the default config. Its target depends on the layout auto kept: global PCA
     (a cheap layout met the targets) <= 1.0x the loop and <= 1.15x row 1; the learned map <= 1.25x the loop."""
     info = film_layout(results)
-    ratio, vs_pca = wf.seconds / loop_s, wf.seconds / pca_s
+    loop_s, ratio, vs_pca = loop.seconds, wf.seconds / loop.seconds, wf.seconds / pca.seconds
     if info["method"] == "pca":
         target = f"<= {TARGETS['default_full']}x, <= {TARGETS['default_vs_pca']}x row 1"
         passed = ratio <= TARGETS["default_full"] and vs_pca <= TARGETS["default_vs_pca"]
@@ -579,23 +604,25 @@ def default_row(wf: Timed, loop_s: float, pca_s: float, results: Path) -> Row:
         f"{vs_pca:.2f}x row 1; layout {info['method']} (job {layout_s}), stability / trust mean / worst frame "
         f"{info['quality']}; auto: {info['choice']}"
     )
+    note = "; ".join(filter(None, [note, steal_note(("workflow", wf), ("loop", loop), ("row 1", pca))]))
     return Row("1d full run, default config", wf.seconds, loop_s, target, passed, summarise_jobs(wf.jobs), note)
 
 
-def default_append_row(wf: Timed, loop_s: float, before: dict[str, bytes], results: Path) -> Row:
+def default_append_row(wf: Timed, loop: Timed, before: dict[str, bytes], results: Path) -> Row:
     """Row 2d: one checkpoint appended to row 1d's film; no old frame may be redrawn unless the film says why."""
     info = film_layout(results)
     after = frame_bytes(results)
     redrawn = sorted(name for name, content in before.items() if after.get(name) != content)
     why = info["refit_due"] or ""
-    passed = wf.seconds / loop_s <= TARGETS["default_append"] and (not redrawn or bool(why))
+    passed = wf.seconds / loop.seconds <= TARGETS["default_append"] and (not redrawn or bool(why))
     note = f"old frames redrawn: {len(redrawn)}; placed on the layout: {info['placed']}" + (
         f"; refit due: {why}" if why else ""
     )
+    note = "; ".join(filter(None, [note, steal_note(("workflow", wf), ("loop", loop))]))
     return Row(
         "2d +1 checkpoint, default config",
         wf.seconds,
-        loop_s,
+        loop.seconds,
         f"<= {TARGETS['default_append']}x",
         passed,
         summarise_jobs(wf.jobs),

@@ -181,3 +181,12 @@ def test_harness_helpers() -> None:
     note = harness.cpu_note(workflow, [threads, one], threads, 2, 0.6)
     assert "the work 12.0 s" in note and "the work alone 0.60x the loop's 10.0 s" in note  # the least CPU is the work
     assert "the workflow's CPU 0.85x" in note and note.endswith("(target 0.6x)")
+    # CPU the hypervisor took during a run: named where there was any, so a noisy row reads as noise
+    stolen, quiet = harness.Timed(9.0, 0.0, "", steal_s=3.04), harness.Timed(10.0, 0.0, "", steal_s=0.0)
+    assert harness.steal_note(("workflow", stolen), ("loop", quiet)) == "steal: workflow 3.0 s, loop 0.0 s"
+    assert harness.steal_note(("workflow", quiet), ("loop", quiet)) == ""
+    assert harness.steal_note(("workflow", harness.Timed(9.0, 0.0, ""))) == ""  # unreadable: nothing said
+    row = harness.ratio_row("1 full run", stolen, quiet, 0.8, "identical (3 files)")
+    assert row.outputs == "identical (3 files); steal: workflow 3.0 s, loop 0.0 s" and np.isclose(row.ratio, 0.9)
+    steal = harness.machine_steal_seconds()
+    assert steal is None or steal >= 0
