@@ -21,6 +21,7 @@ from embedding_film.film.layout import (
     fit_auto,
     fit_layout,
     load_layout,
+    per_checkpoint,
     place,
     resolve_settings,
     save_layout,
@@ -129,6 +130,19 @@ def test_pca_layout_is_the_global_pca_film(film: list[np.ndarray]) -> None:
     np.testing.assert_allclose(
         place(layout, 40, new), pca_project(new, layout["mean"], layout["components"]), rtol=1e-6
     )
+
+
+def test_checkpoints_placed_on_several_threads_get_the_bits_of_one_thread() -> None:
+    """The layout job places (and projects) its checkpoints on every core at once (per_checkpoint): each frame is
+    the same bytes as placed alone, in the checkpoints' order, whatever the threads."""
+    from embedding_film.film import param_map
+
+    film = synthetic_film(steps=6, n=300, d=48)
+    model = param_map.fit(film, {"iterations": 20}, seed=0)
+    alone = [param_map.place(model, e) for e in film]
+    for threads in (1, 2, 3):
+        together = per_checkpoint(lambda e: param_map.place(model, e), film, "placing", threads)
+        assert len(together) == len(film) and all(np.array_equal(a, b) for a, b in zip(alone, together)), threads
 
 
 class FakeAlignedUMAP:

@@ -41,7 +41,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -194,6 +194,23 @@ def _gather(embeddings: Sequence[np.ndarray], fit_idx: Sequence[int], flat: np.n
     return np.concatenate(parts)
 
 
+def per_checkpoint(
+    function: Callable[[np.ndarray], np.ndarray],
+    embeddings: Sequence[np.ndarray],
+    what: str,
+    threads: int | None = None,
+) -> list[np.ndarray]:
+    """[function(e) for e in embeddings], the checkpoints on `threads` threads at once (None: every core this
+    process may use; the layout job is a barrier of the film, nothing else runs). Each checkpoint is read in its
+    thread when its turn comes, and its result does not depend on the others, so the result is the same
+    whatever the threads (function must hold that: one torch thread, BLAS products that split no sum)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads or usable_cores()) as pool:
+        results = pool.map(lambda i: function(embeddings[i]), range(len(embeddings)))
+        return list(progress(results, desc=f"{what} checkpoints", total=len(embeddings)))
+
+
 def _fit_pca(embeddings: Sequence[np.ndarray], fit_idx: Sequence[int], seed: int) -> dict[str, np.ndarray]:
     """One PCA basis over the fitted checkpoints (as project.fit_basis: the same rows, the same seed)."""
     from embedding_film.film.projection import pca_fit, pca_project
@@ -201,7 +218,9 @@ def _fit_pca(embeddings: Sequence[np.ndarray], fit_idx: Sequence[int], seed: int
     n = len(embeddings[0])
     rows = _gather(embeddings, fit_idx, _sample_rows(len(fit_idx), n, PCA_MAX_ROWS, seed), n)
     mean, components = pca_fit(rows)
-    coords = np.stack([pca_project(e, mean, components).astype(np.float32) for e in embeddings])
+    coords = np.stack(
+        per_checkpoint(lambda e: pca_project(e, mean, components).astype(np.float32), embeddings, "projecting")
+    )
     return {
         "method": np.array("pca"),
         "mean": mean,
@@ -361,7 +380,7 @@ def _fit_param(
 ) -> dict[str, np.ndarray]:
     """param_map.fit on the fitted checkpoints, then every checkpoint placed by the map."""
     model = param_map.fit([embeddings[i] for i in fit_idx], s, seed, [steps[i] for i in fit_idx])
-    coords = np.stack([param_map.place(model, np.asarray(e)) for e in progress(embeddings, desc="placing checkpoints")])
+    coords = np.stack(per_checkpoint(lambda e: param_map.place(model, np.asarray(e)), embeddings, "placing"))
     return {**model, "coords": coords}
 
 
