@@ -168,9 +168,10 @@ def machine_steal_seconds() -> float | None:
 def steal_note(*runs: tuple[str, Timed]) -> str:
     """'steal: workflow 3.1 s, loop 0.4 s' (the CPU seconds the hypervisor took from this machine during each
     run), or '' where none was taken or it cannot be read."""
-    parts = [f"{name} {t.steal_s:.1f} s".strip() for name, t in runs if t.steal_s is not None]
-    if not parts or all(t.steal_s is not None and t.steal_s < 0.05 for _, t in runs):
+    read = [(name, t.steal_s) for name, t in runs if t.steal_s is not None]
+    if all(steal < 0.05 for _, steal in read):
         return ""
+    parts = [f"{name} {steal:.1f} s".strip() for name, steal in read]
     return "steal: " + ", ".join(parts)
 
 

@@ -334,8 +334,8 @@ class _Plateau:
 class _Adam:
     """torch.optim.Adam's step on the CPU (its single-tensor form; betas 0.9 / 0.999, eps 1e-8, no weight decay),
     the same bits, without constructing a torch.optim optimiser: that imports torch._dynamo (its parameter
-    groups are guarded against compilation), seconds of CPU in every process that fits the map, the warm
-    worker's start included (benchmarks/RESULTS.md). Tested against torch.optim.Adam."""
+    groups are guarded against compilation), seconds of CPU in every process that fits the map or warms it
+    up (benchmarks/RESULTS.md). Tested against torch.optim.Adam."""
 
     def __init__(self, params: list[Any], betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         import torch
@@ -368,8 +368,9 @@ _warmed_up = False
 
 def warm_up() -> None:
     """Import torch and what it loads on the first training step (autograd's engine, the kernels' set-up) by
-    fitting two steps on a few random rows, on one thread (starting no thread pool). A warm worker calls it
-    while it starts, so the layout job, a barrier of the film, does not. Once per process: later calls return
+    fitting two steps on a few random rows, on one thread (starting no thread pool). A warm worker's successor
+    calls it once a run that may need the map has started its first analysis job (adapters/layout.py,
+    warm_ahead_key), so the layout job, a barrier of the film, does not. Once per process: later calls return
     at once."""
     global _warmed_up
     if _warmed_up:
