@@ -14,14 +14,13 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from embedding_film.film.common import UserError
+from embedding_film.film.common import UserError, per_checkpoint
 from embedding_film.film.layout import (
     choose,
     film_quality,
     fit_auto,
     fit_layout,
     load_layout,
-    per_checkpoint,
     place,
     resolve_settings,
     save_layout,

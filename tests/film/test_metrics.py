@@ -5,7 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from embedding_film.film.metrics import knn_accuracy, neighbour_preservation, step_metrics, temporal_stability
+from embedding_film.film.metrics import (
+    film_movements,
+    knn_accuracy,
+    neighbour_preservation,
+    step_metrics,
+    temporal_stability,
+    trustworthiness,
+)
 
 
 def clusters(n_per: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -26,6 +33,27 @@ def test_knn_accuracy_is_perfect_on_separated_clusters_and_chance_on_noise() -> 
 def test_neighbour_preservation_is_one_for_an_isometry() -> None:
     x = np.random.default_rng(3).normal(size=(50, 2))
     assert neighbour_preservation(x, 3 * x + 1, 5) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("n", "d", "k"), [(30, 3, 2), (300, 20, 10), (600, 64, 12)])
+def test_trustworthiness_is_scikit_learns(n: int, d: int, k: int) -> None:
+    from sklearn.manifold import trustworthiness as scikit_learns
+
+    rng = np.random.default_rng(n)
+    high = rng.normal(size=(n, d))
+    for low in (high[:, :2], high[:, :2] + rng.normal(scale=0.5, size=(n, 2)), rng.normal(size=(n, 2))):
+        assert trustworthiness(high, low, k) == scikit_learns(high, low, n_neighbors=k)
+
+
+def test_film_movements_pool_every_pair_in_order_whatever_the_threads() -> None:
+    rng = np.random.default_rng(4)
+    frames = [rng.normal(size=(30, 5)) for _ in range(5)]
+    pooled = np.concatenate([np.linalg.norm(b - a, axis=1) for a, b in zip(frames[:-1], frames[1:])])
+    for threads in (1, 2, 3):
+        assert np.array_equal(film_movements(frames, threads), pooled), threads
+    assert film_movements(frames[:1]).shape == (0,)
+    screen = [f[:, :2] for f in frames]
+    assert temporal_stability(frames, screen, film_movements(frames)) == temporal_stability(frames, screen)
 
 
 def test_step_metrics_reports_head_accuracy_and_nan_without_head() -> None:

@@ -15,7 +15,7 @@ import pytest
 from embedding_film.film.common import UserError
 from embedding_film.film.layout import load_layout as load
 from embedding_film.film.layout import save_layout as save
-from embedding_film.film.param_map import DEFAULTS, fit, log_z, place, resolve
+from embedding_film.film.param_map import DEFAULTS, fit, fit_and_place, log_z, place, resolve
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {
@@ -72,6 +72,18 @@ def test_fit_is_deterministic_in_one_process(fitted: tuple[list[np.ndarray], dic
     assert all(np.array_equal(model[k], again[k]) for k in model)
     other = fit(embeddings, TINY, seed=1, steps=[0, 10, 20, 30])
     assert not np.array_equal(model["w0"], other["w0"])
+
+
+@pytest.mark.parametrize("movement", [1.0, 0.0])
+def test_fit_and_place_fits_the_same_map_and_places_each_checkpoint_as_place_does(movement: float) -> None:
+    """The layout job places the fitted checkpoints from the rows the fit reduced for its movement term (or,
+    without that term, reads them again): the same model and the same frame bytes as fit, then place."""
+    embeddings, settings = film(), {**TINY, "movement": movement}
+    model = fit(embeddings, settings, seed=0)
+    again, frames = fit_and_place(embeddings, settings, seed=0)
+    assert again.keys() == model.keys() and all(np.array_equal(model[k], again[k]) for k in model)
+    assert len(frames) == len(embeddings)
+    assert all(np.array_equal(frame, place(model, e)) for frame, e in zip(frames, embeddings))
 
 
 def test_fit_is_byte_identical_across_processes(

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,21 @@ def usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def per_checkpoint(
+    function: Callable[[Any], Any], embeddings: Sequence[Any], what: str, threads: int | None = None
+) -> list[Any]:
+    """[function(e) for e in embeddings], the checkpoints on `threads` threads at once (None: every core this
+    process may use; the layout job is a barrier of the film, nothing else runs). Each checkpoint is read in its
+    thread when its turn comes, and its result does not depend on the others, so the result is the same
+    whatever the threads (function must hold that: one torch thread, BLAS products that split no sum).
+    `embeddings` may be any sequence (checkpoint indices, for work on pairs of checkpoints)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads or usable_cores()) as pool:
+        results = pool.map(lambda i: function(embeddings[i]), range(len(embeddings)))
+        return list(progress(results, desc=f"{what} checkpoints", total=len(embeddings)))
 
 
 class NpyFiles:

@@ -10,7 +10,7 @@ import numpy as np
 
 from embedding_film.film.camera import axis_limits
 from embedding_film.film.common import atomic_path, load_json, load_npy, progress
-from embedding_film.film.metrics import COLUMNS, subsample, temporal_stability
+from embedding_film.film.metrics import COLUMNS, film_movements, subsample, temporal_stability, trustworthiness
 from embedding_film.film.ood import top_outliers
 from embedding_film.film.projection import fit_basis, pca_project, project_all
 from embedding_film.film.render import class_colours, film_figure, save_png
@@ -23,18 +23,16 @@ MODES = ("article", "previous", "first", "gpa", "global", "reference")
 def compare(
     embeddings: Sequence[np.ndarray], k: int = 10, max_points: int = 2000, modes: Sequence[str] = MODES
 ) -> list[dict[str, Any]]:
-    from sklearn.manifold import trustworthiness
-
     idx = subsample(len(embeddings[0]), max_points)
     embeddings = [np.asarray(e, dtype=np.float64)[idx] for e in embeddings]
-    rows = []
+    rows, high = [], film_movements(embeddings)  # the same for every mode
     for mode in progress(modes, "modes", len(modes)):
         frames = project_all(mode, embeddings)
-        trust = [trustworthiness(e, f, n_neighbors=k) for e, f in zip(embeddings, frames)]
+        trust = [trustworthiness(e, f, k) for e, f in zip(embeddings, frames)]
         rows.append(
             {
                 "align": mode,
-                **temporal_stability(embeddings, frames),
+                **temporal_stability(embeddings, frames, high),
                 "mean_trustworthiness": float(np.mean(trust)),
                 "min_trustworthiness": float(np.min(trust)),
             }

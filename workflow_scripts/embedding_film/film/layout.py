@@ -41,13 +41,13 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 import embedding_film.film.param_map as param_map
-from embedding_film.film.common import UserError, atomic_path, progress, seeded_subset, usable_cores
+from embedding_film.film.common import UserError, atomic_path, per_checkpoint, progress, seeded_subset
 from embedding_film.film.projection import principal_axes
 
 log = logging.getLogger(__name__)
@@ -192,23 +192,6 @@ def _gather(embeddings: Sequence[np.ndarray], fit_idx: Sequence[int], flat: np.n
     for j in np.unique(which):
         parts.append(np.asarray(embeddings[fit_idx[j]][rows[which == j]], dtype=np.float32))
     return np.concatenate(parts)
-
-
-def per_checkpoint(
-    function: Callable[[np.ndarray], np.ndarray],
-    embeddings: Sequence[np.ndarray],
-    what: str,
-    threads: int | None = None,
-) -> list[np.ndarray]:
-    """[function(e) for e in embeddings], the checkpoints on `threads` threads at once (None: every core this
-    process may use; the layout job is a barrier of the film, nothing else runs). Each checkpoint is read in its
-    thread when its turn comes, and its result does not depend on the others, so the result is the same
-    whatever the threads (function must hold that: one torch thread, BLAS products that split no sum)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(threads or usable_cores()) as pool:
-        results = pool.map(lambda i: function(embeddings[i]), range(len(embeddings)))
-        return list(progress(results, desc=f"{what} checkpoints", total=len(embeddings)))
 
 
 def _fit_pca(embeddings: Sequence[np.ndarray], fit_idx: Sequence[int], seed: int) -> dict[str, np.ndarray]:
@@ -378,10 +361,16 @@ def _place_tsne(layout: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
 def _fit_param(
     embeddings: Sequence[np.ndarray], steps: Sequence[int], fit_idx: Sequence[int], s: Mapping[str, Any], seed: int
 ) -> dict[str, np.ndarray]:
-    """param_map.fit on the fitted checkpoints, then every checkpoint placed by the map."""
-    model = param_map.fit([embeddings[i] for i in fit_idx], s, seed, [steps[i] for i in fit_idx])
-    coords = np.stack(per_checkpoint(lambda e: param_map.place(model, np.asarray(e)), embeddings, "placing"))
-    return {**model, "coords": coords}
+    """param_map.fit on the fitted checkpoints, then every checkpoint placed by the map (the fitted ones from
+    the rows the fit reduced)."""
+    fitted = embeddings if len(fit_idx) == len(embeddings) else [embeddings[i] for i in fit_idx]
+    model, frames = param_map.fit_and_place(fitted, s, seed, [steps[i] for i in fit_idx])
+    placed = dict(zip(fit_idx, frames))
+    rest = [i for i in range(len(embeddings)) if i not in placed]
+    placed.update(
+        zip(rest, per_checkpoint(lambda i: param_map.place(model, np.asarray(embeddings[i])), rest, "placing"))
+    )
+    return {**model, "coords": np.stack([placed[i] for i in range(len(embeddings))])}
 
 
 def _fit_umap(embeddings: Sequence[np.ndarray], s: Mapping[str, Any], seed: int) -> dict[str, np.ndarray]:
@@ -450,29 +439,27 @@ def film_quality(
     max_points: int = 2000,
     seed: int = 0,
     threads: int | None = None,
+    high: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The workflow's film metrics of one layout: stability and movement stress (metrics.temporal_stability)
     and trustworthiness with k neighbours per checkpoint (on metrics.subsample's rows, as metrics.step_metrics),
-    the checkpoints measured on `threads` threads (None: every core this process may use).
+    the checkpoints measured on `threads` threads (None: every core this process may use). `high`: the
+    embeddings' metrics.film_movements, when the caller measures several layouts of one film.
 
     Out: stability_spearman, movement_stress, trust_mean, trust_worst (floats), trust (list per checkpoint).
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from embedding_film.film.metrics import subsample, temporal_stability, trustworthiness
 
-    from sklearn.manifold import trustworthiness
-
-    from embedding_film.film.metrics import subsample, temporal_stability
-
-    film = temporal_stability(embeddings, frames)
+    film = temporal_stability(embeddings, frames, high)
     idx = subsample(len(frames[0]), max_points, seed)
     kk = max(1, min(k, len(idx) // 2 - 1))
 
-    def trust_of(pair: tuple[np.ndarray, np.ndarray]) -> float:
-        e, f = pair
-        return float(trustworthiness(np.asarray(e[idx], np.float64), np.asarray(f, np.float64)[idx], n_neighbors=kk))
+    def trust_of(step: int) -> float:
+        return trustworthiness(
+            np.asarray(embeddings[step][idx], np.float64), np.asarray(frames[step], np.float64)[idx], kk
+        )
 
-    with ThreadPoolExecutor(threads or usable_cores()) as pool:
-        trust = list(pool.map(trust_of, zip(embeddings, frames)))
+    trust = per_checkpoint(trust_of, range(len(frames)), "measuring", threads)
     return {**film, "trust_mean": float(np.mean(trust)), "trust_worst": float(np.min(trust)), "trust": trust}
 
 
@@ -541,6 +528,8 @@ def fit_auto(
     """
     import time
 
+    from embedding_film.film.metrics import film_movements
+
     s = resolve_settings(settings)
     a = s["auto"]
     candidates = list(a["candidates"])
@@ -548,12 +537,17 @@ def fit_auto(
         raise UserError(f"projection.auto.candidates {candidates} must list some of pca, tsne, param, umap.")
     targets = {key: float(a[key]) for key in ("min_stability", "min_trust_mean", "min_trust_worst")}
     layouts, scores = {}, {}
+    high = film_movements(embeddings)  # the embeddings' part of the stability, the same for every candidate
     for name in candidates:
         start = time.perf_counter()
         layouts[name] = fit_layout(embeddings, steps, name, s, reference_steps, seed)
         seconds = time.perf_counter() - start
         q = film_quality(
-            embeddings, list(layouts[name]["coords"]), int(a["k"]), min(int(a["max_points"]), AUTO_MAX_POINTS)
+            embeddings,
+            list(layouts[name]["coords"]),
+            int(a["k"]),
+            min(int(a["max_points"]), AUTO_MAX_POINTS),
+            high=high,
         )
         scores[name] = {key: q[key] for key in ("stability_spearman", "movement_stress", "trust_mean", "trust_worst")}
         scores[name]["fit_seconds"] = round(seconds, 2)

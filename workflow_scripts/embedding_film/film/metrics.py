@@ -4,7 +4,7 @@ Per checkpoint (metrics/{step}.json, rule metrics):
   head_accuracy         accuracy of the checkpoint's own classifier head on the eval images (NaN without one)
   knn_accuracy          leave-one-out k-NN accuracy in embedding space
   silhouette            silhouette score of the classes in embedding space
-  trustworthiness       sklearn.manifold.trustworthiness of the 2-D projection
+  trustworthiness       sklearn.manifold.trustworthiness of the 2-D projection (computed by `trustworthiness`)
   neighbour_preservation  mean share of each point's k nearest neighbours (embedding space) kept in 2-D
   pca_trustworthiness   trustworthiness of this checkpoint's own 2-D PCA: a shared basis that fits the
                         checkpoint much worse than its own PCA (shared_basis_gap > 0.1) means the embedding
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from embedding_film.film.common import seeded_subset
+from embedding_film.film.common import per_checkpoint, seeded_subset
 from embedding_film.film.projection import pca_2d, procrustes_align
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,28 @@ def knn_accuracy(embeddings: np.ndarray, labels: np.ndarray, k: int) -> float:
     return float((predicted == labels).mean())
 
 
+def trustworthiness(high: np.ndarray, low: np.ndarray, k: int) -> float:
+    """scikit-learn's `sklearn.manifold.trustworthiness(high, low, n_neighbors=k)` (euclidean), the same value
+    (tested; the two differ only where two distances from one point tie exactly), found without sorting every
+    row of the n x n distances: a point's rank in another's neighbourhood is the number of points closer to
+    it, and only the k on-screen neighbours of each point need one. The film measures every checkpoint of
+    every layout candidate, so the sort was most of `auto`'s measuring."""
+    from sklearn.metrics import pairwise_distances
+    from sklearn.neighbors import NearestNeighbors
+
+    n = len(high)
+    dist = pairwise_distances(high)
+    np.fill_diagonal(dist, np.inf)
+    on_screen = NearestNeighbors(n_neighbors=k).fit(low).kneighbors(return_distance=False)
+    penalty = 0
+    for start in range(0, n, 256):  # [rows, k, n] comparisons a block of rows at a time
+        d = dist[start : start + 256]
+        kept = np.take_along_axis(d, on_screen[start : start + 256], axis=1)
+        ranks = np.count_nonzero(d[:, None, :] < kept[:, :, None], axis=2) + 1  # 1 = the nearest point
+        penalty += int(np.maximum(ranks - k, 0).sum())
+    return float(1.0 - penalty * (2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))))
+
+
 def neighbour_preservation(high: np.ndarray, low: np.ndarray, k: int) -> float:
     a, b = knn_indices(high, k), knn_indices(low, k)
     return float(np.mean([len(set(r1) & set(r2)) / k for r1, r2 in zip(a, b)]))
@@ -88,7 +110,6 @@ def step_metrics(
     max_points: int = 2000,
 ) -> dict[str, float]:
     """All per-checkpoint metrics (see the module docstring)."""
-    from sklearn.manifold import trustworthiness
     from sklearn.metrics import silhouette_score
 
     idx = subsample(len(embeddings), max_points)
@@ -98,9 +119,9 @@ def step_metrics(
         "head_accuracy": float((probs.argmax(axis=1) == labels).mean()) if probs.shape[1] else math.nan,
         "knn_accuracy": knn_accuracy(emb, lab, k),
         "silhouette": float(silhouette_score(emb, lab)) if len(np.unique(lab)) > 1 else math.nan,
-        "trustworthiness": float(trustworthiness(emb, proj, n_neighbors=k)),
+        "trustworthiness": trustworthiness(emb, proj, k),
         "neighbour_preservation": neighbour_preservation(emb, proj, k),
-        "pca_trustworthiness": float(trustworthiness(emb, pca_2d(emb), n_neighbors=k)),
+        "pca_trustworthiness": trustworthiness(emb, pca_2d(emb), k),
         "disparity_previous": math.nan,
         "displacement_previous": math.nan,
     }
@@ -115,14 +136,24 @@ def movements(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.asarray(b, np.float64) - np.asarray(a, np.float64), axis=1)
 
 
-def temporal_stability(embeddings: Sequence[np.ndarray], projections: Sequence[np.ndarray]) -> dict[str, float]:
-    """Spearman correlation and normalised stress between embedding-space and on-screen movement."""
+def film_movements(frames: Sequence[np.ndarray], threads: int | None = None) -> np.ndarray:
+    """Every point's movement between consecutive checkpoints, pooled in checkpoint order [(T - 1) * N]; the
+    pairs on `threads` threads (None: every core this process may use), the same values whatever the threads."""
+    pairs = per_checkpoint(lambda t: movements(frames[t - 1], frames[t]), range(1, len(frames)), "measuring", threads)
+    return np.concatenate(pairs) if pairs else np.empty(0)
+
+
+def temporal_stability(
+    embeddings: Sequence[np.ndarray], projections: Sequence[np.ndarray], high: np.ndarray | None = None
+) -> dict[str, float]:
+    """Spearman correlation and normalised stress between embedding-space and on-screen movement. `high`: the
+    embeddings' film_movements when the caller has them (measuring several layouts of one film)."""
     from scipy.stats import spearmanr
 
     if len(embeddings) < 2:
         return {"stability_spearman": math.nan, "movement_stress": math.nan}
-    high = np.concatenate([movements(a, b) for a, b in zip(embeddings[:-1], embeddings[1:])])
-    low = np.concatenate([movements(a, b) for a, b in zip(projections[:-1], projections[1:])])
+    high = film_movements(embeddings) if high is None else high
+    low = film_movements(projections)
     rho = float(spearmanr(high, low).statistic) if high.std() > 0 and low.std() > 0 else math.nan
     h, lo = high / max(high.max(), 1e-12), low / max(low.max(), 1e-12)
     return {"stability_spearman": rho, "movement_stress": float(((h - lo) ** 2).sum() / max((h**2).sum(), 1e-12))}

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from embedding_film.film.common import UserError, progress
+from embedding_film.film.common import UserError, per_checkpoint, progress
 from embedding_film.film.projection import principal_axes
 
 DEFAULTS: dict[str, Any] = {
@@ -150,6 +150,30 @@ def fit(
     seed: int = 0,
     steps: Sequence[int] | None = None,
 ) -> dict[str, np.ndarray]:
+    """Train the map on a film's checkpoints (arguments and result: _fit)."""
+    return _fit(embeddings_by_step, settings, seed, steps)[0]
+
+
+def fit_and_place(
+    embeddings_by_step: Sequence[np.ndarray],
+    settings: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    steps: Sequence[int] | None = None,
+) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    """fit, and every fitted checkpoint's frame, the same as `place` gives it: from the rows the fit reduced
+    for its movement term (it reads every checkpoint), so the checkpoints are not read and reduced again."""
+    model, reduced = _fit(embeddings_by_step, settings, seed, steps)
+    if reduced:
+        return model, per_checkpoint(lambda x: _placed(model, x), reduced, "placing")
+    return model, per_checkpoint(lambda e: place(model, np.asarray(e)), embeddings_by_step, "placing")
+
+
+def _fit(
+    embeddings_by_step: Sequence[np.ndarray],
+    settings: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    steps: Sequence[int] | None = None,
+) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
     """Train the map on a film's checkpoints.
 
     In: `embeddings_by_step[i]` is one checkpoint's [N, D] array (memory-mapped is fine: each checkpoint is
@@ -157,7 +181,8 @@ def fit(
     subsample, the network's initialisation and the minibatches (byte-identical results across processes
     with the same number of torch threads); `steps` (optional) the checkpoints' step numbers, recorded as
     fit_steps.
-    Out: the map's arrays (module docstring). Frames: `place(model, embeddings)`.
+    Out: the map's arrays (module docstring), and each checkpoint's reduced rows (`reduce`'s) where the
+    movement term needed them (else []). Frames: `place(model, embeddings)`.
     """
     import torch
 
@@ -192,21 +217,24 @@ def fit(
     del raw
 
     # movement pairs: every image at every checkpoint, reduced, and the log of each embedding displacement
-    rows_parts, pair_row, log_len = [fit_rows], np.empty(0, dtype=np.int64), None
+    reduced: list[np.ndarray] = []
+    pair_row, log_len = np.empty(0, dtype=np.int64), None
     if s["movement"] > 0 and n_steps > 1:
-        lengths = np.empty((n_steps - 1, n))
-        prev = np.asarray(embeddings_by_step[0], dtype=np.float64)
-        rows_parts.append(reduce(model, prev))
-        for t in range(1, n_steps):
+
+        def reduced_and_moved(t: int) -> tuple[np.ndarray, np.ndarray | None]:
             cur = np.asarray(embeddings_by_step[t], dtype=np.float64)
-            lengths[t - 1] = np.linalg.norm(cur - prev, axis=1)
-            rows_parts.append(reduce(model, cur))
-            prev = cur
+            if t == 0:
+                return reduce(model, cur), None
+            return reduce(model, cur), np.linalg.norm(cur - np.asarray(embeddings_by_step[t - 1], np.float64), axis=1)
+
+        parts = per_checkpoint(reduced_and_moved, range(n_steps), "reducing", threads)
+        reduced = [rows for rows, _ in parts]
+        lengths = np.stack([moved for _, moved in parts[1:]])
+        del parts
         pair_t, pair_i = np.nonzero(lengths > 0)
         log_len = torch.from_numpy(np.log(lengths[pair_t, pair_i]).astype(np.float32))
         pair_row = len(fit_rows) + pair_t * n + pair_i  # the pair's first row in `rows`; its second is n further
-    rows = torch.from_numpy(np.concatenate(rows_parts))  # the fitted rows, then every (checkpoint, image)
-    del rows_parts
+    rows = torch.from_numpy(np.concatenate([fit_rows, *reduced]))  # the fitted rows, then every (checkpoint, image)
 
     # neighbourhood edges of the fitted rows, drawn in proportion to their probabilities
     gi, gj, p = _affinities(fit_rows, float(s["perplexity"]), seed, threads)
@@ -264,7 +292,7 @@ def fit(
         fit_steps=np.asarray(steps if steps is not None else range(n_steps), dtype=np.int64),
         loss_trace=np.asarray(trace, dtype=np.float32),
     )
-    return model
+    return model, reduced
 
 
 def log_z(y: Any) -> Any:
@@ -399,6 +427,11 @@ def _threads(value: Any) -> int:
 def place(model: Mapping[str, np.ndarray], embeddings: np.ndarray) -> np.ndarray:
     """One checkpoint's frame [N, 2] float32: the fitted map applied to its embeddings [N, D] (rows alone:
     placing any set of rows gives each row the position it gets in any other set)."""
+    return _placed(model, reduce(model, embeddings))
+
+
+def _placed(model: Mapping[str, np.ndarray], reduced: np.ndarray) -> np.ndarray:
+    """The frame of rows already reduced (`reduce`'s float32 [N, d]), on one torch thread."""
     import torch
 
     torch.set_num_threads(1)
@@ -412,6 +445,6 @@ def place(model: Mapping[str, np.ndarray], embeddings: np.ndarray) -> np.ndarray
         for i, lin in enumerate(_linears(net)):
             lin.weight.copy_(torch.from_numpy(np.asarray(model[f"w{i}"])))
             lin.bias.copy_(torch.from_numpy(np.asarray(model[f"b{i}"])))
-        x = torch.from_numpy(reduce(model, embeddings))
+        x = torch.from_numpy(reduced)
         y = float(np.exp(np.float64(model["log_scale"]))) * (x[:, :2] + net(x))
     return y.numpy().astype(np.float32)
