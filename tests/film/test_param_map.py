@@ -202,6 +202,21 @@ def test_plateau_rule() -> None:
     assert factors[:450] == [1.0] * 450 and factors[-1] == 0.0 and factors[460] == pytest.approx(1 - 11 / 40)
 
 
+def test_affinities_are_openTSNEs_exact_ones() -> None:
+    from openTSNE.affinity import PerplexityBasedNN
+
+    from embedding_film.film.param_map import _affinities
+
+    rows = np.random.default_rng(5).normal(size=(300, 8)).astype(np.float32)
+    P = PerplexityBasedNN(
+        rows, perplexity=30.0, method="exact", random_state=0, knn_kwargs={"algorithm": "brute"}, verbose=False
+    ).P.tocoo()
+    off = P.row != P.col
+    i, j, p = _affinities(rows, 30.0, seed=0, threads=2)
+    assert np.array_equal(i, P.row[off]) and np.array_equal(j, P.col[off])
+    assert np.array_equal(p, P.data[off] / P.data[off].astype(np.float64).sum())
+
+
 def test_settings_are_checked() -> None:
     assert resolve(None) == DEFAULTS
     with pytest.raises(UserError, match="unknown"):
@@ -219,7 +234,7 @@ key = layout.warm_ahead_key(dict(os.environ))  # the run's first job: the worker
 if key:
     layout.warm_ahead()
 print(started, key, int("torch" in sys.modules), int("torch._dynamo" in sys.modules), threading.active_count(),
-      layout.warm_ahead_key(dict(os.environ)))
+      layout.warm_ahead_key(dict(os.environ)), int("pynndescent" in sys.modules))
 """
 
 
@@ -229,7 +244,7 @@ def test_a_worker_warms_the_learned_map_only_for_films_that_may_need_it(flag: st
     with FILM_WARM_LEARNED_MAP=1 the layout adapter asks for the map's warm-up ahead of its job (its first
     training steps: torch and autograd, off the layout job, a barrier of the film), once; the warm-up starts no
     thread (the worker forks) and imports no torch._dynamo (the map's optimiser is no torch.optim one, whose
-    constructor would)."""
+    constructor would) and no pynndescent (openTSNE would, to choose a neighbour index, unless handed one)."""
     env = {
         **os.environ,
         "FILM_WARM_LEARNED_MAP": flag,
@@ -239,5 +254,7 @@ def test_a_worker_warms_the_learned_map_only_for_films_that_may_need_it(flag: st
         [sys.executable, "-c", WARM], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == (
-        ["0", "learned", "map", "1", "0", "1", "None"] if flag == "1" else ["0", "None", "0", "0", "1", "None"]
+        ["0", "learned", "map", "1", "0", "1", "None", "0"]
+        if flag == "1"
+        else ["0", "None", "0", "0", "1", "None", "0"]
     )

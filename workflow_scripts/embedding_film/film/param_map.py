@@ -126,19 +126,23 @@ def reduce(model: Mapping[str, np.ndarray], embeddings: np.ndarray) -> np.ndarra
 def _affinities(
     rows: np.ndarray, perplexity: float, seed: int, threads: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """openTSNE's symmetric perplexity affinities of `rows` as edges (i [E], j [E], p [E], p summing to 1)."""
+    """openTSNE's symmetric perplexity affinities of `rows` as edges (i [E], j [E], p [E], p summing to 1), on
+    exact neighbours. The neighbour index is built here and handed over (`knn_index`): given only the rows,
+    openTSNE imports pynndescent (numba, seconds) to choose an index, even for the exact one."""
     from openTSNE.affinity import PerplexityBasedNN
+    from openTSNE.nearest_neighbors import Sklearn
 
     perplexity = min(perplexity, (len(rows) - 1) / 3)
-    P = PerplexityBasedNN(
+    index = Sklearn(
         rows,
-        perplexity=perplexity,
-        method="exact",
+        k=min(len(rows) - 1, int(3 * perplexity)),  # openTSNE's own choice
+        metric="euclidean",
         n_jobs=threads,
         random_state=seed,
-        knn_kwargs={"algorithm": "brute"},
         verbose=False,
-    ).P.tocoo()
+        knn_kwargs={"algorithm": "brute"},
+    )
+    P = PerplexityBasedNN(perplexity=perplexity, n_jobs=threads, knn_index=index).P.tocoo()
     keep = P.row != P.col
     p = P.data[keep].astype(np.float64)
     return P.row[keep].astype(np.int64), P.col[keep].astype(np.int64), p / p.sum()
