@@ -239,6 +239,7 @@ def _fit(
         log_len = torch.from_numpy(np.log(lengths[pair_t, pair_i]).astype(np.float32))
         pair_row = len(fit_rows) + pair_t * n + pair_i  # the pair's first row in `rows`; its second is n further
     rows = torch.from_numpy(np.concatenate([fit_rows, *reduced]))  # the fitted rows, then every (checkpoint, image)
+    reduced = list(rows.numpy()[len(fit_rows) :].reshape(len(reduced), n, -1)) if reduced else []  # views, no copy
 
     # neighbourhood edges of the fitted rows, drawn in proportion to their probabilities
     gi, gj, p = _affinities(fit_rows, float(s["perplexity"]), seed, threads)
