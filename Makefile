@@ -67,7 +67,7 @@ clean:
 	rm -rf results .snakemake
 
 bench: $(BIN)/.installed
-	$(BIN)/python benchmarks/run.py --scale $(or $(SCALE),full) --update-results benchmarks/RESULTS.md
+	$(BIN)/python benchmarks/run.py --scale $(or $(SCALE),full) --repeat $(or $(REPEAT),1) --update-results benchmarks/RESULTS.md
 
 # `make review RUN=demo [TABLE=train_review] [REVIEW_PORT=8765]`: results/$(RUN)/review.parquet (the eval images,
 # first vs last checkpoint; TABLE=train_review: the training images by likely label error) in Renumics Spotlight, served on
