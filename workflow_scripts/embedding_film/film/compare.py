@@ -25,7 +25,7 @@ def compare(
 ) -> list[dict[str, Any]]:
     idx = subsample(len(embeddings[0]), max_points)
     embeddings = [np.asarray(e, dtype=np.float64)[idx] for e in embeddings]
-    rows, high = [], film_movements(embeddings)  # the same for every mode
+    rows, high = [], film_movements(embeddings, threads=1)  # the same for every mode; the job holds one core
     for mode in progress(modes, "modes", len(modes)):
         frames = project_all(mode, embeddings)
         trust = [trustworthiness(e, f, k) for e, f in zip(embeddings, frames)]

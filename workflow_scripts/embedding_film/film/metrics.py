@@ -146,14 +146,15 @@ def film_movements(frames: Sequence[np.ndarray], threads: int | None = None) -> 
 def temporal_stability(
     embeddings: Sequence[np.ndarray], projections: Sequence[np.ndarray], high: np.ndarray | None = None
 ) -> dict[str, float]:
-    """Spearman correlation and normalised stress between embedding-space and on-screen movement. `high`: the
-    embeddings' film_movements when the caller has them (measuring several layouts of one film)."""
+    """Spearman correlation and normalised stress between embedding-space and on-screen movement, on one
+    thread (the jobs that call it hold one core). `high`: the embeddings' film_movements when the caller has
+    them (the layout job measures them once, on every core, for all its candidates)."""
     from scipy.stats import spearmanr
 
     if len(embeddings) < 2:
         return {"stability_spearman": math.nan, "movement_stress": math.nan}
-    high = film_movements(embeddings) if high is None else high
-    low = film_movements(projections)
+    high = film_movements(embeddings, threads=1) if high is None else high
+    low = film_movements(projections, threads=1)
     rho = float(spearmanr(high, low).statistic) if high.std() > 0 and low.std() > 0 else math.nan
     h, lo = high / max(high.max(), 1e-12), low / max(low.max(), 1e-12)
     return {"stability_spearman": rho, "movement_stress": float(((h - lo) ** 2).sum() / max((h**2).sum(), 1e-12))}

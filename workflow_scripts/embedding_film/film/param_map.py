@@ -401,10 +401,10 @@ _warmed_up = False
 
 def warm_up() -> None:
     """Import torch and what it loads on the first training step (autograd's engine, the kernels' set-up) by
-    fitting two steps on a few random rows, on one thread (starting no thread pool). A warm worker's successor
-    calls it once a run that may need the map has started its first analysis job (adapters/layout.py,
-    warm_ahead_key), so the layout job, a barrier of the film, does not. Once per process: later calls return
-    at once."""
+    fitting two steps on a few random rows, on one thread (no thread outlives it: a worker forks). A warm
+    worker's successor calls it once a run that may need the map has started its first analysis job
+    (adapters/layout.py, warm_ahead_key), so the layout job, a barrier of the film, does not. Once per process:
+    later calls return at once."""
     global _warmed_up
     if _warmed_up:
         return
