@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from embedding_film.film.common import UserError, per_checkpoint, progress
+from embedding_film.film.metrics import movements
 from embedding_film.film.projection import principal_axes
 
 DEFAULTS: dict[str, Any] = {
@@ -229,7 +230,7 @@ def _fit(
             cur = np.asarray(embeddings_by_step[t], dtype=np.float64)
             if t == 0:
                 return reduce(model, cur), None
-            return reduce(model, cur), np.linalg.norm(cur - np.asarray(embeddings_by_step[t - 1], np.float64), axis=1)
+            return reduce(model, cur), movements(embeddings_by_step[t - 1], cur)
 
         parts = per_checkpoint(reduced_and_moved, range(n_steps), "reducing", threads)
         reduced = [rows for rows, _ in parts]
